@@ -1,0 +1,189 @@
+"""Paths, the shared feature configuration, run profiles and label definitions.
+
+Every path the project reads or writes comes from here, so notebooks and scripts run the same
+from any working directory. Data roots can be set by arguments, or by the environment
+variables ``SER_RAVDESS_DIR`` and ``SER_NOISE_DIR`` (``run_all.py`` passes them on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from helpers.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+# Everything generated lives under outputs/ (git-ignored). SER_OUTPUTS_DIR lets tests write
+# into a temporary folder instead of the user's results.
+OUTPUTS_DIR = Path(os.environ.get("SER_OUTPUTS_DIR", PROJECT_ROOT / "outputs")).resolve()
+TABLES_DIR = OUTPUTS_DIR / "tables"
+FIGURES_DIR = OUTPUTS_DIR / "figures"
+MODELS_DIR = OUTPUTS_DIR / "models"
+METRICS_DIR = OUTPUTS_DIR / "metrics"
+EXECUTED_DIR = OUTPUTS_DIR / "notebooks"
+CACHE_DIR = Path(os.environ.get("SER_CACHE_DIR", OUTPUTS_DIR / "cache")).resolve()
+
+# The embedded default: a synthetic corpus generated once in the datasets' own layouts.
+STANDIN_DIR = Path(os.environ.get("SER_STANDIN_DIR", DATA_DIR / "standin")).resolve()
+STANDIN_RAVDESS_DIR = STANDIN_DIR / "ravdess"
+STANDIN_NOISE_DIR = STANDIN_DIR / "urbansound8k"
+
+SEED = 42
+
+# RAVDESS emotion codes 01..08 in order; the model's label order is this tuple.
+EMOTIONS: tuple[str, ...] = (
+    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised",
+)
+INTENSITIES = {1: "normal", 2: "strong"}
+STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
+GENDERS: tuple[str, ...] = ("male", "female")  # odd actor numbers are male, even female
+
+# The five dataset variants of the original study; "aggregation" is the union of the other four.
+NOISE_VARIANTS: tuple[str, ...] = ("clean", "white", "urban", "white_urban")
+VARIANTS: tuple[str, ...] = NOISE_VARIANTS + ("aggregation",)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """One log-mel front end shared by every model in the project.
+
+    The window starts ``offset_s`` into each clip (RAVDESS clips open with ~0.5 s of silence)
+    and lasts ``duration_s``; shorter clips are zero-padded at the end.
+    """
+
+    sample_rate: int = 16_000
+    offset_s: float = 0.5
+    duration_s: float = 3.0
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz
+    hop_length: int = 160  # 10 ms at 16 kHz
+    window: str = "hann"
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float = 8_000.0
+    amin: float = 1e-10  # power floor before the log: -100 dB
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ConfigError(f"sample_rate={self.sample_rate} must be positive")
+        if not 0 < self.win_length <= self.n_fft:
+            raise ConfigError(f"win_length={self.win_length} must be in (0, n_fft={self.n_fft}]")
+        if self.hop_length <= 0:
+            raise ConfigError(f"hop_length={self.hop_length} must be positive")
+        if self.duration_s <= 0 or self.offset_s < 0:
+            raise ConfigError(
+                f"duration_s={self.duration_s} must be > 0 and offset_s={self.offset_s} >= 0"
+            )
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ConfigError(
+                f"fmin={self.fmin}, fmax={self.fmax} must satisfy 0 <= fmin < fmax <= sr/2"
+            )
+
+    @property
+    def n_samples(self) -> int:
+        """Samples in the analysis window."""
+        return int(round(self.duration_s * self.sample_rate))
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of a centred STFT over the window."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Model input shape ``(n_mels, n_frames, 1)``."""
+        return (self.n_mels, self.n_frames, 1)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FeatureConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"feature configuration has unknown keys {sorted(unknown)}")
+        return cls(**values)
+
+    def fingerprint(self) -> str:
+        """Short stable hash of the configuration, used in cache keys."""
+        return stable_hash(self.to_dict())
+
+
+FEATURES = FeatureConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How much work a run does. ``smoke`` is for tests, ``quick`` the default, ``full`` real."""
+
+    name: str
+    clips_per_actor: int | None  # None: all 60 clips of every actor
+    max_epochs: int
+    early_stopping_patience: int
+    n_folds: int  # speaker-independent folds over the 24 actors
+    batch_size: int = 50
+    sweep_trials_per_stage: int = 6
+    gender_epochs: int = 15
+    gender_steps_per_epoch: int | None = 8
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
+                     n_folds=2, sweep_trials_per_stage=2, gender_epochs=1,
+                     gender_steps_per_epoch=2),
+    "quick": Profile("quick", clips_per_actor=8, max_epochs=6, early_stopping_patience=3,
+                     n_folds=3, sweep_trials_per_stage=3, gender_epochs=5,
+                     gender_steps_per_epoch=8),
+    "full": Profile("full", clips_per_actor=None, max_epochs=200, early_stopping_patience=3,
+                    n_folds=6, sweep_trials_per_stage=8, gender_epochs=15,
+                    gender_steps_per_epoch=8),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Return the named run profile.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not one of ``PROFILES``.
+    """
+    if name not in PROFILES:
+        raise ConfigError(f"profile={name!r} must be one of {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def resolve_data_roots(ravdess: str | os.PathLike | None = None,
+                       noise: str | os.PathLike | None = None) -> tuple[Path, Path, bool]:
+    """Choose the RAVDESS and noise roots: arguments, then environment, then the stand-in.
+
+    Returns
+    -------
+    ravdess_root, noise_root : Path
+    standin : bool
+        True when either root is the generated stand-in corpus (it is generated on demand).
+    """
+    ravdess = ravdess or os.environ.get("SER_RAVDESS_DIR") or None
+    noise = noise or os.environ.get("SER_NOISE_DIR") or None
+    ravdess_root = Path(ravdess).expanduser().resolve() if ravdess else STANDIN_RAVDESS_DIR
+    noise_root = Path(noise).expanduser().resolve() if noise else STANDIN_NOISE_DIR
+    return ravdess_root, noise_root, ravdess is None or noise is None
+
+
+def stable_hash(obj) -> str:
+    """SHA-256 (16 hex digits) of a JSON-serialisable object with sorted keys."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_output_dirs() -> None:
+    """Create the output folders (idempotent)."""
+    for folder in (TABLES_DIR, FIGURES_DIR, MODELS_DIR, METRICS_DIR, EXECUTED_DIR, CACHE_DIR):
+        folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,22 @@
+"""Project exceptions: each names the argument or file, its value and what was expected."""
+
+
+class ProjectError(ValueError):
+    """Base class for input errors raised by the helpers package."""
+
+
+class DatasetError(ProjectError):
+    """A dataset tree, manifest or file name is not what was expected."""
+
+
+class AudioError(ProjectError):
+    """An audio file cannot be used: empty, truncated, corrupt, silent or too short."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ConfigError(ProjectError):
+    """A parameter is outside the range the function accepts."""

@@ -60,9 +60,9 @@ class FeatureConfig:
     sample_rate: int = 16_000
     offset_s: float = 0.5
     duration_s: float = 3.0
-    n_fft: int = 512
-    win_length: int = 400  # 25 ms at 16 kHz
-    hop_length: int = 160  # 10 ms at 16 kHz
+    n_fft: int = 1024
+    win_length: int = 640  # 40 ms at 16 kHz: long enough to resolve low male pitch harmonics
+    hop_length: int = 320  # 20 ms at 16 kHz: 151 frames per 3 s keeps CPU training affordable
     window: str = "hann"
     n_mels: int = 64
     fmin: float = 0.0

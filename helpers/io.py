@@ -70,17 +70,19 @@ def _json_default(value):
 
 
 def write_table(frame: pd.DataFrame, stem: str, *, folder: str | os.PathLike | None = None,
-                float_format: str = "%.4f") -> tuple[Path, Path]:
-    """Write ``frame`` as ``<stem>.csv`` and ``<stem>.md`` atomically.
+                float_format: str = "%.4f", markdown: bool = True) -> tuple[Path, Path | None]:
+    """Write ``frame`` as ``<stem>.csv`` and (unless ``markdown=False``) ``<stem>.md`` atomically.
 
     Returns
     -------
-    csv_path, md_path : Path
+    csv_path, md_path : Path (md_path is None without Markdown)
     """
     folder = Path(folder) if folder is not None else config.TABLES_DIR
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)
+    if not markdown:
+        return csv_path, None
     write_text(md_path, frame.to_markdown(index=False, floatfmt=float_format.strip("%")) + "\n")
     return csv_path, md_path
 

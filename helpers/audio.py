@@ -1,0 +1,194 @@
+"""Load audio the one way the whole project does: mono, resampled with soxr, a fixed window.
+
+The loader matches ``librosa.load(path, sr=..., offset=..., duration=...)`` sample for sample
+(same libsndfile read, same channel mean, same ``soxr_hq`` resampler and length fix), and then
+pads or crops to the window length. Unlike librosa it refuses, with a message naming the file,
+what librosa lets through silently: empty, header-only, truncated or garbage files, clips
+shorter than one FFT frame, all-silent windows and non-finite samples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from helpers import config
+from helpers.errors import AudioError, ConfigError
+
+SILENCE_PEAK = 1e-6  # a window whose peak is below this (about -120 dBFS) counts as silent
+
+
+def audio_info(path: str | os.PathLike) -> soundfile._SoundFileInfo:
+    """Header facts of an audio file, refusing files libsndfile cannot open.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, empty, not audio, or has a header but no frames.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise AudioError(path, f"not a readable audio file ({_libsndfile_reason(error)})") from error
+    if info.frames == 0:
+        raise AudioError(path, "header only: the file holds no audio frames")
+    declared = _wav_declared_frames(path, info)
+    if declared is not None and declared > info.frames:
+        raise AudioError(path, f"truncated: the header declares {declared} frames, the file holds {info.frames}")
+    return info
+
+
+def load_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sample_rate,
+               offset_s: float = 0.0, duration_s: float | None = None,
+               n_fft: int = config.FEATURES.n_fft, check_silence: bool = True) -> np.ndarray:
+    """Read a window of an audio file as mono float32 at ``sample_rate``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Any format libsndfile reads (WAV, FLAC, OGG, AIFF, …), any rate, channels, bit depth.
+    sample_rate : int
+        Target rate; resampling uses soxr at the quality librosa uses (``soxr_hq``).
+    offset_s, duration_s : float
+        Window start and length in seconds; ``duration_s=None`` reads to the end. The result is
+        exactly what ``librosa.load`` returns for the same arguments: it is not padded here
+        (see :func:`fix_window`).
+    n_fft : int
+        A clip shorter than one FFT frame at ``sample_rate`` is refused.
+    check_silence : bool
+        Refuse a window whose peak is below ``SILENCE_PEAK``.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,), dtype=float32]
+
+    Raises
+    ------
+    AudioError
+        Empty, unreadable, header-only, truncated, too short, silent or non-finite audio.
+    ConfigError
+        If ``sample_rate``, ``offset_s`` or ``duration_s`` is out of range.
+    """
+    if sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate} must be positive")
+    if offset_s < 0 or (duration_s is not None and duration_s <= 0):
+        raise ConfigError(f"offset_s={offset_s} must be >= 0 and duration_s={duration_s} > 0")
+    path = Path(path)
+    info = audio_info(path)
+    native_rate = info.samplerate
+    if info.frames * sample_rate / native_rate < n_fft:
+        raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s is less than one FFT "
+                               f"frame ({n_fft} samples at {sample_rate} Hz)")
+    start = int(offset_s * native_rate)
+    if start >= info.frames:
+        raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s ends before the window "
+                               f"offset {offset_s} s")
+    wanted = -1 if duration_s is None else int(duration_s * native_rate)
+    expected = info.frames - start if wanted < 0 else min(wanted, info.frames - start)
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            if start:
+                handle.seek(start)
+            data = handle.read(frames=wanted, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise AudioError(path, f"corrupt or truncated audio ({_libsndfile_reason(error)})") from error
+    if len(data) < expected:
+        raise AudioError(path, f"truncated: expected {expected} frames from {offset_s} s, read {len(data)}")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(path, "contains non-finite samples (NaN or infinity)")
+    y = data.T
+    y = np.mean(y, axis=0) if y.shape[0] > 1 else y[0]
+    y = resample(y, native_rate=native_rate, sample_rate=sample_rate)
+    if check_silence and (y.size == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK):
+        raise AudioError(path, "all-silent: the analysed window has no signal above -120 dBFS")
+    return y
+
+
+def resample(y: np.ndarray, *, native_rate: int, sample_rate: int) -> np.ndarray:
+    """Resample the last axis with soxr exactly as ``librosa.resample(res_type="soxr_hq")``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+    native_rate, sample_rate : int
+
+    Returns
+    -------
+    np.ndarray [shape=(ceil(n * sample_rate / native_rate),), dtype=float32]
+    """
+    if native_rate == sample_rate:
+        return np.ascontiguousarray(y, dtype=np.float32)
+    out = soxr.resample(y, native_rate, sample_rate, quality="soxr_hq")
+    n_out = int(math.ceil(y.shape[-1] * float(sample_rate) / native_rate))
+    return fix_length(np.asarray(out, dtype=np.float32), n_out)
+
+
+def fix_length(y: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad or crop the last axis of ``y`` to ``size`` samples (librosa's ``fix_length``)."""
+    if size < 0:
+        raise ConfigError(f"size={size} must be >= 0")
+    n = y.shape[-1]
+    if n > size:
+        return y[..., :size]
+    if n < size:
+        pad = [(0, 0)] * (y.ndim - 1) + [(0, size - n)]
+        return np.pad(y, pad)
+    return y
+
+
+def load_window(path: str | os.PathLike, *, feature_config: config.FeatureConfig = config.FEATURES,
+                check_silence: bool = True) -> np.ndarray:
+    """Load the analysis window of a clip for a feature configuration, padded to full length.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(feature_config.n_samples,), dtype=float32]
+    """
+    y = load_audio(path, sample_rate=feature_config.sample_rate, offset_s=feature_config.offset_s,
+                   duration_s=feature_config.duration_s, n_fft=feature_config.n_fft,
+                   check_silence=check_silence)
+    return fix_length(y, feature_config.n_samples)
+
+
+def _libsndfile_reason(error: Exception) -> str:
+    # libsndfile messages repeat the path; keep only the reason after the last colon.
+    text = str(error)
+    return text.rsplit(": ", 1)[-1].strip() or text
+
+
+def _wav_declared_frames(path: Path, info) -> int | None:
+    """Frames the RIFF data chunk declares, or None when the file is not a plain WAV.
+
+    libsndfile silently shortens a WAV whose data chunk runs past the end of the file, so a
+    truncated download would otherwise load as a shorter clip.
+    """
+    if info.format != "WAV" or info.subtype not in _WAV_SAMPLE_BYTES:
+        return None
+    frame_bytes = _WAV_SAMPLE_BYTES[info.subtype] * info.channels
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                # 0 and 0xFFFFFFFF mark a streamed file whose length was never written.
+                return None if size in (0, 0xFFFFFFFF) else size // frame_bytes
+            handle.seek(size + (size & 1), os.SEEK_CUR)
+
+
+_WAV_SAMPLE_BYTES = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}

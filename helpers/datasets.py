@@ -1,0 +1,273 @@
+"""Find and label the datasets: RAVDESS speech (any layout, WAV or FLAC) and UrbanSound8K noise.
+
+Command line::
+
+    python -m helpers.datasets manifest DIR [--csv OUT] [--on-error raise|skip]
+    python -m helpers.datasets download ravdess|urbansound8k [--to DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import soundfile
+
+from helpers import config
+from helpers.errors import DatasetError, ProjectError
+
+# Suffixes libsndfile reads that a RAVDESS copy may plausibly use; anything else is not audio.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3", ".opus"})
+
+# The seven fields of a RAVDESS name, in order, with the values they may take.
+RAVDESS_FIELDS: tuple[tuple[str, range], ...] = (
+    ("modality", range(1, 4)),
+    ("vocal_channel", range(1, 3)),
+    ("emotion_code", range(1, 9)),
+    ("intensity_code", range(1, 3)),
+    ("statement", range(1, 3)),
+    ("repetition", range(1, 3)),
+    ("actor", range(1, 25)),
+)
+
+MANIFEST_COLUMNS = [
+    "path", "clip_id", "actor", "gender", "emotion", "emotion_code", "intensity",
+    "statement", "repetition", "duration", "sample_rate", "channels",
+]
+
+US8K_COLUMNS = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
+
+
+def parse_ravdess_name(path: str | os.PathLike) -> dict:
+    """Parse a RAVDESS file name ``MM-VV-EE-II-SS-RR-AA.ext`` into labelled fields.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        File path or name; only the stem is read.
+
+    Returns
+    -------
+    dict
+        ``modality, vocal_channel, emotion_code, intensity_code, statement, repetition,
+        actor`` (ints), plus ``emotion``, ``intensity``, ``gender`` and ``clip_id``.
+
+    Raises
+    ------
+    DatasetError
+        If the stem does not have seven two-digit fields, a field is out of range, or the
+        combination cannot occur (neutral with strong intensity). The message names the file
+        and the field.
+    """
+    path = Path(path)
+    parts = path.stem.split("-")
+    if len(parts) != len(RAVDESS_FIELDS):
+        raise DatasetError(
+            f"{path}: file name has {len(parts)} dash-separated fields, expected 7 "
+            "(MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-01-02-01-12)"
+        )
+    fields: dict = {}
+    for (name, allowed), text in zip(RAVDESS_FIELDS, parts):
+        if len(text) != 2 or not text.isdigit():
+            raise DatasetError(f"{path}: field {name}={text!r} must be two digits")
+        value = int(text)
+        if value not in allowed:
+            raise DatasetError(
+                f"{path}: field {name}={text} is out of range, expected "
+                f"{allowed.start:02d}..{allowed.stop - 1:02d}"
+            )
+        fields[name] = value
+    if fields["emotion_code"] == 1 and fields["intensity_code"] == 2:
+        raise DatasetError(f"{path}: field intensity=02 (strong) cannot occur with emotion=01 (neutral)")
+    fields["emotion"] = config.EMOTIONS[fields["emotion_code"] - 1]
+    fields["intensity"] = config.INTENSITIES[fields["intensity_code"]]
+    fields["gender"] = "male" if fields["actor"] % 2 == 1 else "female"
+    fields["clip_id"] = path.stem
+    return fields
+
+
+def find_ravdess(root: str | os.PathLike, *, on_error: str = "raise",
+                 read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Find the audio-only speech files of RAVDESS below ``root`` and label them.
+
+    Works on the upstream zip layout (``Actor_01/…``), the common Kaggle double folder and a
+    flat folder, at any depth. Files that are not audio are skipped silently; audio files that
+    are not audio-only speech (video, song) or that repeat a clip already found are listed in
+    the second table with the reason.
+
+    Parameters
+    ----------
+    root : str or PathLike
+        Folder to search.
+    on_error : {"raise", "skip"}
+        What to do with an audio file whose name is malformed or out of range: raise a
+        :class:`DatasetError` naming the file and field, or skip it with a warning.
+    read_info : bool
+        Read duration, sample rate and channels from each file's header (fast, no decoding).
+
+    Returns
+    -------
+    manifest : pd.DataFrame [shape=(n_files, len(MANIFEST_COLUMNS))]
+        One row per speech file, sorted by actor and clip id.
+    skipped : pd.DataFrame
+        Columns ``path, reason``.
+
+    Raises
+    ------
+    DatasetError
+        If ``root`` is not a folder, ``on_error`` is invalid, a name is malformed (with
+        ``on_error="raise"``), or no speech file is found.
+    """
+    root = Path(root).expanduser().resolve()
+    if on_error not in ("raise", "skip"):
+        raise DatasetError(f"on_error={on_error!r} must be 'raise' or 'skip'")
+    if not root.is_dir():
+        raise DatasetError(f"RAVDESS root {root} is not a folder")
+
+    rows, skipped, seen = [], [], {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
+            continue
+        try:
+            fields = parse_ravdess_name(path)
+        except DatasetError as error:
+            if on_error == "raise":
+                raise
+            warnings.warn(f"skipping {error}", stacklevel=2)
+            skipped.append({"path": str(path), "reason": str(error).split(": ", 1)[1]})
+            continue
+        if fields["modality"] != 3 or fields["vocal_channel"] != 1:
+            kind = "song" if fields["vocal_channel"] == 2 else "video"
+            skipped.append({"path": str(path), "reason": f"not audio-only speech ({kind})"})
+            continue
+        if fields["clip_id"] in seen:
+            skipped.append({"path": str(path), "reason": f"duplicate of {seen[fields['clip_id']]}"})
+            continue
+        seen[fields["clip_id"]] = path
+        row = {"path": str(path), **fields}
+        if read_info:
+            try:
+                info = soundfile.info(str(path))
+            except (RuntimeError, soundfile.LibsndfileError) as error:
+                raise DatasetError(f"{path}: not readable as audio ({error})") from error
+            row.update(duration=info.frames / info.samplerate if info.samplerate else 0.0,
+                       sample_rate=info.samplerate, channels=info.channels)
+        else:
+            row.update(duration=float("nan"), sample_rate=0, channels=0)
+        rows.append(row)
+
+    if not rows:
+        raise DatasetError(
+            f"no RAVDESS speech files (03-01-*.wav/.flac) found below {root}; "
+            f"{len(skipped)} audio files were skipped"
+        )
+    manifest = pd.DataFrame(rows)
+    manifest = manifest.sort_values(["actor", "clip_id"], kind="stable").reset_index(drop=True)
+    manifest = manifest[MANIFEST_COLUMNS]
+    return manifest, pd.DataFrame(skipped, columns=["path", "reason"])
+
+
+def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple[int, ...] | None = (1,),
+                      classes: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Read ``metadata/UrbanSound8K.csv`` and select clips by fold and class.
+
+    Parameters
+    ----------
+    root : str or PathLike
+        UrbanSound8K root holding ``metadata/`` and ``audio/foldN/``.
+    folds : int or sequence of int or None
+        Folds to keep; the original work used fold 1 only. None keeps every fold.
+    classes : sequence of str or None
+        Class names to keep (e.g. ``["street_music", "dog_bark"]``); None keeps all.
+
+    Returns
+    -------
+    pd.DataFrame
+        The metadata rows selected, with an added ``path`` column.
+
+    Raises
+    ------
+    DatasetError
+        If the metadata file or a selected audio file is missing, the CSV lacks columns, or
+        the selection is empty (the message lists the folds and classes available).
+    """
+    root = Path(root)
+    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"UrbanSound8K metadata {csv_path} not found (expected metadata/UrbanSound8K.csv under the root)")
+    table = pd.read_csv(csv_path)
+    missing_columns = [c for c in US8K_COLUMNS if c not in table.columns]
+    if missing_columns:
+        raise DatasetError(f"{csv_path}: missing columns {missing_columns}")
+    selected = table
+    if folds is not None:
+        fold_list = [folds] if isinstance(folds, int) else list(folds)
+        selected = selected[selected["fold"].isin(fold_list)]
+    if classes is not None:
+        unknown = sorted(set(classes) - set(table["class"]))
+        if unknown:
+            raise DatasetError(f"classes={unknown} not in {csv_path}; available: {sorted(table['class'].unique())}")
+        selected = selected[selected["class"].isin(list(classes))]
+    if selected.empty:
+        raise DatasetError(
+            f"folds={folds}, classes={classes} select no clip in {csv_path}; "
+            f"available folds {sorted(table['fold'].unique().tolist())}, "
+            f"classes {sorted(table['class'].unique().tolist())}"
+        )
+    selected = selected.copy()
+    selected["path"] = [str(root / "audio" / f"fold{fold}" / name)
+                        for fold, name in zip(selected["fold"], selected["slice_file_name"])]
+    absent = [p for p in selected["path"] if not Path(p).is_file()]
+    if absent:
+        raise DatasetError(f"{len(absent)} UrbanSound8K clips listed in {csv_path} are missing, e.g. {absent[0]}")
+    return selected.reset_index(drop=True)
+
+
+def available_folds(root: str | os.PathLike) -> list[int]:
+    """Folds present in an UrbanSound8K metadata file (for choosing a fold that has clips)."""
+    csv_path = Path(root) / "metadata" / "UrbanSound8K.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"UrbanSound8K metadata {csv_path} not found")
+    return sorted(pd.read_csv(csv_path, usecols=["fold"])["fold"].unique().tolist())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.datasets", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    manifest_cmd = commands.add_parser("manifest", help="write the RAVDESS manifest as CSV")
+    manifest_cmd.add_argument("root", help="RAVDESS root (any layout)")
+    manifest_cmd.add_argument("--csv", help="output file (default: standard output)")
+    manifest_cmd.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    download_cmd = commands.add_parser("download", help="download and verify a dataset")
+    download_cmd.add_argument("args", nargs=argparse.REMAINDER, help="ravdess|urbansound8k [--to DIR]")
+    args = parser.parse_args(argv)
+
+    if args.command == "download":
+        from helpers import download
+
+        return download.main(args.args)
+    try:
+        manifest, skipped = find_ravdess(args.root, on_error=args.on_error)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for row in skipped.itertuples():
+        print(f"skipped {row.path}: {row.reason}", file=sys.stderr)
+    if args.csv:
+        from helpers.io import atomic_path
+
+        with atomic_path(args.csv) as tmp:
+            manifest.to_csv(tmp, index=False)
+        print(f"wrote {len(manifest)} rows to {args.csv}", file=sys.stderr)
+    else:
+        manifest.to_csv(sys.stdout, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What every notebook does first: pick the data, apply the profile, load the features.
+
+A notebook's parameters (``PROFILE``, ``RAVDESS_DIR``, ``NOISE_DIR``, ``NOISE_FOLDS``,
+``FORCE``) go in; the clip manifest, the noise table and the cached log-mels of the five
+variants come out. Because features are cached by content, a later notebook calling
+:func:`load_run` with the same parameters reads the files an earlier one wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import augment, config, datasets, features, splits
+from helpers.errors import ConfigError
+
+
+@dataclasses.dataclass
+class RunData:
+    """The data of one run.
+
+    Attributes
+    ----------
+    manifest : pd.DataFrame
+        Every speech clip found (1440 for a complete RAVDESS).
+    clips : pd.DataFrame
+        The clips this profile uses (a per-actor subset for smoke and quick).
+    noise : pd.DataFrame
+        UrbanSound8K rows selected as noise (with ``path``).
+    profile : config.Profile
+    standin : bool
+        True when the generated stand-in corpus is used.
+    ravdess_root, noise_root : Path
+    """
+
+    manifest: pd.DataFrame
+    clips: pd.DataFrame
+    noise: pd.DataFrame
+    profile: config.Profile
+    standin: bool
+    ravdess_root: Path
+    noise_root: Path
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary for results metadata."""
+        return {
+            "profile": self.profile.name,
+            "data": "stand-in (synthetic)" if self.standin else "real",
+            "ravdess_root": str(self.ravdess_root),
+            "noise_root": str(self.noise_root),
+            "n_manifest": len(self.manifest),
+            "n_clips": len(self.clips),
+            "n_noise_clips": len(self.noise),
+        }
+
+
+def parse_folds(text: str | int | None) -> list[int] | None:
+    """``"1"`` → [1], ``"2,5"`` → [2, 5], ``"all"``/``""``/None → None (every fold).
+
+    Raises
+    ------
+    ConfigError
+        If a fold is not an integer from 1 to 10.
+    """
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "all")):
+        return None
+    items = [text] if isinstance(text, int) else [t for t in str(text).split(",") if t.strip()]
+    try:
+        folds = [int(t) for t in items]
+    except ValueError:
+        raise ConfigError(f"noise folds {text!r} must be 'all' or comma-separated integers 1..10") from None
+    if any(not 1 <= f <= 10 for f in folds):
+        raise ConfigError(f"noise folds {text!r} must lie in 1..10")
+    return folds
+
+
+def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = "",
+             noise_folds: str = "1", seed: int = config.SEED) -> RunData:
+    """Find the data for a run, generating the stand-in corpus when no data is given.
+
+    Raises
+    ------
+    DatasetError
+        If a given root holds no RAVDESS speech, or the noise selection is empty.
+    ConfigError
+        If ``profile`` or ``noise_folds`` is invalid.
+    """
+    run_profile = config.get_profile(profile)
+    folds = parse_folds(noise_folds)
+    ravdess_root, noise_root, standin = config.resolve_data_roots(ravdess_dir or None, noise_dir or None)
+    if standin:
+        from helpers import corpus
+
+        standin_ravdess, standin_noise = corpus.ensure_standin()
+        ravdess_root = ravdess_root if ravdess_dir else standin_ravdess
+        noise_root = noise_root if noise_dir else standin_noise
+    manifest, _ = datasets.find_ravdess(ravdess_root)
+    noise = datasets.load_urbansound8k(noise_root, folds=folds)
+    clips = splits.subset_per_actor(manifest, clips_per_actor=run_profile.clips_per_actor, seed=seed)
+    clips = clips.reset_index(drop=True)
+    return RunData(manifest=manifest, clips=clips, noise=noise, profile=run_profile,
+                   standin=not (ravdess_dir and noise_dir), ravdess_root=ravdess_root,
+                   noise_root=noise_root)
+
+
+def load_features(run: RunData, *, noise_config: augment.NoiseConfig = augment.NoiseConfig(),
+                  feature_config: config.FeatureConfig = config.FEATURES, force: bool = False,
+                  seed: int = config.SEED) -> features.FeatureSet:
+    """Log-mels of the run's clips in the four noise versions (cached by content)."""
+    return features.build_features(run.clips, run.noise["path"], feature_config=feature_config,
+                                   noise_config=noise_config, seed=seed, force=force)

@@ -1,0 +1,657 @@
+"""Fit, cache, save and apply Keras models the way the original study trained them.
+
+* :func:`fit_model` -- Keras ``fit`` with the study's early stopping (``val_loss`` must improve
+  by at least 0.03 within 3 epochs; the best weights are restored), seeded and deterministic.
+* :func:`training_key` and :func:`train_or_load` -- a content-addressed model cache: the same
+  data, builder, hyperparameters, seed and library versions give the same key, and a cached
+  model is loaded instead of retrained.
+* :func:`save_model_with_sidecar` / :func:`load_model_with_sidecar` -- a ``.keras`` model with a
+  JSON sidecar holding what is needed to use it (feature configuration, label order).
+* :func:`predict_proba` and :func:`add_channel_axis` -- small helpers around prediction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _datetime
+import hashlib
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import keras
+import numpy as np
+import pandas as pd
+
+from helpers import config
+from helpers import io as project_io
+from helpers.errors import ProjectError
+
+__all__ = [
+    "TrainingError",
+    "ModelFileError",
+    "SIDECAR_REQUIRED_KEYS",
+    "make_early_stopping",
+    "fit_model",
+    "training_key",
+    "train_or_load",
+    "save_model_with_sidecar",
+    "load_model_with_sidecar",
+    "predict_proba",
+    "add_channel_axis",
+]
+
+#: Model inputs: one array, or several for a multi-input (fusion) model.
+Inputs = Union[np.ndarray, Sequence[np.ndarray], Mapping[str, np.ndarray]]
+
+#: Keys a model sidecar must hold for the model to be usable on new audio.
+SIDECAR_REQUIRED_KEYS: tuple[str, ...] = ("feature_config", "labels")
+
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class TrainingError(ProjectError):
+    """Training inputs or settings are not what the function accepts."""
+
+
+class ModelFileError(TrainingError):
+    """A saved model or its sidecar is missing or incomplete."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Fitting
+# ----------------------------------------------------------------------------------------------
+
+
+def make_early_stopping(*, patience: int = 3, min_delta: float = 0.03,
+                        monitor: str = "val_loss") -> keras.callbacks.EarlyStopping:
+    """The original study's early stopping: stop when ``monitor`` stalls, keep the best weights.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without an improvement of at least ``min_delta`` before training stops.
+    min_delta : float
+        Smallest decrease of ``monitor`` that counts as an improvement.
+    monitor : str
+        Logged quantity to watch (minimised).
+
+    Returns
+    -------
+    keras.callbacks.EarlyStopping
+        With ``restore_best_weights=True``: after training, the model holds the weights of the
+        epoch with the best ``monitor`` value (Keras 3 restores them also when training runs
+        all its epochs without stopping early).
+
+    Raises
+    ------
+    TrainingError
+        If ``patience`` is negative or ``min_delta`` is negative or not finite.
+    """
+    patience = _check_int(patience, name="patience", minimum=0)
+    if not np.isfinite(min_delta) or min_delta < 0:
+        raise TrainingError(f"min_delta={min_delta} must be finite and >= 0")
+    return keras.callbacks.EarlyStopping(monitor=monitor, mode="min", min_delta=float(min_delta),
+                                         patience=patience, restore_best_weights=True)
+
+
+def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
+              x_val: Inputs | None, y_val: np.ndarray | None, epochs: int,
+              batch_size: int = 50, patience: int = 3, min_delta: float = 0.03, seed: int,
+              verbose: int = 0, callbacks: Sequence[keras.callbacks.Callback] = (),
+              steps_per_epoch: int | None = None) -> dict[str, list[float]]:
+    """Train a compiled model with the study's early stopping, reproducibly.
+
+    ``keras.utils.set_random_seed(seed)`` is called first, so the epoch shuffles (and dropout)
+    repeat from run to run on the same machine and library versions.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model.
+    x_train : np.ndarray [shape=(n_train, ...)] or list/tuple/dict of such arrays
+        Training inputs; several arrays for a multi-input (e.g. fusion) model.
+    y_train : np.ndarray [shape=(n_train,) or (n_train, n_classes)]
+        Training targets.
+    x_val, y_val : like ``x_train``, ``y_train``, or None
+        Validation data. With both None the model trains for ``epochs`` epochs without
+        early stopping.
+    epochs : int
+        Maximum number of epochs.
+    batch_size : int
+        Items per gradient step (50 in the original emotion model).
+    patience, min_delta : int, float
+        Early-stopping settings, see :func:`make_early_stopping`.
+    seed : int
+        Seed for weight-independent randomness in training (shuffles, dropout).
+    verbose : int
+        Keras verbosity (0 silent).
+    callbacks : sequence of keras.callbacks.Callback
+        Extra callbacks, run after the early stopping.
+    steps_per_epoch : int or None
+        Gradient steps per epoch (the gender study used 8); None for one pass over the data.
+        When given, each epoch draws `steps_per_epoch` batches from an endless seeded stream
+        of shuffled passes, continuing where the previous epoch stopped.
+
+    Returns
+    -------
+    dict of str to list of float
+        Every logged metric per epoch, training (``loss``, ``accuracy``, ...) and validation
+        (``val_loss``, ...), as plain floats; its length is the number of epochs run.
+
+    Raises
+    ------
+    TrainingError
+        If the model is not compiled, a setting is out of range, only one of ``x_val`` and
+        ``y_val`` is given, or inputs and targets disagree in length.
+    """
+    if not isinstance(model, keras.Model):
+        raise TrainingError(f"model is a {type(model).__name__}; expected a keras.Model")
+    if not getattr(model, "compiled", False):
+        raise TrainingError(f"model {model.name!r} is not compiled; call model.compile() first")
+    epochs = _check_int(epochs, name="epochs", minimum=1)
+    batch_size = _check_int(batch_size, name="batch_size", minimum=1)
+    seed = _check_int(seed, name="seed", minimum=0)
+    if steps_per_epoch is not None:
+        steps_per_epoch = _check_int(steps_per_epoch, name="steps_per_epoch", minimum=1)
+    n_train = _check_inputs(x_train, y_train, name="x_train")
+    if (x_val is None) != (y_val is None):
+        raise TrainingError(
+            f"x_val is {'None' if x_val is None else 'given'} but y_val is "
+            f"{'None' if y_val is None else 'given'}; pass both or neither"
+        )
+    all_callbacks = list(callbacks)
+    validation_data = None
+    if x_val is not None:
+        _check_inputs(x_val, y_val, name="x_val")
+        validation_data = (_as_inputs(x_val), np.asarray(y_val))
+        all_callbacks.insert(0, make_early_stopping(patience=patience, min_delta=min_delta))
+    keras.utils.set_random_seed(seed)
+    if steps_per_epoch is None:
+        history = model.fit(
+            _as_inputs(x_train), np.asarray(y_train), validation_data=validation_data,
+            epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
+            callbacks=all_callbacks,
+        )
+    else:
+        # Keras cuts an epoch short (with a warning) when an array input runs dry part way
+        # through, so fixed-size epochs draw their batches from a seeded endless stream of
+        # permutations instead, like the image generators the gender study used.
+        batches = _EpochBatches(_as_inputs(x_train), np.asarray(y_train), n_items=n_train,
+                                batch_size=batch_size, steps=steps_per_epoch, seed=seed)
+        history = model.fit(
+            batches, validation_data=validation_data, epochs=epochs, shuffle=False,
+            verbose=verbose, callbacks=all_callbacks,
+        )
+    return _history_dict(history)
+
+
+class _EpochBatches(keras.utils.PyDataset):
+    """``steps`` batches per epoch from an endless, seeded stream of shuffled passes.
+
+    A batch is a pure function of (epoch counter, step), so the order in which Keras asks
+    for batches does not change which items each step sees.
+    """
+
+    def __init__(self, x, y: np.ndarray, *, n_items: int, batch_size: int, steps: int,
+                 seed: int) -> None:
+        super().__init__()
+        self._x, self._y = x, y
+        self._n_items, self._batch_size, self._steps = n_items, batch_size, steps
+        self._rng = np.random.default_rng(seed)
+        self._stream = np.empty(0, dtype=np.int64)
+        self._epoch = 0
+
+    def __len__(self) -> int:
+        return self._steps
+
+    def __getitem__(self, step: int):
+        start = (self._epoch * self._steps + int(step)) * self._batch_size
+        stop = start + self._batch_size
+        while self._stream.size < stop:
+            self._stream = np.concatenate([self._stream, self._rng.permutation(self._n_items)])
+        rows = self._stream[start:stop]
+        if isinstance(self._x, dict):
+            x = {k: v[rows] for k, v in self._x.items()}
+        elif isinstance(self._x, list):
+            x = tuple(v[rows] for v in self._x)
+        else:
+            x = self._x[rows]
+        return x, self._y[rows]
+
+    def on_epoch_end(self) -> None:
+        self._epoch += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Content-addressed model cache
+# ----------------------------------------------------------------------------------------------
+
+
+def training_key(**parts: Any) -> str:
+    """Hash everything that determines a trained model into a short file-name-safe key.
+
+    Arrays are hashed by dtype, shape and bytes (fast, no copy when contiguous); pandas
+    objects by their values and labels; callables by module and qualified name (pass the
+    builder function); dataclasses, mappings, sequences and JSON scalars by value. The
+    versions of Python, NumPy, Keras and TensorFlow are always included, so a library
+    upgrade retrains.
+
+    Parameters
+    ----------
+    **parts
+        Named ingredients, e.g. ``x=x_train, y=y_train, builder=build_emotion_cnn,
+        hyperparameters={...}, epochs=200, seed=42``. Order does not matter.
+
+    Returns
+    -------
+    str
+        32 hexadecimal digits.
+
+    Raises
+    ------
+    TrainingError
+        If no parts are given or a part has a type that cannot be hashed reproducibly.
+    """
+    if not parts:
+        raise TrainingError("training_key() got no parts; pass the data and settings to hash")
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(parts):
+        digest.update(f"\x00part:{name}\x00".encode())
+        _update_digest(digest, parts[name], path=name)
+    digest.update(b"\x00versions\x00")
+    _update_digest(digest, _cache_versions(), path="versions")
+    return digest.hexdigest()
+
+
+def train_or_load(key: str, *, build: Callable[[], keras.Model],
+                  fit: Callable[[keras.Model], Mapping[str, list] | keras.callbacks.History],
+                  folder: str | os.PathLike | None = None,
+                  force: bool = False) -> tuple[keras.Model, dict[str, list[float]], bool]:
+    """Load the model cached under ``key``, or build, fit and cache it.
+
+    Parameters
+    ----------
+    key : str
+        Cache key, usually from :func:`training_key`; letters, digits, ``_``, ``.``, ``-``.
+    build : callable () -> keras.Model
+        Makes a fresh compiled model; only called on a cache miss.
+    fit : callable (model) -> dict
+        Trains the model in place and returns its history (a dict of per-epoch lists, e.g.
+        from :func:`fit_model`, or a Keras ``History``); only called on a cache miss.
+    folder : path-like or None
+        Cache folder; None for ``config.MODELS_DIR / "cache"``.
+    force : bool
+        Retrain and overwrite even when a cached model exists.
+
+    Returns
+    -------
+    model : keras.Model
+    history : dict of str to list of float
+    cached : bool
+        True when the model was loaded from the cache, False when it was trained now.
+
+    Raises
+    ------
+    TrainingError
+        If ``key`` is not file-name safe, ``build`` does not return a Keras model, or ``fit``
+        does not return a history.
+
+    Notes
+    -----
+    The model (``<key>.keras``) and history (``<key>.history.json``) are each written
+    atomically; a cache entry counts only when both exist. An entry that fails to load is
+    reported with a warning and retrained.
+    """
+    if not isinstance(key, str) or not _KEY_PATTERN.match(key):
+        raise TrainingError(
+            f"key={key!r} must be a non-empty string of letters, digits, '_', '.' or '-'"
+        )
+    folder = Path(folder) if folder is not None else config.MODELS_DIR / "cache"
+    model_path = folder / f"{key}.keras"
+    history_path = folder / f"{key}.history.json"
+    if not force and model_path.is_file() and history_path.is_file():
+        try:
+            model = keras.saving.load_model(model_path)
+            history = project_io.read_json(history_path)
+        except Exception as error:  # noqa: BLE001 -- any unreadable entry is simply retrained
+            warnings.warn(f"{model_path}: cached model could not be loaded ({error}); retraining",
+                          stacklevel=2)
+        else:
+            return model, history, True
+    model = build()
+    if not isinstance(model, keras.Model):
+        raise TrainingError(f"build() returned a {type(model).__name__}; expected a keras.Model")
+    history = fit(model)
+    if isinstance(history, keras.callbacks.History):
+        history = _history_dict(history)
+    if not isinstance(history, Mapping):
+        raise TrainingError(
+            f"fit(model) returned a {type(history).__name__}; expected a dict of per-epoch lists"
+        )
+    history = {str(k): [float(v) for v in values] for k, values in history.items()}
+    _save_keras(model, model_path)
+    project_io.write_json(history_path, history)
+    return model, history, False
+
+
+# ----------------------------------------------------------------------------------------------
+# Saved models with a sidecar
+# ----------------------------------------------------------------------------------------------
+
+
+def save_model_with_sidecar(model: keras.Model, path: str | os.PathLike, *,
+                            sidecar: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Save ``model`` as ``<name>.keras`` and its description as ``<name>.json``, atomically.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model to save.
+    path : path-like
+        Target; ``<name>.keras`` or just ``<name>``.
+    sidecar : mapping
+        What a user of the model needs: at least ``feature_config`` (a dict or a
+        :class:`helpers.config.FeatureConfig`) and ``labels`` (the output order). Dataclasses,
+        numpy values and paths are converted to JSON. ``trainable_params``, ``input_shape``
+        and ``created`` (UTC, ISO 8601) are added.
+
+    Returns
+    -------
+    model_path, sidecar_path : Path
+
+    Raises
+    ------
+    ModelFileError
+        If ``sidecar`` lacks a required key.
+    TrainingError
+        If ``model`` is not a Keras model.
+    """
+    if not isinstance(model, keras.Model):
+        raise TrainingError(f"model is a {type(model).__name__}; expected a keras.Model")
+    model_path, sidecar_path = _model_paths(path)
+    missing = [key for key in SIDECAR_REQUIRED_KEYS if key not in sidecar]
+    if missing:
+        raise ModelFileError(
+            f"sidecar for {model_path} lacks required key(s) {missing}; "
+            f"expected {list(SIDECAR_REQUIRED_KEYS)}"
+        )
+    record = {key: _jsonable(value) for key, value in sidecar.items()}
+    record["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    record["input_shape"] = _jsonable(_input_shape(model))
+    record["created"] = _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds")
+    _save_keras(model, model_path)
+    project_io.write_json(sidecar_path, record)
+    return model_path, sidecar_path
+
+
+def load_model_with_sidecar(path: str | os.PathLike, *,
+                            compile: bool = True) -> tuple[keras.Model, dict]:
+    """Load a model saved by :func:`save_model_with_sidecar` together with its sidecar.
+
+    Parameters
+    ----------
+    path : path-like
+        ``<name>.keras`` or ``<name>``.
+    compile : bool
+        Passed to ``keras.saving.load_model``.
+
+    Returns
+    -------
+    model : keras.Model
+    sidecar : dict
+
+    Raises
+    ------
+    ModelFileError
+        If the ``.keras`` file or the ``.json`` sidecar is missing, the sidecar is not valid
+        JSON, or it lacks ``feature_config`` or ``labels``.
+    """
+    model_path, sidecar_path = _model_paths(path)
+    for part, file in (("model", model_path), ("sidecar", sidecar_path)):
+        if not file.is_file():
+            raise ModelFileError(
+                f"{file}: {part} file not found; save_model_with_sidecar writes both "
+                f"{model_path.name} and {sidecar_path.name}"
+            )
+    try:
+        sidecar = project_io.read_json(sidecar_path)
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{sidecar_path}: not valid JSON ({error})") from None
+    if not isinstance(sidecar, dict):
+        raise ModelFileError(
+            f"{sidecar_path}: expected a JSON object, got {type(sidecar).__name__}"
+        )
+    missing = [key for key in SIDECAR_REQUIRED_KEYS if key not in sidecar]
+    if missing:
+        raise ModelFileError(
+            f"{sidecar_path}: sidecar lacks required key(s) {missing}; "
+            f"expected {list(SIDECAR_REQUIRED_KEYS)}"
+        )
+    model = keras.saving.load_model(model_path, compile=compile)
+    return model, sidecar
+
+
+# ----------------------------------------------------------------------------------------------
+# Prediction helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def predict_proba(model: keras.Model, x: Inputs, *, batch_size: int = 256) -> np.ndarray:
+    """The model's output probabilities for a batch of inputs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model whose last layer is a softmax or sigmoid.
+    x : np.ndarray [shape=(n, ...)] or list/tuple/dict of such arrays
+        Inputs with a leading batch axis, also for a single example (``n = 1``).
+    batch_size : int
+        Items per forward pass.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, n_outputs), dtype=float32]
+        One row per input (``n_outputs`` is 1 for a sigmoid output).
+
+    Raises
+    ------
+    TrainingError
+        If ``batch_size`` is not positive or ``x`` is empty.
+    """
+    batch_size = _check_int(batch_size, name="batch_size", minimum=1)
+    n = _n_samples(x, name="x")
+    if n == 0:
+        raise TrainingError("x has 0 items; expected at least one")
+    output = model.predict(_as_inputs(x), batch_size=batch_size, verbose=0)
+    if isinstance(output, (list, tuple, dict)):
+        raise TrainingError(
+            f"model {model.name!r} has {len(output)} outputs; predict_proba expects one"
+        )
+    return np.asarray(output, dtype=np.float32)
+
+
+def add_channel_axis(x: np.ndarray) -> np.ndarray:
+    """Add the trailing channel axis a 2-D convolution expects.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, n_mels, n_frames)]
+        A batch of log-mel spectrograms. An array that already has a trailing channel axis of
+        size 1 is returned unchanged.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, n_mels, n_frames, 1)]
+        A view of ``x``.
+
+    Raises
+    ------
+    TrainingError
+        If ``x`` is not 3-D (or 4-D with one channel).
+    """
+    x = np.asarray(x)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        return x
+    if x.ndim != 3:
+        raise TrainingError(
+            f"x has shape {x.shape}; expected (n, n_mels, n_frames)"
+        )
+    return x[..., np.newaxis]
+
+
+# ----------------------------------------------------------------------------------------------
+# Internals
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_int(value, *, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TrainingError(f"{name}={value!r} must be an integer >= {minimum}")
+    if value < minimum:
+        raise TrainingError(f"{name}={value} must be >= {minimum}")
+    return int(value)
+
+
+def _as_inputs(x: Inputs):
+    """Arrays as Keras wants them: a list for several positional inputs."""
+    if isinstance(x, Mapping):
+        return {str(k): np.asarray(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [np.asarray(v) for v in x]
+    return np.asarray(x)
+
+
+def _n_samples(x: Inputs, *, name: str) -> int:
+    if isinstance(x, Mapping):
+        arrays = {f"{name}[{k!r}]": v for k, v in x.items()}
+    elif isinstance(x, (list, tuple)):
+        arrays = {f"{name}[{k}]": v for k, v in enumerate(x)}
+    else:
+        arrays = {name: x}
+    if not arrays:
+        raise TrainingError(f"{name} holds no arrays; expected at least one input")
+    lengths = {}
+    for label, value in arrays.items():
+        shape = np.shape(value)
+        if len(shape) == 0:
+            raise TrainingError(f"{label} is a scalar; expected an array with a batch axis")
+        lengths[label] = shape[0]
+    if len(set(lengths.values())) > 1:
+        raise TrainingError(f"{name}: inputs differ in length {lengths}; expected one batch size")
+    return next(iter(lengths.values()))
+
+
+def _check_inputs(x: Inputs, y, *, name: str) -> int:
+    n = _n_samples(x, name=name)
+    y_name = name.replace("x_", "y_", 1)
+    n_y = np.shape(y)[0] if np.ndim(y) else None
+    if n_y != n:
+        raise TrainingError(f"{y_name} has {n_y} items but {name} has {n}; expected equal")
+    if n == 0:
+        raise TrainingError(f"{name} has 0 items; expected at least one")
+    return n
+
+
+def _history_dict(history: keras.callbacks.History) -> dict[str, list[float]]:
+    return {str(k): [float(v) for v in values] for k, values in history.history.items()}
+
+
+def _cache_versions() -> dict[str, str]:
+    import platform
+
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "keras": keras.__version__, "tensorflow": tf.__version__}
+
+
+def _update_digest(digest, value, *, path: str) -> None:
+    """Feed a canonical, type-tagged encoding of ``value`` into ``digest``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            digest.update(f"objarray{value.shape}".encode())
+            _update_digest(digest, value.tolist(), path=path)
+            return
+        digest.update(f"ndarray:{value.dtype.str}:{value.shape}:".encode())
+        digest.update(np.ascontiguousarray(value).data)
+    elif isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        digest.update(f"pandas:{type(value).__name__}:{value.shape}:".encode())
+        if isinstance(value, pd.DataFrame):
+            _update_digest(digest, [str(c) for c in value.columns], path=path)
+            _update_digest(digest, [str(t) for t in value.dtypes], path=path)
+        hashed = pd.util.hash_pandas_object(value, index=not isinstance(value, pd.Index))
+        digest.update(np.ascontiguousarray(hashed.to_numpy()).data)
+    elif isinstance(value, np.generic):
+        _update_digest(digest, value.item(), path=path)
+    elif value is None or isinstance(value, (bool, int, float, str)):
+        digest.update(f"json:{json.dumps(value)}".encode())
+    elif isinstance(value, Path):
+        digest.update(f"path:{value.as_posix()}".encode())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        digest.update(f"dataclass:{type(value).__qualname__}:".encode())
+        _update_digest(digest, dataclasses.asdict(value), path=path)
+    elif isinstance(value, Mapping):
+        digest.update(f"mapping:{len(value)}:".encode())
+        for k in sorted(value, key=str):
+            digest.update(f"key:{k}:".encode())
+            _update_digest(digest, value[k], path=f"{path}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"sequence:{len(value)}:".encode())
+        for k, item in enumerate(value):
+            _update_digest(digest, item, path=f"{path}[{k}]")
+    elif callable(value):
+        module = getattr(value, "__module__", None)
+        qualname = getattr(value, "__qualname__", None)
+        if module is None or qualname is None or "<lambda>" in qualname:
+            raise TrainingError(
+                f"training_key part {path}={value!r}: callables must be named module-level "
+                f"functions or classes"
+            )
+        digest.update(f"callable:{module}.{qualname}".encode())
+    else:
+        raise TrainingError(
+            f"training_key part {path} is a {type(value).__name__}; expected arrays, pandas "
+            f"objects, JSON values, dataclasses, mappings, sequences or named functions"
+        )
+
+
+def _save_keras(model: keras.Model, target: Path) -> None:
+    # Keras insists on the .keras suffix, which atomic_path keeps on the temporary file.
+    with project_io.atomic_path(target, suffix=".keras") as tmp:
+        model.save(tmp, overwrite=True)
+
+
+def _model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix == ".keras" else path
+    return base.with_name(base.name + ".keras"), base.with_name(base.name + ".json")
+
+
+def _input_shape(model: keras.Model):
+    inputs = model.inputs if getattr(model, "inputs", None) else None
+    if inputs is None:
+        return None
+    shapes = [list(tensor.shape) for tensor in inputs]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _jsonable(value):
+    """Convert dataclasses, numpy values, paths and tuples to plain JSON types."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value

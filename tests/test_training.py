@@ -1,0 +1,266 @@
+"""Fitting, early stopping, the model cache and sidecars, on tiny Dense models."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import json  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import config  # noqa: E402
+from helpers.errors import ProjectError  # noqa: E402
+from helpers.training import (  # noqa: E402
+    ModelFileError,
+    TrainingError,
+    add_channel_axis,
+    fit_model,
+    load_model_with_sidecar,
+    make_early_stopping,
+    predict_proba,
+    save_model_with_sidecar,
+    train_or_load,
+    training_key,
+)
+
+N_FEATURES = 8
+N_CLASSES = 3
+
+
+def build_tiny(*, learning_rate: float = 0.01, seed: int = 0) -> keras.Model:
+    """Dense classifier on 8 features: small enough to fit in a fraction of a second."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((N_FEATURES,), name="features")
+    hidden = keras.layers.Dense(6, activation="relu")(inputs)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax")(hidden)
+    model = keras.Model(inputs, outputs, name="tiny")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_fusion() -> keras.Model:
+    """Two inputs, as a spectrogram + gender-probability fusion model would have."""
+    keras.utils.set_random_seed(0)
+    features = keras.Input((N_FEATURES,), name="features")
+    gender = keras.Input((1,), name="gender")
+    joined = keras.layers.Concatenate()([features, gender])
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax")(joined)
+    model = keras.Model([features, gender], outputs, name="fusion")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, N_FEATURES)).astype("float32")
+    labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)
+    y = keras.utils.to_categorical(labels, N_CLASSES)
+    return x, y
+
+
+def test_fit_model_returns_per_epoch_history(data):
+    x, y = data
+    history = fit_model(build_tiny(), x[:32], y[:32], x_val=x[32:], y_val=y[32:], epochs=3,
+                        batch_size=8, seed=1, patience=5)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(values) == 3 for values in history.values())
+    assert all(isinstance(v, float) for values in history.values() for v in values)
+    json.dumps(history)  # Plain floats: ready for write_json.
+
+
+def test_fit_model_is_deterministic(data):
+    x, y = data
+    weights = []
+    for _ in range(2):
+        model = build_tiny()
+        fit_model(model, x[:32], y[:32], x_val=x[32:], y_val=y[32:], epochs=2, batch_size=5,
+                  seed=3)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+def test_early_stopping_matches_the_original_settings():
+    callback = make_early_stopping()
+    assert callback.monitor == "val_loss"
+    assert callback.patience == 3
+    assert abs(abs(callback.min_delta) - 0.03) < 1e-12
+    assert callback.restore_best_weights is True
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(data):
+    # Validation labels are the opposite of training labels, so val_loss is lowest after the
+    # first epoch and only rises: training stops after `patience` more epochs and the model
+    # must come back with the first epoch's weights.
+    x, _ = data
+    y_train = (x[:, :1] > 0).astype("float32")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((N_FEATURES,))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+
+    snapshots = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    history = fit_model(model, x, y_train, x_val=x, y_val=1 - y_train, epochs=20, batch_size=48,
+                        patience=2, min_delta=0.0, seed=0, callbacks=[record])
+    assert len(history["val_loss"]) == 3  # best epoch + patience epochs
+    best = int(np.argmin(history["val_loss"]))
+    assert best == 0
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), snapshots[best]))
+    assert not np.array_equal(model.get_weights()[0], snapshots[-1][0])
+
+
+def test_fit_model_accepts_two_inputs_and_fixed_steps(data):
+    x, y = data
+    gender = (x[:, 2:3] > 0).astype("float32")
+    history = fit_model(build_fusion(), (x[:32], gender[:32]), y[:32],
+                        x_val={"features": x[32:], "gender": gender[32:]}, y_val=y[32:],
+                        epochs=4, batch_size=6, steps_per_epoch=3, seed=0, patience=10)
+    assert len(history["loss"]) == 4
+    probabilities = predict_proba(build_fusion(), [x[:1], gender[:1]])
+    assert probabilities.shape == (1, N_CLASSES)
+
+
+def test_fit_model_without_validation_runs_all_epochs(data):
+    x, y = data
+    history = fit_model(build_tiny(), x, y, x_val=None, y_val=None, epochs=2, seed=0)
+    assert set(history) == {"loss", "accuracy"} and len(history["loss"]) == 2
+
+
+def test_fit_model_rejects_bad_inputs(data):
+    x, y = data
+    model = build_tiny()
+    with pytest.raises(TrainingError, match="y_train has 10 items but x_train has 48"):
+        fit_model(model, x, y[:10], x_val=None, y_val=None, epochs=1, seed=0)
+    with pytest.raises(TrainingError, match="pass both or neither"):
+        fit_model(model, x, y, x_val=x, y_val=None, epochs=1, seed=0)
+    with pytest.raises(TrainingError, match="epochs=0"):
+        fit_model(model, x, y, x_val=None, y_val=None, epochs=0, seed=0)
+    with pytest.raises(TrainingError, match="differ in length"):
+        fit_model(build_fusion(), (x, x[:5, :1]), y, x_val=None, y_val=None, epochs=1, seed=0)
+    inputs = keras.Input((N_FEATURES,))
+    uncompiled = keras.Model(inputs, keras.layers.Dense(1)(inputs), name="loose")
+    with pytest.raises(TrainingError, match="'loose' is not compiled"):
+        fit_model(uncompiled, x, y, x_val=None, y_val=None, epochs=1, seed=0)
+    assert issubclass(TrainingError, ProjectError)
+
+
+def test_training_key_tracks_content(data):
+    x, y = data
+    parts = dict(x=x, y=y, builder=build_tiny, hyperparameters={"dropout_rate": 0.25},
+                 epochs=5, seed=0, feature_config=config.FEATURES)
+    key = training_key(**parts)
+    assert len(key) == 32 and key == training_key(**dict(reversed(list(parts.items()))))
+    changed = x.copy()
+    changed[3, 2] += 1e-3
+    assert training_key(**{**parts, "x": changed}) != key
+    assert training_key(**{**parts, "x": x.astype("float64")}) != key
+    assert training_key(**{**parts, "x": x.reshape(8, -1)}) != key
+    assert training_key(**{**parts, "hyperparameters": {"dropout_rate": 0.5}}) != key
+    assert training_key(**{**parts, "builder": build_fusion}) != key
+    assert training_key(**{**parts, "seed": 1}) != key
+    assert training_key(**{**parts, "x": np.asfortranarray(x)}) == key
+    with pytest.raises(TrainingError, match="callables must be named"):
+        training_key(builder=lambda: None)
+    with pytest.raises(TrainingError, match="no parts"):
+        training_key()
+
+
+def test_train_or_load_caches_and_force_retrains(data, tmp_path):
+    x, y = data
+    calls = {"build": 0, "fit": 0}
+
+    def build():
+        calls["build"] += 1
+        return build_tiny()
+
+    def fit(model):
+        calls["fit"] += 1
+        return fit_model(model, x, y, x_val=x[:8], y_val=y[:8], epochs=2, batch_size=16, seed=0)
+
+    key = training_key(x=x, y=y, builder=build_tiny, epochs=2, seed=0)
+    model, history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
+    assert not cached and calls == {"build": 1, "fit": 1}
+    assert (tmp_path / f"{key}.keras").is_file() and (tmp_path / f"{key}.history.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
+
+    loaded, loaded_history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
+    assert cached and calls == {"build": 1, "fit": 1}
+    assert loaded_history == history
+    np.testing.assert_allclose(predict_proba(loaded, x), predict_proba(model, x), rtol=1e-6)
+
+    _, _, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path, force=True)
+    assert not cached and calls == {"build": 2, "fit": 2}
+
+    with pytest.raises(TrainingError, match="key='../escape'"):
+        train_or_load("../escape", build=build, fit=fit, folder=tmp_path)
+
+
+def test_train_or_load_default_folder_follows_config(data, tmp_path, monkeypatch):
+    x, y = data
+    monkeypatch.setattr(config, "MODELS_DIR", tmp_path / "models")
+    _, _, cached = train_or_load("tiny-key", build=build_tiny, folder=None,
+                                 fit=lambda m: fit_model(m, x, y, x_val=None, y_val=None,
+                                                         epochs=1, seed=0))
+    assert not cached and (tmp_path / "models" / "cache" / "tiny-key.keras").is_file()
+
+
+def test_sidecar_round_trip(data, tmp_path):
+    x, _ = data
+    model = build_tiny()
+    model_path, sidecar_path = save_model_with_sidecar(
+        model, tmp_path / "emotion_cnn",
+        sidecar={"feature_config": config.FEATURES, "labels": list(config.EMOTIONS[:3]),
+                 "seed": np.int64(4)})
+    assert model_path.name == "emotion_cnn.keras" and sidecar_path.name == "emotion_cnn.json"
+    loaded, sidecar = load_model_with_sidecar(tmp_path / "emotion_cnn.keras", compile=False)
+    assert sidecar["labels"] == ["neutral", "calm", "happy"]
+    assert sidecar["feature_config"] == config.FEATURES.to_dict()
+    assert sidecar["trainable_params"] == 8 * 6 + 6 + 6 * 3 + 3
+    assert sidecar["input_shape"] == [None, N_FEATURES]
+    assert sidecar["seed"] == 4 and "created" in sidecar
+    assert config.FeatureConfig.from_dict(sidecar["feature_config"]) == config.FEATURES
+    np.testing.assert_allclose(predict_proba(loaded, x), predict_proba(model, x), rtol=1e-6)
+
+
+def test_sidecar_missing_parts_name_the_file(tmp_path):
+    model = build_tiny()
+    with pytest.raises(ModelFileError, match=r"lacks required key\(s\) \['labels'\]"):
+        save_model_with_sidecar(model, tmp_path / "m", sidecar={"feature_config": {}})
+    model_path, sidecar_path = save_model_with_sidecar(
+        model, tmp_path / "m.keras", sidecar={"feature_config": {}, "labels": ["a", "b", "c"]})
+
+    sidecar_path.rename(tmp_path / "elsewhere.json")
+    with pytest.raises(ModelFileError, match=r"m\.json: sidecar file not found"):
+        load_model_with_sidecar(model_path)
+
+    sidecar_path.write_text(json.dumps({"labels": ["a"]}))
+    with pytest.raises(ModelFileError, match=r"m\.json: sidecar lacks.*feature_config"):
+        load_model_with_sidecar(tmp_path / "m")
+
+    model_path.unlink()
+    with pytest.raises(ModelFileError, match=r"m\.keras: model file not found"):
+        load_model_with_sidecar(tmp_path / "m")
+
+
+def test_predict_proba_and_channel_axis(data):
+    x, _ = data
+    probabilities = predict_proba(build_tiny(), x, batch_size=7)
+    assert probabilities.shape == (48, N_CLASSES) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(TrainingError, match="0 items"):
+        predict_proba(build_tiny(), x[:0])
+
+    spectrograms = np.zeros((5, 64, 301), dtype=np.float32)
+    with_channel = add_channel_axis(spectrograms)
+    assert with_channel.shape == (5, 64, 301, 1)
+    assert add_channel_axis(with_channel).shape == (5, 64, 301, 1)
+    with pytest.raises(TrainingError, match=r"shape \(64, 301\)"):
+        add_channel_axis(spectrograms[0])

@@ -14,6 +14,7 @@ the exit status is non-zero.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import sys
 import time
@@ -60,18 +61,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", help="run only these notebooks, e.g. 01,02")
     parser.add_argument("--from", dest="start", help="start at this notebook, e.g. 03")
     parser.add_argument("--force", action="store_true", help="recompute features and retrain models even when cached")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "
+                             "(VALUE is read as a Python literal when it is one, else as text)")
     return parser.parse_args(argv)
 
 
 def notebook_parameters(args: argparse.Namespace) -> dict:
     """Parameters injected into every notebook's ``parameters`` cell."""
-    return {
+    parameters = {
         "PROFILE": args.profile,
         "RAVDESS_DIR": str(Path(args.ravdess).resolve()) if args.ravdess else "",
         "NOISE_DIR": str(Path(args.noise).resolve()) if args.noise else "",
         "NOISE_FOLDS": args.noise_folds,
         "FORCE": bool(args.force),
     }
+    for item in args.param:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"error: --param {item!r} must look like NAME=VALUE")
+        try:
+            parameters[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parameters[name] = text
+    return parameters
 
 
 def run_notebook(notebook: Path, *, parameters: dict) -> float:

@@ -23,6 +23,7 @@ run never leaves a tree that looks complete.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
 import ctypes
@@ -75,6 +76,9 @@ NOISE_SAMPLE_RATE = 44_100  # the most common rate in UrbanSound8K
 N_ACTORS = 24
 NOISE_CLIPS_PER_CLASS = 3
 
+US8K_COLUMNS: tuple[str, ...] = (
+    "slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class",
+)
 NOISE_CLASSES: tuple[str, ...] = (
     "air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
     "engine_idling", "gun_shot", "jackhammer", "siren", "street_music",
@@ -202,17 +206,17 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
 
 
 class _Espeak:
-    """One initialised eSpeak NG instance; the library keeps global state, so one per process."""
+    """A freshly loaded, initialised eSpeak NG instance, for one utterance.
 
-    def __init__(self) -> None:
-        import espeakng_loader
+    eSpeak keeps state between utterances that no API call resets (the phase of its pitch
+    flutter, a glottal-cycle counter, an automatic gain), so in a long-lived instance a clip
+    depends on everything said before it. Loading a private copy of the library for every
+    utterance and unloading it afterwards (about 3 ms) makes each call a pure function of its
+    arguments: the corpus is then byte-identical whatever the order, subset or process.
+    """
 
-        self.data_path = Path(espeakng_loader.get_data_path())
-        try:
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        except OSError as error:
-            raise CorpusError(f"cannot load the eSpeak NG library from espeakng-loader: {error}") \
-                from error
+    def __init__(self, library: Path, data_path: Path) -> None:
+        self.lib = lib = ctypes.CDLL(str(library))
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
@@ -226,26 +230,24 @@ class _Espeak:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
         lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_Terminate.restype = ctypes.c_int
         self.sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
-                                                 str(self.data_path).encode(),
-                                                 _INITIALIZE_DONT_EXIT)
+                                                 str(data_path).encode(), _INITIALIZE_DONT_EXIT)
         if self.sample_rate <= 0:
-            raise CorpusError(f"eSpeak NG failed to initialise with data at {self.data_path} "
+            raise CorpusError(f"eSpeak NG failed to initialise with data at {data_path} "
                               f"(code {self.sample_rate})")
         self.version = lib.espeak_Info(None).decode()
+        # Initialisation seeds eSpeak's noise generator from the clock, and breathy variants
+        # also draw on the C library's rand(): fix both so that breath noise repeats.
+        if hasattr(lib, "espeak_ng_SetRandSeed"):  # eSpeak NG >= 1.51
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).srand(ctypes.c_uint(0))
         self._chunks: list[bytes] = []
         # The callback object must stay referenced for as long as the library may call it.
         self._callback = _SYNTH_CALLBACK(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
-        self.lib = lib
-        self.pid = os.getpid()
-
-    def reseed(self, value: int) -> None:
-        """Seed eSpeak's own random generator and the C library's ``rand()``."""
-        if hasattr(self.lib, "espeak_ng_SetRandSeed"):  # eSpeak NG >= 1.51
-            self.lib.espeak_ng_SetRandSeed(ctypes.c_long(value))
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).srand(ctypes.c_uint(value))
 
     def _collect(self, wav, n_samples: int, events) -> int:
         if n_samples > 0 and wav:
@@ -266,23 +268,66 @@ class _Espeak:
             raise CorpusError(f"eSpeak NG failed to synthesise text={text!r} (error code {code})")
         return np.frombuffer(b"".join(self._chunks), dtype=np.int16)
 
+    def close(self) -> None:
+        self.lib.espeak_Terminate()
+        handle = self.lib._handle
+        del self.lib
+        _unload_library(handle)
 
-_ENGINE: _Espeak | None = None
-_ENGINE_LOCK = threading.Lock()  # eSpeak is not re-entrant; serialise threads of one process
+
+def _unload_library(handle: int) -> None:
+    import _ctypes
+
+    unload = getattr(_ctypes, "dlclose", None) or getattr(_ctypes, "FreeLibrary")
+    unload(handle)
 
 
-def _engine() -> _Espeak:
-    """Return this process's eSpeak instance, initialising it on first use (and after a fork)."""
-    global _ENGINE
-    if _ENGINE is None or _ENGINE.pid != os.getpid():
-        _ENGINE = _Espeak()
-    return _ENGINE
+_ESPEAK_LOCK = threading.Lock()  # one loaded instance at a time: loads of one path share state
+_PRIVATE_LIBRARY: Path | None = None
+
+
+def _private_library() -> Path:
+    """A copy of the eSpeak NG library that nothing else in the process has loaded.
+
+    If another package had loaded the wheel's library, unloading ours would not unload it and
+    its state would survive between utterances; a private copy is unloaded for certain.
+    """
+    global _PRIVATE_LIBRARY
+    if _PRIVATE_LIBRARY is None or not _PRIVATE_LIBRARY.is_file():
+        import espeakng_loader
+
+        source = Path(espeakng_loader.get_library_path())
+        if not source.is_file():
+            raise CorpusError(f"the eSpeak NG library {source} from espeakng-loader is missing; "
+                              f"reinstall espeakng-loader")
+        folder = Path(tempfile.mkdtemp(prefix="ser-espeak-"))
+        target = folder / f"private-{source.name}"
+        shutil.copyfile(source, target)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _PRIVATE_LIBRARY = target
+    return _PRIVATE_LIBRARY
+
+
+@contextlib.contextmanager
+def _fresh_espeak() -> Iterator[_Espeak]:
+    """Load, initialise, yield and unload one eSpeak NG instance."""
+    import espeakng_loader
+
+    with _ESPEAK_LOCK:
+        try:
+            engine = _Espeak(_private_library(), Path(espeakng_loader.get_data_path()))
+        except OSError as error:
+            raise CorpusError(f"cannot load the eSpeak NG library: {error}") from error
+        try:
+            yield engine
+        finally:
+            engine.close()
 
 
 def espeak_version() -> str:
     """Version string of the eSpeak NG library in use, e.g. ``"1.52.0"``."""
-    with _ENGINE_LOCK:
-        return _engine().version
+    with _fresh_espeak() as engine:
+        return engine.version
 
 
 @functools.lru_cache(maxsize=1)
@@ -320,10 +365,8 @@ def synthesize_speech(text: str, *, voice: str = "en-us", variant: str | None = 
     Returns
     -------
     y : np.ndarray [shape=(n,), dtype=float32]
-        Mono samples in [-1, 1], including eSpeak's own short silences at both ends. eSpeak
-        keeps a little state between calls (the phase of its pitch flutter), so repeating a
-        call in one process can give a waveform a few samples different; the corpus generator
-        renders each actor in a fresh process for that reason.
+        Mono samples in [-1, 1], including eSpeak's own short silences at both ends. The same
+        arguments give the same samples (each call loads a fresh eSpeak instance).
     sample_rate : int
         The synthesiser's rate (22050 Hz).
 
@@ -352,8 +395,7 @@ def synthesize_speech(text: str, *, voice: str = "en-us", variant: str | None = 
     voice_name = f"{voice}+{variant}" if variant else voice
     parameters = {_PARAM_RATE: rate_wpm, _PARAM_VOLUME: volume, _PARAM_PITCH: pitch,
                   _PARAM_RANGE: pitch_range, _PARAM_WORDGAP: word_gap}
-    with _ENGINE_LOCK:
-        engine = _engine()
+    with _fresh_espeak() as engine:
         samples = engine.synthesize(text, voice_name, parameters)
         sample_rate = engine.sample_rate
     if samples.size == 0:
@@ -485,10 +527,6 @@ def _write_actor(folder: str, actor: int, seed: int) -> int:
     """Render and write the 60 clips of one actor into ``folder``; runs in a worker process."""
     actor_dir = Path(folder) / f"Actor_{actor:02d}"
     actor_dir.mkdir(parents=True, exist_ok=True)
-    # eSpeak seeds its noise generator from the clock at initialisation, and breathy variants
-    # also draw on the C library's rand(): fix both so that breath noise repeats.
-    with _ENGINE_LOCK:
-        _engine().reseed((seed * 1009 + actor) % 2**31)
     takes = ravdess_takes(actor)
     for take in takes:
         sf.write(actor_dir / take.file_name, render_take(take, seed=seed), SPEECH_SAMPLE_RATE,
@@ -626,7 +664,8 @@ def _engine_idling(rng, n, sr):
     y = np.zeros(n)
     pulse_len = int(0.04 * sr)
     pulse = _band(rng.standard_normal(pulse_len), None, 600, sr=sr, order=2) \
-        * _decay(pulse_len, 0.008, sr=sr)
+        * _decay(pulse_len, 0.008, sr=sr) \
+        * _envelope(pulse_len, [0], [pulse_len], sr=sr, attack_s=0.002, release_s=0.005)
     position = 0.0
     while position < n - pulse_len:
         start = int(position)
@@ -696,7 +735,8 @@ def _street_music(rng, n, sr):
     for index, start in enumerate(np.arange(0, n - note_len, note_len // 2).astype(int)):
         if index % 2 == 0:  # a plucked note on every beat
             freq = np.full(note_len, rng.choice(scale))
-            note = _harmonics(freq, sr=sr, n_harmonics=8, tilt=1.3) * np.exp(-note_t / 0.35)
+            note = _harmonics(freq, sr=sr, n_harmonics=8, tilt=1.3) * np.exp(-note_t / 0.35) \
+                * _envelope(note_len, [0], [note_len], sr=sr, attack_s=0.002, release_s=0.02)
             y[start:start + note_len] += 0.6 * note
             if index % 4 == 0:
                 y[start:start + kick.size] += kick
@@ -718,32 +758,35 @@ _NOISE_DURATIONS_S: dict[str, tuple[float, float]] = {
 }
 
 
-def _render_noise(class_id: int, index: int, *, seed: int) -> tuple[np.ndarray, dict]:
-    """Synthesise one noise clip and its metadata row (without the file name)."""
+def _render_noise(class_id: int, index: int, *, seed: int) -> np.ndarray:
+    """Synthesise clip ``index`` of class ``class_id``.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,) or (n, 2), dtype=int16]
+        The clip at ``NOISE_SAMPLE_RATE``; the last clip of each class is stereo.
+    """
     rng = np.random.default_rng([seed, 2, class_id, index])
     name = NOISE_CLASSES[class_id]
     low, high = _NOISE_DURATIONS_S.get(name, (4.0, 4.0))
     duration_s = round(float(rng.uniform(low, high)), 3) if high > low else high
     n = int(round(duration_s * NOISE_SAMPLE_RATE))
     y = _NOISE_MAKERS[name](rng, n, NOISE_SAMPLE_RATE)
-    # Ramps at the ends, as a slice cut out of a longer recording has no click only by luck.
+    # Short ramps at the ends, so that tiling a clip to a longer length does not click.
     ramp = min(int(0.01 * NOISE_SAMPLE_RATE), n // 4)
     y[:ramp] *= np.linspace(0, 1, ramp)
     y[-ramp:] *= np.linspace(1, 0, ramp)
     y *= 10 ** (rng.uniform(-26, -18) / 20) / max(_rms(y), 1e-12)
     if index == NOISE_CLIPS_PER_CLASS - 1:
-        # Every third clip is stereo, as a good share of UrbanSound8K is: the right channel is
-        # slightly delayed and quieter, like a second microphone.
+        # A share of UrbanSound8K is stereo: the right channel here is slightly delayed and
+        # quieter, like a second microphone, so code that mixes to mono has something to do.
         delay = int(rng.integers(5, 40))
         right = np.concatenate([np.zeros(delay), y[:-delay]]) * rng.uniform(0.7, 0.95)
         y = np.stack([y, right], axis=1)
     peak = np.max(np.abs(y))
     if peak > 0.95:
         y *= 0.95 / peak
-    start = round(float(rng.uniform(0, 120)), 6)
-    row = {"start": start, "end": round(start + duration_s, 6),
-           "salience": int(rng.integers(1, 3)), "fold": 1, "classID": class_id, "class": name}
-    return _to_int16(y), row
+    return _to_int16(y)
 
 
 def _write_noise_set(folder: Path, *, seed: int) -> int:
@@ -752,19 +795,28 @@ def _write_noise_set(folder: Path, *, seed: int) -> int:
     audio_dir.mkdir(parents=True)
     (folder / "metadata").mkdir()
     rows = []
-    for class_id in range(len(NOISE_CLASSES)):
-        # Slices of one recording share its freesound ID, as in the real set, where that is why
-        # the folds exist: the first two clips of a class come from one recording.
-        fs_ids = np.random.default_rng([seed, 3, class_id]).choice(np.arange(10_000, 200_000), 2,
-                                                                   replace=False)
+    for class_id, class_name in enumerate(NOISE_CLASSES):
+        rng = np.random.default_rng([seed, 3, class_id])
+        # As in the real set, several slices can come from one freesound recording (one fsID,
+        # slice numbers counting up, start times increasing): here the first two of a class.
+        fs_ids = rng.choice(np.arange(10_000, 200_000), 2, replace=False)
+        saliences = rng.integers(1, 3, size=2)  # 1 foreground, 2 background, per recording
+        start = 0.0
         for index in range(NOISE_CLIPS_PER_CLASS):
-            clip, row = _render_noise(class_id, index, seed=seed)
-            fs_id, slice_id = (int(fs_ids[0]), index) if index < 2 else (int(fs_ids[1]), 0)
-            name = f"{fs_id}-{class_id}-0-{slice_id}.wav"
+            clip = _render_noise(class_id, index, seed=seed)
+            recording = 0 if index < 2 else 1
+            slice_id = index if recording == 0 else 0
+            if slice_id == 0:
+                start = float(rng.uniform(0, 90))
+            name = f"{int(fs_ids[recording])}-{class_id}-0-{slice_id}.wav"
             sf.write(audio_dir / name, clip, NOISE_SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            rows.append({"slice_file_name": name, "fsID": fs_id, **row})
-    table = pd.DataFrame(rows, columns=["slice_file_name", "fsID", "start", "end", "salience",
-                                        "fold", "classID", "class"])
+            end = start + clip.shape[0] / NOISE_SAMPLE_RATE
+            rows.append({"slice_file_name": name, "fsID": int(fs_ids[recording]),
+                         "start": round(start, 6), "end": round(end, 6),
+                         "salience": int(saliences[recording]), "fold": 1,
+                         "classID": class_id, "class": class_name})
+            start = end + float(rng.uniform(0.0, 2.0))
+    table = pd.DataFrame(rows, columns=list(US8K_COLUMNS))
     table.to_csv(folder / "metadata" / "UrbanSound8K.csv", index=False)
     return len(rows)
 
@@ -775,7 +827,7 @@ def _write_noise_set(folder: Path, *, seed: int) -> int:
 
 def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED,
                      force: bool = False, actors: Sequence[int] | None = None,
-                     workers: int | None = None) -> Path:
+                     workers: int = 1) -> Path:
     """Generate the stand-in corpus into ``root/ravdess/`` and ``root/urbansound8k/``.
 
     The tree is built in a temporary sibling folder and renamed into place, with the marker
@@ -793,9 +845,10 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
     actors : sequence of int or None
         Actor numbers to generate (default all 24). A subset is for tests and quick looks; its
         marker records the subset, so a later full request regenerates.
-    workers : int or None
-        Worker processes (each actor is rendered in a fresh one that initialises its own
-        eSpeak). None uses up to two, which builds the full corpus in well under a minute.
+    workers : int
+        Worker processes. 1 (the default) renders in this process, about 20 s for the full
+        corpus; more start spawned processes, which in a script needs the usual
+        ``if __name__ == "__main__":`` guard. The files do not depend on it.
 
     Returns
     -------
@@ -811,8 +864,6 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
     if not _is_int(seed) or seed < 0:
         raise CorpusError(f"seed={seed!r} must be a non-negative integer")
     actor_list = _check_actors(actors)
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1)
     if not _is_int(workers) or workers < 1:
         raise CorpusError(f"workers={workers!r} must be a positive integer")
 
@@ -871,22 +922,17 @@ def _check_actors(actors: Sequence[int] | None) -> list[int]:
 
 
 def _write_speech_set(folder: Path, *, actors: list[int], seed: int, workers: int) -> int:
-    """Render the actors and the noise set in worker processes; return the speech clip count."""
+    """Render the actors' clips and the noise set; return the number of speech clips."""
     folder.mkdir(parents=True)
-    # eSpeak keeps state between utterances that no API call resets (the phase of its pitch
-    # flutter, a glottal-cycle counter), so a clip depends on what the process said before.
-    # Each actor therefore gets a fresh process (max_tasks_per_child=1) and says its 60 takes
-    # in a fixed order: the files are then the same whatever the number of workers or the
-    # subset of actors. A fork server makes those processes cheap; spawning (not forking the
-    # caller) also avoids forking a process that runs threads (Jupyter, TensorFlow).
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["helpers.corpus"])
-    else:
-        context = multiprocessing.get_context("spawn")
+    if workers == 1:
+        _write_noise_set(folder.parent / "urbansound8k", seed=seed)
+        return sum(_write_actor(str(folder), actor, seed) for actor in actors)
+    # Spawned, not forked: forking a process that runs threads (Jupyter, TensorFlow) can
+    # deadlock. Every clip is a pure function of its name and the seed, so the files do not
+    # depend on which worker renders them.
+    context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(actors) + 1),
-                                                mp_context=context,
-                                                max_tasks_per_child=1) as pool:
+                                                mp_context=context) as pool:
         noise = pool.submit(_write_noise_set, folder.parent / "urbansound8k", seed=seed)
         speech = [pool.submit(_write_actor, str(folder), actor, seed) for actor in actors]
         n_speech = sum(future.result() for future in speech)

@@ -15,6 +15,10 @@ from helpers.errors import ConfigError, ProjectError  # noqa: E402
 SMALL_SHAPE = (16, 24, 1)
 
 
+def _numpy(tensor) -> np.ndarray:
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def _random_spectrograms(n: int, shape=SMALL_SHAPE, *, seed: int = 0) -> np.ndarray:
     # Log-mel values in dB sit far from zero, which is what the normalisation layer is for.
     return np.random.default_rng(seed).normal(-40.0, 15.0, size=(n, *shape)).astype("float32")
@@ -49,7 +53,7 @@ def test_count_trainable_params_excludes_frozen_statistics(emotion_model):
 
 def test_emotion_forward_pass_gives_distributions(emotion_model):
     x = _random_spectrograms(3, config.FEATURES.input_shape)
-    probabilities = np.asarray(emotion_model(x, training=False))
+    probabilities = _numpy(emotion_model(x, training=False))
     assert probabilities.shape == (3, len(config.EMOTIONS))
     assert np.all(probabilities >= 0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -58,7 +62,7 @@ def test_emotion_forward_pass_gives_distributions(emotion_model):
 def test_emotion_cnn_accepts_any_clip_length():
     model = models.build_emotion_cnn((16, None, 1), n_classes=4)
     for n_frames in (9, 40):
-        out = np.asarray(model(_random_spectrograms(2, (16, n_frames, 1)), training=False))
+        out = _numpy(model(_random_spectrograms(2, (16, n_frames, 1)), training=False))
         assert out.shape == (2, 4)
 
 
@@ -68,8 +72,8 @@ def test_fusion_model_takes_spectrogram_and_gender():
     x = _random_spectrograms(4)
     female = np.ones((4, 1), dtype="float32")
     male = np.zeros((4, 1), dtype="float32")
-    as_female = np.asarray(model.predict([x, female], verbose=0))
-    as_male = np.asarray(model.predict({"log_mel": x, "gender": male}, verbose=0))
+    as_female = (model.predict([x, female], verbose=0))
+    as_male = (model.predict({"log_mel": x, "gender": male}, verbose=0))
     assert as_female.shape == (4, len(config.EMOTIONS))
     np.testing.assert_allclose(as_female.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(as_male.sum(axis=1), 1.0, atol=1e-5)
@@ -83,7 +87,7 @@ def test_fusion_model_takes_spectrogram_and_gender():
 
 def test_gender_forward_pass_gives_probabilities():
     model = models.build_gender_cnn(SMALL_SHAPE)
-    p_female = np.asarray(model(_random_spectrograms(5), training=False))
+    p_female = _numpy(model(_random_spectrograms(5), training=False))
     assert p_female.shape == (5, 1)
     assert np.all((p_female >= 0) & (p_female <= 1))
 
@@ -93,7 +97,7 @@ def test_normalization_layer_computes_standard_scores():
     layer = model.get_layer("normalization")
     assert not layer.trainable
     x = _random_spectrograms(2)
-    np.testing.assert_allclose(np.asarray(layer(x)), (x + 40.0) / 15.0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_numpy(layer(x)), (x + 40.0) / 15.0, rtol=1e-5, atol=1e-5)
 
 
 def test_normalization_changes_the_output():
@@ -102,9 +106,9 @@ def test_normalization_changes_the_output():
     first = models.build_emotion_cnn(SMALL_SHAPE, normalization=(-40.0, 15.0), seed=3)
     second = models.build_emotion_cnn(SMALL_SHAPE, normalization=(0.0, 15.0), seed=3)
     again = models.build_emotion_cnn(SMALL_SHAPE, normalization=(-40.0, 15.0), seed=3)
-    out_first = np.asarray(first(x, training=False))
-    np.testing.assert_allclose(out_first, np.asarray(again(x, training=False)), atol=1e-6)
-    assert not np.allclose(out_first, np.asarray(second(x, training=False)))
+    out_first = _numpy(first(x, training=False))
+    np.testing.assert_allclose(out_first, _numpy(again(x, training=False)), atol=1e-6)
+    assert not np.allclose(out_first, _numpy(second(x, training=False)))
 
 
 def test_saved_model_carries_its_normalization(tmp_path):
@@ -114,8 +118,8 @@ def test_saved_model_carries_its_normalization(tmp_path):
     # Only the preprocessing is under test here, not the optimizer state.
     loaded = keras.models.load_model(path, compile=False)
     x = _random_spectrograms(3)
-    np.testing.assert_allclose(np.asarray(loaded(x, training=False)),
-                               np.asarray(model(x, training=False)), atol=1e-6)
+    np.testing.assert_allclose(_numpy(loaded(x, training=False)),
+                               _numpy(model(x, training=False)), atol=1e-6)
     config_ = loaded.get_layer("normalization").get_config()
     assert float(np.squeeze(config_["mean"])) == pytest.approx(-40.0)
     assert float(np.squeeze(config_["variance"])) == pytest.approx(225.0)
@@ -149,7 +153,7 @@ def test_mixed_precision_keeps_the_output_in_float32():
     assert model.get_layer("probabilities").compute_dtype == "float32"
     out = model(_random_spectrograms(2), training=False)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
-    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(_numpy(out).sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_set_precision_returns_the_previous_policy():

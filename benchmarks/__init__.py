@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m benchmarks.features --ravdess DIR`` and friends."""

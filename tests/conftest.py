@@ -1,0 +1,163 @@
+"""Shared fixtures: tiny RAVDESS and UrbanSound8K trees generated in a temporary folder.
+
+The generators write short tone-plus-noise clips named by each corpus's convention, so the
+tests exercise the real file finding, header reading, decoding and resampling code on files
+that take milliseconds to make. Every clip's content is seeded by its file name: two trees
+made with the same arguments are byte-identical, and different clips differ.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+RAVDESS_RATE = 48_000  # the sample rate of the real RAVDESS speech files
+US8K_RATE = 22_050
+US8K_CLASS_IDS = {
+    "air_conditioner": 0, "car_horn": 1, "children_playing": 2, "dog_bark": 3, "drilling": 4,
+    "engine_idling": 5, "gun_shot": 6, "jackhammer": 7, "siren": 8, "street_music": 9,
+}
+KAGGLE_FOLDER = "audio_speech_actors_01-24"  # the second top folder of the Kaggle copy
+
+
+def ravdess_name(*, emotion: int = 1, intensity: int = 1, statement: int = 1, repetition: int = 1,
+                 actor: int = 1, modality: int = 3, vocal_channel: int = 1, ext: str = ".wav") -> str:
+    """A RAVDESS file name ``MM-VV-EE-II-SS-RR-AA.ext`` (defaults: audio-only speech, neutral)."""
+    fields = (modality, vocal_channel, emotion, intensity, statement, repetition, actor)
+    return "-".join(f"{value:02d}" for value in fields) + ext
+
+
+def name_seed(name: str) -> int:
+    """A stable seed derived from a file name, so each clip's content is reproducible."""
+    return zlib.crc32(name.encode())
+
+
+def tone_noise(n_samples: int, sample_rate: int, *, frequency: float, seed: int,
+               channels: int = 1, amplitude: float = 0.3, noise_level: float = 0.02) -> np.ndarray:
+    """A sine plus a little white noise, ``[shape=(n_samples,) or (n_samples, channels)]``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_samples) / sample_rate
+    columns = []
+    for channel in range(channels):
+        # Each channel has its own frequency, so a stereo file is not two copies of one signal.
+        tone = amplitude * np.sin(2 * np.pi * frequency * (1 + 0.25 * channel) * t)
+        columns.append(tone + noise_level * rng.standard_normal(n_samples))
+    y = np.stack(columns, axis=1).astype(np.float32)
+    return y[:, 0] if channels == 1 else y
+
+
+def write_clip(path: str | Path, *, sample_rate: int = RAVDESS_RATE, duration_s: float = 1.5,
+               channels: int = 1, subtype: str | None = None, format: str | None = None,
+               frequency: float | None = None, seed: int | None = None) -> Path:
+    """Write a tone-plus-noise clip; its frequency and noise are seeded by the file name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seed = name_seed(path.name) if seed is None else seed
+    frequency = 200.0 + seed % 600 if frequency is None else frequency
+    y = tone_noise(int(round(duration_s * sample_rate)), sample_rate, frequency=frequency,
+                   seed=seed, channels=channels)
+    soundfile.write(str(path), y, sample_rate, subtype=subtype, format=format)
+    return path
+
+
+def make_ravdess_tree(root: str | Path, *, actors: Sequence[int] = (1, 2),
+                      emotions: Sequence[int] = (1, 5), intensities: Sequence[int] = (1,),
+                      statements: Sequence[int] = (1,), repetitions: Sequence[int] = (1,),
+                      ext: str | Sequence[str] = ".wav", layout: str = "upstream",
+                      sample_rate: int = RAVDESS_RATE, duration_s: float = 1.5,
+                      channels: int = 1) -> list[Path]:
+    """Write a tiny RAVDESS speech tree and return the paths written, sorted.
+
+    Parameters
+    ----------
+    layout : {"upstream", "flat", "kaggle"}
+        ``upstream``: ``root/Actor_01/…`` as in the official zip; ``flat``: every file directly
+        in ``root``; ``kaggle``: the upstream tree under ``root`` and a second copy of it under
+        ``root/audio_speech_actors_01-24/`` (the Kaggle download's double folder).
+    ext : str or sequence of str
+        File suffix; a sequence is cycled over the clips (e.g. ``(".wav", ".flac")``).
+
+    The neutral emotion (01) has no strong intensity, so that combination is never written.
+    """
+    root = Path(root)
+    if layout not in ("upstream", "flat", "kaggle"):
+        raise ValueError(f"layout={layout!r} must be 'upstream', 'flat' or 'kaggle'")
+    suffixes = [ext] if isinstance(ext, str) else list(ext)
+    written: list[Path] = []
+    index = 0
+    for actor in actors:
+        for emotion in emotions:
+            for intensity in intensities:
+                if emotion == 1 and intensity == 2:
+                    continue
+                for statement in statements:
+                    for repetition in repetitions:
+                        name = ravdess_name(emotion=emotion, intensity=intensity,
+                                            statement=statement, repetition=repetition,
+                                            actor=actor, ext=suffixes[index % len(suffixes)])
+                        index += 1
+                        folders = {"upstream": [root / f"Actor_{actor:02d}"],
+                                   "flat": [root],
+                                   "kaggle": [root / f"Actor_{actor:02d}",
+                                              root / KAGGLE_FOLDER / f"Actor_{actor:02d}"]}[layout]
+                        for folder in folders:
+                            written.append(write_clip(folder / name, sample_rate=sample_rate,
+                                                      duration_s=duration_s, channels=channels))
+    return sorted(written)
+
+
+def make_us8k_tree(root: str | Path, *, folds: Sequence[int] = (1, 2),
+                   classes: Sequence[str] = ("dog_bark", "street_music"), clips_per_class: int = 1,
+                   sample_rate: int = US8K_RATE, duration_s: float = 0.5) -> pd.DataFrame:
+    """Write a tiny UrbanSound8K tree (``metadata/UrbanSound8K.csv``, ``audio/foldN/``).
+
+    Returns the metadata table written (with the real columns, in the real order).
+    """
+    root = Path(root)
+    rows = []
+    for fold in folds:
+        for class_name in classes:
+            class_id = US8K_CLASS_IDS[class_name]
+            for occurrence in range(clips_per_class):
+                fs_id = 1000 * fold + 10 * class_id + occurrence
+                name = f"{fs_id}-{class_id}-{occurrence}-0.wav"
+                write_clip(root / "audio" / f"fold{fold}" / name, sample_rate=sample_rate,
+                           duration_s=duration_s, frequency=2_000.0 + 300 * class_id + 50 * fold)
+                rows.append({"slice_file_name": name, "fsID": fs_id, "start": 0.0,
+                             "end": duration_s, "salience": 1, "fold": fold,
+                             "classID": class_id, "class": class_name})
+    table = pd.DataFrame(rows, columns=["slice_file_name", "fsID", "start", "end", "salience",
+                                        "fold", "classID", "class"])
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    table.to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
+    return table
+
+
+@pytest.fixture
+def ravdess_root(tmp_path: Path) -> Path:
+    """Four 1.5 s clips: actors 1 (male) and 2 (female), neutral and angry, ``Actor_XX/`` layout."""
+    root = tmp_path / "ravdess"
+    make_ravdess_tree(root)
+    return root
+
+
+@pytest.fixture
+def us8k_root(tmp_path: Path) -> Path:
+    """Four 0.5 s noise clips: folds 1 and 2, one dog bark and one street music clip each."""
+    root = tmp_path / "urbansound8k"
+    make_us8k_tree(root)
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """An empty feature cache folder inside the test's temporary folder."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    return folder

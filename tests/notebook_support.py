@@ -1,0 +1,65 @@
+"""Run notebooks headlessly through ``run_all.py`` with the smoke profile, once per session.
+
+Import the fixture into a test module (``from notebook_support import smoke_run``) and call
+``smoke_run.ensure("03")``: notebooks not yet run in this session (and the ones before the
+requested one that it depends on) are executed in order into a temporary outputs folder, on
+the generated stand-in corpus, exactly as a user's ``python run_all.py`` would run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Extra parameters that keep the smoke run within the test budget: the emotion notebook trains
+# two of the five variants (one noise-free, one aggregated) under every protocol.
+SMOKE_PARAMS = {"03": ["VARIANTS=clean,aggregation"]}
+
+
+class SmokeRun:
+    """A session's smoke outputs: ``outputs`` (results), ``standin`` (generated corpus)."""
+
+    def __init__(self, root: Path):
+        self.outputs = root / "outputs"
+        self.standin = root / "standin"
+        self.done: dict[str, subprocess.CompletedProcess] = {}
+        self.env = {**os.environ, "SER_OUTPUTS_DIR": str(self.outputs),
+                    "SER_STANDIN_DIR": str(self.standin), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def run_all(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``python run_all.py --profile smoke ARGS`` with this session's folders."""
+        result = subprocess.run([sys.executable, str(PROJECT_ROOT / "run_all.py"), "--profile", "smoke", *args],
+                                env=self.env, capture_output=True, text=True, timeout=1200, cwd=PROJECT_ROOT)
+        if check and result.returncode != 0:
+            raise AssertionError(f"run_all.py {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        return result
+
+    def ensure(self, number: str) -> subprocess.CompletedProcess:
+        """Run every notebook up to ``number`` that has not run yet in this session."""
+        notebooks = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        for current in [n for n in notebooks if n <= number]:
+            if current not in self.done:
+                params = [arg for p in SMOKE_PARAMS.get(current, []) for arg in ("--param", p)]
+                self.done[current] = self.run_all("--only", current, *params)
+        return self.done[number]
+
+    def table(self, stem: str):
+        import pandas as pd
+
+        return pd.read_csv(self.outputs / "tables" / f"{stem}.csv")
+
+    def metrics(self, name: str) -> dict:
+        return json.loads((self.outputs / "metrics" / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> SmokeRun:
+    return SmokeRun(tmp_path_factory.mktemp("smoke"))

@@ -118,9 +118,10 @@ class ActorVoice:
         return config.GENDERS[(self.actor + 1) % 2]
 
 
-# Variants were chosen by listening for ones that sound like an adult speaker of the right
-# gender and that do not clip at the default volume (antonio, Gene, steph2 do) or add robot
-# effects (echo, ring modulation).
+# Variants were chosen from their voice files and a measured median pitch (about 80-110 Hz for
+# the male ones, 170-265 Hz for the female ones): adult voices of the right gender, without
+# robot effects (long echo, ring modulation), and not clipping at eSpeak's default volume
+# (antonio, Gene and steph2 do).
 ACTOR_VOICES: tuple[ActorVoice, ...] = (
     ActorVoice(1, "m1", 52, 150), ActorVoice(2, "f1", 50, 160),
     ActorVoice(3, "m2", 46, 165), ActorVoice(4, "f2", 54, 145),
@@ -138,7 +139,7 @@ ACTOR_VOICES: tuple[ActorVoice, ...] = (
 
 # Plausible adult variants that no actor uses: a voice for an out-of-domain check
 # (two male, two female).
-HELD_OUT_VARIANTS: tuple[str, ...] = ("Mike", "Denis", "aunty", "grandma")
+HELD_OUT_VARIANTS: tuple[str, ...] = ("Mike", "Denis", "aunty", "shelby")
 
 
 def actor_voice(actor: int) -> ActorVoice:
@@ -169,7 +170,7 @@ class EmotionStyle:
     pitch_range: float  # change of eSpeak's pitch-range parameter (0..100 scale)
     gain_db: float  # change of the speech level in dB
     word_gap: float  # extra pause between words, in units of 10 ms
-    tremolo: float  # depth of a 5.5 Hz amplitude tremolo (0 = none)
+    tremolo: float  # depth of a 5-6.5 Hz amplitude tremolo (0 = none)
     punctuation: str  # sentence end, which sets eSpeak's intonation contour
 
 
@@ -413,13 +414,30 @@ def _is_int(value) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Take:
-    """One RAVDESS file: the seven fields of its name."""
+    """One RAVDESS file: the varying fields of its name (modality 03 and channel 01 are fixed).
 
-    emotion: int
-    intensity: int
-    statement: int
-    repetition: int
-    actor: int
+    Raises
+    ------
+    CorpusError
+        If a field is outside RAVDESS's set (neutral has only normal intensity).
+    """
+
+    emotion: int  # 1..8, the index into config.EMOTIONS plus one
+    intensity: int  # 1 normal, 2 strong
+    statement: int  # 1 or 2, the key of config.STATEMENTS
+    repetition: int  # 1 or 2
+    actor: int  # 1..24
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("emotion", 1, len(config.EMOTIONS)), ("intensity", 1, 2),
+                                ("statement", 1, 2), ("repetition", 1, 2),
+                                ("actor", 1, N_ACTORS)):
+            value = getattr(self, name)
+            if not _is_int(value) or not low <= value <= high:
+                raise CorpusError(f"{name}={value!r} must be an integer in {low}..{high}")
+        if self.emotion == 1 and self.intensity != 1:
+            raise CorpusError(f"intensity={self.intensity} is not in RAVDESS for emotion=1 "
+                              f"(neutral); expected 1")
 
     @property
     def file_name(self) -> str:
@@ -455,11 +473,29 @@ def _take_rng(seed: int, take: Take) -> np.random.Generator:
 def render_take(take: Take, *, seed: int = config.SEED) -> np.ndarray:
     """Synthesise one RAVDESS-style clip at 48 kHz.
 
+    Parameters
+    ----------
+    take : Take
+        Which file: emotion, intensity, statement, repetition and actor.
+    seed : int
+        Non-negative seed; with ``take`` it fixes the per-take jitter, so the result is
+        the same in any process and order.
+
     Returns
     -------
     y : np.ndarray [shape=(n,), dtype=int16]
-        The clip: leading silence, speech, trailing silence, over a faint noise floor.
+        The clip: leading silence (0.3-0.8 s), speech, trailing silence, over a faint noise
+        floor; 2.9-5.3 s in all.
+
+    Raises
+    ------
+    CorpusError
+        If ``take`` is not a :class:`Take` or ``seed`` is negative.
     """
+    if not isinstance(take, Take):
+        raise CorpusError(f"take={take!r} must be a Take")
+    if not _is_int(seed) or seed < 0:
+        raise CorpusError(f"seed={seed!r} must be a non-negative integer")
     rng = _take_rng(seed, take)
     voice = actor_voice(take.actor)
     style = EMOTION_STYLES[config.EMOTIONS[take.emotion - 1]]
@@ -871,14 +907,15 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
     with _generation_lock(root):
         if not force and _is_complete(root, seed=seed, actors=actor_list):
             return root
-        if root.exists() and not (root / MARKER_NAME).is_file() and any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or (not (root / MARKER_NAME).is_file()
+                                                    and any(root.iterdir()))):
             raise CorpusError(f"root={root} exists and is not a stand-in corpus (no {MARKER_NAME}); "
                               f"refusing to replace it: pass an empty or new folder")
         _remove_stale_builds(root)
         build = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+        build.chmod(0o755)  # mkdtemp makes it private; the corpus is ordinary readable data
         try:
-            n_speech = _write_speech_set(build / "ravdess", actors=actor_list, seed=seed,
-                                         workers=int(workers))
+            n_speech = _write_corpus(build, actors=actor_list, seed=seed, workers=int(workers))
             n_noise = len(NOISE_CLASSES) * NOISE_CLIPS_PER_CLASS
             io.write_json(build / MARKER_NAME, _marker(seed=seed, actors=actor_list,
                                                        n_speech=n_speech, n_noise=n_noise))
@@ -921,20 +958,21 @@ def _check_actors(actors: Sequence[int] | None) -> list[int]:
     return actor_list
 
 
-def _write_speech_set(folder: Path, *, actors: list[int], seed: int, workers: int) -> int:
-    """Render the actors' clips and the noise set; return the number of speech clips."""
-    folder.mkdir(parents=True)
+def _write_corpus(build: Path, *, actors: list[int], seed: int, workers: int) -> int:
+    """Write ``build/ravdess`` and ``build/urbansound8k``; return the number of speech clips."""
+    speech_dir, noise_dir = build / "ravdess", build / "urbansound8k"
+    speech_dir.mkdir()
     if workers == 1:
-        _write_noise_set(folder.parent / "urbansound8k", seed=seed)
-        return sum(_write_actor(str(folder), actor, seed) for actor in actors)
+        _write_noise_set(noise_dir, seed=seed)
+        return sum(_write_actor(str(speech_dir), actor, seed) for actor in actors)
     # Spawned, not forked: forking a process that runs threads (Jupyter, TensorFlow) can
     # deadlock. Every clip is a pure function of its name and the seed, so the files do not
     # depend on which worker renders them.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(actors) + 1),
                                                 mp_context=context) as pool:
-        noise = pool.submit(_write_noise_set, folder.parent / "urbansound8k", seed=seed)
-        speech = [pool.submit(_write_actor, str(folder), actor, seed) for actor in actors]
+        noise = pool.submit(_write_noise_set, noise_dir, seed=seed)
+        speech = [pool.submit(_write_actor, str(speech_dir), actor, seed) for actor in actors]
         n_speech = sum(future.result() for future in speech)
         noise.result()
     return n_speech

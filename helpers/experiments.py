@@ -118,7 +118,7 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
         hyperparameters it keys the model cache, so an unchanged rerun loads the model.
     extra_inputs : dict, optional
         ``{input_name: np.ndarray [shape=(n_items, ...)]}`` for multi-input models (fusion);
-        they are fed beside the spectrogram under the name ``"spectrogram"``.
+        they are fed beside the spectrogram, whose input is named ``"log_mel"``.
 
     Returns
     -------
@@ -134,7 +134,7 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
         spectrogram = training.add_channel_axis(x[index])
         if not extra_inputs:
             return spectrogram
-        return {"spectrogram": spectrogram, **{k: v[index] for k, v in extra_inputs.items()}}
+        return {"log_mel": spectrogram, **{k: v[index] for k, v in extra_inputs.items()}}
 
     one_hot = np.eye(n_classes, dtype=np.float32)[y]
     key = training.training_key(

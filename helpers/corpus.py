@@ -963,8 +963,9 @@ def _write_corpus(build: Path, *, actors: list[int], seed: int, workers: int) ->
     speech_dir, noise_dir = build / "ravdess", build / "urbansound8k"
     speech_dir.mkdir()
     if workers == 1:
+        n_speech = sum(_write_actor(str(speech_dir), actor, seed) for actor in actors)
         _write_noise_set(noise_dir, seed=seed)
-        return sum(_write_actor(str(speech_dir), actor, seed) for actor in actors)
+        return n_speech
     # Spawned, not forked: forking a process that runs threads (Jupyter, TensorFlow) can
     # deadlock. Every clip is a pure function of its name and the seed, so the files do not
     # depend on which worker renders them.
@@ -1055,3 +1056,31 @@ def _swap_into_place(build: Path, root: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m helpers.corpus [--root DIR] [--seed N] [--workers N] [--force]``."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.corpus",
+                                     description="Generate the synthetic stand-in corpus.")
+    parser.add_argument("--root", type=Path, default=config.STANDIN_DIR,
+                        help=f"destination folder (default {config.STANDIN_DIR})")
+    parser.add_argument("--seed", type=int, default=config.SEED)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--force", action="store_true", help="regenerate even if up to date")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        root = generate_standin(args.root, seed=args.seed, force=args.force, workers=args.workers)
+    except CorpusError as error:
+        parser.error(str(error))
+    marker = read_marker(root) or {}
+    print(f"{root}: {marker.get('counts')} (seed {marker.get('seed')}) "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""run_all.py: notebook selection, parameters, and what a failing notebook leaves behind."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import run_all  # noqa: E402
+
+from helpers import config  # noqa: E402
+
+
+def fake_notebooks(names):
+    return [Path(f"/nb/{name}") for name in names]
+
+
+def test_select_only_and_from():
+    notebooks = fake_notebooks(["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"])
+    assert [p.name for p in run_all.select_notebooks(notebooks, only="1,03", start=None)] == ["01_a.ipynb", "03_c.ipynb"]
+    assert [p.name for p in run_all.select_notebooks(notebooks, only=None, start="02")] == ["02_b.ipynb", "03_c.ipynb"]
+    with pytest.raises(SystemExit, match="--only 09 matches no notebook"):
+        run_all.select_notebooks(notebooks, only="09", start=None)
+
+
+def test_parameters_from_arguments(tmp_path):
+    args = run_all.parse_args(["--profile", "smoke", "--ravdess", str(tmp_path), "--noise-folds", "all",
+                               "--param", "VARIANTS=clean,aggregation", "--param", "DROPOUT_RATE=0.3"])
+    parameters = run_all.notebook_parameters(args)
+    assert parameters["PROFILE"] == "smoke"
+    assert parameters["RAVDESS_DIR"] == str(tmp_path.resolve())
+    assert parameters["NOISE_DIR"] == "" and parameters["NOISE_FOLDS"] == "all"
+    assert parameters["VARIANTS"] == "clean,aggregation"
+    assert parameters["DROPOUT_RATE"] == 0.3
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        run_all.notebook_parameters(run_all.parse_args(["--param", "oops"]))
+
+
+def test_committed_notebooks_are_clean_and_parameterised():
+    notebooks = run_all.discover_notebooks()
+    assert [p.name[:2] for p in notebooks][:3] == ["01", "02", "03"]
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(not cell.outputs and cell.execution_count is None for cell in code), path.name
+        tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one 'parameters' cell"
+        for name in ("PROFILE", "RAVDESS_DIR", "NOISE_DIR", "NOISE_FOLDS", "FORCE", "SEED"):
+            assert f"{name}:" in tagged[0].source, f"{path.name} lacks parameter {name}"
+        assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
+
+
+def test_failing_notebook_is_named_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "EXECUTED_DIR", tmp_path / "executed")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("PROFILE = 'x'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("value = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "09_broken.ipynb"
+    nbformat.write(notebook, path)
+    good = tmp_path / "executed" / "09_broken.ipynb"
+    good.parent.mkdir()
+    good.write_text("last good copy")
+    with pytest.raises(RuntimeError) as error:
+        run_all.run_notebook(path, parameters={"PROFILE": "smoke"})
+    message = str(error.value)
+    assert "09_broken.ipynb" in message and "ValueError" in message and "broken on purpose" in message
+    failed = tmp_path / "executed" / "09_broken.failed.ipynb"
+    assert failed.is_file()
+    executed = nbformat.read(failed, as_version=4)
+    assert any(output.get("ename") == "ValueError" for cell in executed.cells for output in cell.get("outputs", []))
+    assert good.read_text() == "last good copy"  # the last good results stay in place
+    assert not list((tmp_path / "executed").glob(".*partial*"))

@@ -43,7 +43,7 @@ def audio_info(path: str | os.PathLike) -> soundfile._SoundFileInfo:
         raise AudioError(path, f"not a readable audio file ({_libsndfile_reason(error)})") from error
     if info.frames == 0:
         raise AudioError(path, "header only: the file holds no audio frames")
-    declared = _wav_declared_frames(path, info)
+    declared = _declared_frames(path, info)
     if declared is not None and declared > info.frames:
         raise AudioError(path, f"truncated: the header declares {declared} frames, the file holds {info.frames}")
     return info
@@ -167,27 +167,41 @@ def _libsndfile_reason(error: Exception) -> str:
     return text.rsplit(": ", 1)[-1].strip() or text
 
 
-def _wav_declared_frames(path: Path, info) -> int | None:
-    """Frames the RIFF data chunk declares, or None when the file is not a plain WAV.
+def _declared_frames(path: Path, info) -> int | None:
+    """Frames the file's header declares, or None when the format is not one checked here.
 
-    libsndfile silently shortens a WAV whose data chunk runs past the end of the file, so a
-    truncated download would otherwise load as a shorter clip.
+    libsndfile silently shortens a WAV or AIFF whose sample data runs past the end of the file,
+    so a truncated download would otherwise load as a shorter clip. WAV (also WAVE_FORMAT_
+    EXTENSIBLE) declares the data chunk's byte size; AIFF declares the frame count in COMM.
     """
-    if info.format != "WAV" or info.subtype not in _WAV_SAMPLE_BYTES:
-        return None
-    frame_bytes = _WAV_SAMPLE_BYTES[info.subtype] * info.channels
+    if info.format in ("WAV", "WAVEX") and info.subtype in _WAV_SAMPLE_BYTES:
+        frame_bytes = _WAV_SAMPLE_BYTES[info.subtype] * info.channels
+        size = _find_chunk(path, container=(b"RIFF", b"WAVE"), chunk_id=b"data", little_endian=True)
+        # 0 and 0xFFFFFFFF mark a streamed file whose length was never written.
+        return None if size is None or size[0] in (0, 0xFFFFFFFF) else size[0] // frame_bytes
+    if info.format == "AIFF":
+        found = _find_chunk(path, container=(b"FORM", None), chunk_id=b"COMM", little_endian=False)
+        if found is None or len(found[1]) < 6:
+            return None
+        return struct.unpack(">I", found[1][2:6])[0]
+    return None
+
+
+def _find_chunk(path: Path, *, container: tuple[bytes, bytes | None], chunk_id: bytes,
+                little_endian: bool) -> tuple[int, bytes] | None:
+    """Size and first 32 bytes of a chunk in a RIFF (WAV) or IFF (AIFF) file."""
+    size_format = "<I" if little_endian else ">I"
     with open(path, "rb") as handle:
         header = handle.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        if len(header) < 12 or header[:4] != container[0] or (container[1] and header[8:12] != container[1]):
             return None
         while True:
             chunk = handle.read(8)
             if len(chunk) < 8:
                 return None
-            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                # 0 and 0xFFFFFFFF mark a streamed file whose length was never written.
-                return None if size in (0, 0xFFFFFFFF) else size // frame_bytes
+            size = struct.unpack(size_format, chunk[4:])[0]
+            if chunk[:4] == chunk_id:
+                return size, handle.read(min(size, 32))
             handle.seek(size + (size & 1), os.SEEK_CUR)
 
 

@@ -882,9 +882,10 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
         Actor numbers to generate (default all 24). A subset is for tests and quick looks; its
         marker records the subset, so a later full request regenerates.
     workers : int
-        Worker processes. 1 (the default) renders in this process, about 20 s for the full
-        corpus; more start spawned processes, which in a script needs the usual
-        ``if __name__ == "__main__":`` guard. The files do not depend on it.
+        Worker processes. 1 (the default) renders in this process: 20-25 s for the full
+        corpus on a 2-core machine. More start spawned processes (each loads its own eSpeak),
+        which in a script needs the usual ``if __name__ == "__main__":`` guard; they help
+        only on idle cores. The files do not depend on it.
 
     Returns
     -------

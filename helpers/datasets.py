@@ -138,7 +138,8 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "raise",
             if on_error == "raise":
                 raise
             warnings.warn(f"skipping {error}", stacklevel=2)
-            skipped.append({"path": str(path), "reason": str(error).split(": ", 1)[1]})
+            # The message starts with the path; the reason is what follows it.
+            skipped.append({"path": str(path), "reason": str(error)[len(str(path)) + 2:]})
             continue
         if fields["modality"] != 3 or fields["vocal_channel"] != 1:
             kind = "song" if fields["vocal_channel"] == 2 else "video"

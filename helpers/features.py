@@ -121,10 +121,12 @@ def files_fingerprint(paths, *, max_workers: int = 4) -> list[str]:
 
 
 def feature_key(manifest: pd.DataFrame, noise_paths, *, feature_config: config.FeatureConfig,
-                noise_config: augment.NoiseConfig, seed: int) -> str:
+                noise_config: augment.NoiseConfig, seed: int,
+                noise_digests: list[str] | None = None) -> str:
     """Cache key: configurations, seed, and the contents of every speech and noise file."""
     speech_digests = files_fingerprint(manifest["path"])
-    noise_digests = files_fingerprint(noise_paths)
+    if noise_digests is None:
+        noise_digests = files_fingerprint(noise_paths)
     return config.stable_hash({
         "version": FEATURES_VERSION,
         "features": feature_config.to_dict(),
@@ -178,8 +180,9 @@ def build_features(manifest: pd.DataFrame, noise_paths, *,
     noise_paths = [str(p) for p in noise_paths]
     manifest = manifest.reset_index(drop=True)
     cache_dir = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "features"
+    noise_digests = files_fingerprint(noise_paths)
     key = feature_key(manifest, noise_paths, feature_config=feature_config,
-                      noise_config=noise_config, seed=seed)
+                      noise_config=noise_config, seed=seed, noise_digests=noise_digests)
     target = cache_dir / f"logmel_{key}.npz"
     if target.is_file() and not force:
         with np.load(target) as stored:
@@ -193,7 +196,8 @@ def build_features(manifest: pd.DataFrame, noise_paths, *,
     chunks = [manifest.iloc[i:i + chunk_size] for i in range(0, len(manifest), chunk_size)]
     jobs = [(chunk["path"].tolist(), chunk["clip_id"].tolist()) for chunk in chunks]
     n_jobs = n_jobs or min(os.cpu_count() or 1, 8)
-    settings = (tuple(noise_paths), feature_config, noise_config, seed)
+    # The digests are part of the noise bank's cache key, so an edited noise file is reloaded.
+    settings = (tuple(noise_paths), tuple(noise_digests), feature_config, noise_config, seed)
     if n_jobs == 1 or len(jobs) == 1:
         results = [_features_for_chunk(job, settings) for job in jobs]
     else:
@@ -215,16 +219,20 @@ def build_features(manifest: pd.DataFrame, noise_paths, *,
 
 
 @functools.lru_cache(maxsize=2)
-def _noise_bank(noise_paths: tuple[str, ...], sample_rate: int) -> list[np.ndarray]:
-    # Loaded once per worker process and reused for every chunk it handles.
+def _noise_bank(noise_paths: tuple[str, ...], noise_digests: tuple[str, ...],
+                sample_rate: int) -> list[np.ndarray]:
+    # Loaded once per process and reused for every chunk; keyed by content, not only paths.
     return augment.load_noise_bank(list(noise_paths), sample_rate=sample_rate)
 
 
 def _features_for_chunk(job, settings):
     """Worker: load each clip once, make its four versions, one batched log-mel per chunk."""
     paths, clip_ids = job
-    noise_paths, feature_config, noise_config, seed = settings
-    noise_bank = _noise_bank(noise_paths, feature_config.sample_rate)
+    noise_paths, noise_digests, feature_config, noise_config, seed = settings
+    try:
+        noise_bank = _noise_bank(noise_paths, noise_digests, feature_config.sample_rate)
+    except AudioError as error:
+        return None, [], [f"noise clip {error}"]
     requested = {"white": noise_config.white_snr_db, "urban": noise_config.urban_snr_db,
                  "white_urban": noise_config.white_urban_snr_db}
     signals, snr_rows, failures = [], [], []

@@ -107,3 +107,35 @@ def plot_confusion(confusion, *, labels, title: str = "", normalize: bool = True
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_per_actor_accuracy(per_actor: pd.DataFrame, *, by: str | None = "split",
+                            title: str = ""):
+    """Bars of accuracy per test actor, coloured by gender; one panel per value of ``by``.
+
+    ``per_actor`` has columns ``actor``, ``gender`` and ``accuracy`` (and ``by`` when given),
+    e.g. from :func:`helpers.gender.per_actor_accuracy`. A dashed line marks each panel's
+    accuracy over all its clips when ``n_clips`` is present.
+    """
+    groups = list(per_actor.groupby(by, sort=False)) if by and by in per_actor else [("", per_actor)]
+    widths = [max(3.0, 0.35 * frame["actor"].nunique() + 1.5) for _, frame in groups]
+    fig, axes = plt.subplots(1, len(groups), figsize=(sum(widths), 3.5), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    colours = {"female": "tab:orange", "male": "tab:blue"}
+    for ax, (name, frame) in zip(axes[0], groups):
+        frame = frame.sort_values("actor")
+        ax.bar([str(a) for a in frame["actor"]], frame["accuracy"],
+               color=[colours.get(g, "tab:gray") for g in frame["gender"]])
+        if "n_clips" in frame:
+            overall = float(np.average(frame["accuracy"], weights=frame["n_clips"]))
+            ax.axhline(overall, color="black", linestyle="--", linewidth=1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("test actor")
+        ax.set_ylabel("accuracy")
+        ax.set_title(str(name))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    axes[0, -1].legend(handles, list(colours), loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

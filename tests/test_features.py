@@ -222,9 +222,6 @@ def test_changing_a_noise_file_or_configuration_changes_the_key(tree, cache_dir)
     assert len(set(keys.values())) == len(keys)
 
 
-@pytest.mark.xfail(strict=True, reason="features._noise_bank is an lru_cache keyed on noise paths only: "
-                   "after a noise file's content changes in the same process the key changes but the "
-                   "old noise is reused, and the stale features are saved under the new key")
 def test_changed_noise_file_is_reloaded(tree, cache_dir):
     manifest, noise_paths = tree
     features.build_features(manifest, noise_paths, cache_dir=cache_dir, n_jobs=1)

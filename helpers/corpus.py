@@ -212,12 +212,22 @@ class _Espeak:
     eSpeak keeps state between utterances that no API call resets (the phase of its pitch
     flutter, a glottal-cycle counter, an automatic gain), so in a long-lived instance a clip
     depends on everything said before it. Loading a private copy of the library for every
-    utterance and unloading it afterwards (about 3 ms) makes each call a pure function of its
-    arguments: the corpus is then byte-identical whatever the order, subset or process.
+    utterance and unloading it afterwards (a few milliseconds, mostly eSpeak reading its voice
+    list) makes each call a pure function of its arguments: the corpus is then byte-identical
+    whatever the order, subset or process.
     """
 
     def __init__(self, library: Path, data_path: Path) -> None:
-        self.lib = lib = ctypes.CDLL(str(library))
+        self.lib = ctypes.CDLL(str(library))
+        try:
+            self._initialize(data_path)
+        except BaseException:
+            # A half-initialised instance left loaded would share its state with the next load.
+            _unload_library(self.lib._handle)
+            raise
+
+    def _initialize(self, data_path: Path) -> None:
+        lib = self.lib
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
@@ -258,8 +268,8 @@ class _Espeak:
     def synthesize(self, text: str, voice_name: str, parameters: dict[int, int]) -> np.ndarray:
         code = self.lib.espeak_SetVoiceByName(voice_name.encode())
         if code != 0:
-            raise CorpusError(f"voice={voice_name!r} is not an eSpeak NG voice (error code {code}); "
-                              f"expected a language voice such as 'en-us'")
+            raise CorpusError(f"voice={voice_name!r} is not an eSpeak NG voice (error code "
+                              f"{code}); expected a language voice such as 'en-us'")
         for parameter, value in parameters.items():
             self.lib.espeak_SetParameter(parameter, int(value), 0)
         data = text.encode("utf-8") + b"\0"
@@ -400,7 +410,8 @@ def synthesize_speech(text: str, *, voice: str = "en-us", variant: str | None = 
         samples = engine.synthesize(text, voice_name, parameters)
         sample_rate = engine.sample_rate
     if samples.size == 0:
-        raise CorpusError(f"eSpeak NG produced no audio for text={text!r} with voice={voice_name!r}")
+        raise CorpusError(f"eSpeak NG produced no audio for text={text!r} "
+                          f"with voice={voice_name!r}")
     return samples.astype(np.float32) / np.float32(32768.0), sample_rate
 
 
@@ -632,7 +643,8 @@ def _air_conditioner(rng, n, sr):
     t = np.arange(n) / sr
     rumble = _band(_colored_noise(rng, n, exponent=1.5), None, 2500, sr=sr)
     mains = rng.choice([50.0, 60.0])
-    hum = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3, 4))
+    hum = sum(np.sin(2 * np.pi * k * mains * t + rng.uniform(0, 2 * np.pi)) / k
+              for k in (1, 2, 3, 4))
     blade = 1 + 0.15 * np.sin(2 * np.pi * rng.uniform(8, 20) * t)  # fan blade pass
     return rumble * blade + 0.3 * hum
 
@@ -640,8 +652,9 @@ def _air_conditioner(rng, n, sr):
 def _car_horn(rng, n, sr):
     f0 = rng.uniform(380, 480)
     tones = np.full(n, f0)
+    # Two tones a major third apart, as in most real car horns.
     horn = _harmonics(tones, sr=sr, n_harmonics=12, tilt=0.7) \
-        + _harmonics(tones * 1.26, sr=sr, n_harmonics=12, tilt=0.7)  # a major third, like real horns
+        + _harmonics(tones * 1.26, sr=sr, n_harmonics=12, tilt=0.7)
     n_honks = int(rng.integers(1, 4))
     starts = np.sort(rng.integers(int(0.05 * sr), int(0.6 * n), n_honks))
     lengths = rng.integers(int(0.25 * sr), int(1.0 * sr), n_honks)
@@ -691,7 +704,8 @@ def _drilling(rng, n, sr):
     n_runs = int(rng.integers(1, 3))
     starts = np.sort(rng.integers(0, n // 2, n_runs))
     lengths = rng.integers(n // 3, n, n_runs)
-    return (whine + 0.5 * grind) * _envelope(n, starts, lengths, sr=sr, attack_s=0.15, release_s=0.2)
+    return (whine + 0.5 * grind) * _envelope(n, starts, lengths, sr=sr, attack_s=0.15,
+                                             release_s=0.2)
 
 
 def _engine_idling(rng, n, sr):
@@ -731,7 +745,8 @@ def _jackhammer(rng, n, sr):
     rate = rng.uniform(18, 28)  # blows per second
     hit_len = int(0.03 * sr)
     ring_t = np.arange(hit_len) / sr
-    ring = sum(np.sin(2 * np.pi * f * ring_t) for f in rng.uniform([900, 2300, 3900], [1400, 2900, 4700]))
+    ring_freqs = rng.uniform([900, 2300, 3900], [1400, 2900, 4700])  # inharmonic, like steel
+    ring = sum(np.sin(2 * np.pi * f * ring_t) for f in ring_freqs)
     hit = (rng.standard_normal(hit_len) + 0.8 * ring) * _decay(hit_len, 0.006, sr=sr)
     y = np.zeros(n)
     for start in np.arange(0, n - hit_len, sr / rate).astype(int):
@@ -910,8 +925,9 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
             return root
         if root.exists() and (not root.is_dir() or (not (root / MARKER_NAME).is_file()
                                                     and any(root.iterdir()))):
-            raise CorpusError(f"root={root} exists and is not a stand-in corpus (no {MARKER_NAME}); "
-                              f"refusing to replace it: pass an empty or new folder")
+            raise CorpusError(f"root={root} exists and is not a stand-in corpus (no "
+                              f"{MARKER_NAME}); refusing to replace it: pass an empty or new "
+                              f"folder")
         _remove_stale_builds(root)
         build = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
         build.chmod(0o755)  # mkdtemp makes it private; the corpus is ordinary readable data
@@ -1060,7 +1076,8 @@ def _swap_into_place(build: Path, root: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m helpers.corpus [--root DIR] [--seed N] [--workers N] [--force]``."""
+    """Command line: ``python -m helpers.corpus [--root DIR] [--seed N] [--workers N]
+    [--force]``."""
     import argparse
     import time
 

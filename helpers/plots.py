@@ -139,3 +139,111 @@ def plot_per_actor_accuracy(per_actor: pd.DataFrame, *, by: str | None = "split"
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_paired_differences(deltas: pd.DataFrame, *, metrics=("uar", "macro_f1"), title: str = ""):
+    """Per-fold paired differences to a baseline, with their mean ± std, one panel per metric.
+
+    Parameters
+    ----------
+    deltas : pd.DataFrame
+        Columns ``fold``, ``model``, ``gender_source`` and ``delta_<metric>`` for each metric
+        (as :func:`helpers.fusion.paired_differences` returns); one row per fold × model × source.
+    metrics : sequence of str
+        Metrics to show.
+    title : str
+        Figure title.
+    """
+    labels = list(dict.fromkeys(f"{m} / {s}" for m, s in zip(deltas["model"], deltas["gender_source"])))
+    rows = deltas.assign(label=[f"{m} / {s}" for m, s in zip(deltas["model"], deltas["gender_source"])])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 0.45 * len(labels) + 1.8),
+                             squeeze=False, sharey=True)
+    for ax, metric in zip(axes[0], metrics):
+        column = f"delta_{metric}"
+        for position, label in enumerate(labels):
+            values = rows.loc[rows["label"] == label, column].to_numpy(dtype=float)
+            ax.scatter(values, np.full(values.size, position), color="tab:gray", s=14, alpha=0.7,
+                       zorder=2)
+            std = values.std(ddof=1) if values.size > 1 else 0.0
+            ax.errorbar(values.mean(), position, xerr=std, fmt="o", color="tab:blue", capsize=3,
+                        zorder=3)
+        ax.axvline(0.0, color="tab:red", linewidth=1)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{metric} − baseline (per fold; blue: mean ± std)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_emotion_predictions(log_mels, probabilities, *, labels, truths=None, titles=None,
+                             sample_rate: int = config.FEATURES.sample_rate,
+                             hop_length: int = config.FEATURES.hop_length):
+    """One row per clip: its log-mel (dB) on the left, the model's probabilities on the right.
+
+    Parameters
+    ----------
+    log_mels : sequence of np.ndarray [shape=(n_mels, n_frames)]
+        The (first) analysis window the model saw for each clip.
+    probabilities : sequence of np.ndarray [shape=(n_labels,)]
+    labels : sequence of str
+        Label order of ``probabilities``.
+    truths : sequence of str, optional
+        True label per clip: its bar is outlined in black and the title says right or wrong.
+    titles : sequence of str, optional
+        One title per clip (e.g. the file name).
+    """
+    n = len(log_mels)
+    fig, axes = plt.subplots(n, 2, figsize=(11, 2.6 * n), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.6, 1]})
+    for row, (S, p) in enumerate(zip(log_mels, probabilities)):
+        extent = (0, S.shape[1] * hop_length / sample_rate, 0, S.shape[0])
+        image = axes[row, 0].imshow(S, origin="lower", aspect="auto", extent=extent, cmap="magma")
+        axes[row, 0].set_ylabel("mel band")
+        fig.colorbar(image, ax=axes[row, 0], label="dB")
+        predicted = int(np.argmax(p))
+        colors = ["tab:orange" if k == predicted else "tab:blue" for k in range(len(labels))]
+        bars = axes[row, 1].barh(list(labels), p, color=colors)
+        axes[row, 1].invert_yaxis()
+        axes[row, 1].set_xlim(0, 1)
+        title = titles[row] if titles is not None else ""
+        if truths is not None:
+            truth = truths[row]
+            if truth in labels:
+                bars[list(labels).index(truth)].set_edgecolor("black")
+                bars[list(labels).index(truth)].set_linewidth(2)
+            verdict = "right" if labels[predicted] == truth else "wrong"
+            title = f"{title}  true: {truth}, predicted: {labels[predicted]} ({verdict})"
+        else:
+            title = f"{title}  predicted: {labels[predicted]}"
+        axes[row, 0].set_title(title.strip(), loc="left", fontsize=9)
+    axes[-1, 0].set_xlabel("s")
+    axes[-1, 1].set_xlabel("probability (orange: predicted; outlined: true)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gender_probabilities(names, p_female, *, truths=None, title: str = ""):
+    """Horizontal bars of P(female) per clip, the 0.5 decision threshold marked.
+
+    Parameters
+    ----------
+    names : sequence of str
+    p_female : sequence of float
+    truths : sequence of str, optional
+        ``"male"``/``"female"`` per clip, shown in the labels.
+    """
+    p_female = np.asarray(p_female, dtype=float)
+    labels = [f"{name} ({truth})" for name, truth in zip(names, truths)] if truths is not None \
+        else list(names)
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.5))
+    colors = ["tab:red" if p >= 0.5 else "tab:blue" for p in p_female]
+    ax.barh(labels, p_female, color=colors)
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(female)  (red: predicted female; blue: predicted male)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

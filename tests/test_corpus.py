@@ -72,8 +72,8 @@ def test_each_actor_has_exactly_ravdess_60_combinations():
     for actor in (1, 24):
         takes = corpus.ravdess_takes(actor)
         fields = {(t.emotion, t.intensity, t.statement, t.repetition) for t in takes}
-        expected = {(e, i, s, r) for e in range(1, 9) for i in (1, 2) for s in (1, 2) for r in (1, 2)
-                    if not (e == 1 and i == 2)}
+        expected = {(e, i, s, r) for e in range(1, 9) for i in (1, 2) for s in (1, 2)
+                    for r in (1, 2) if not (e == 1 and i == 2)}
 
         assert len(takes) == 60
         assert fields == expected

@@ -1,0 +1,821 @@
+"""Give the emotion classifier the speaker's gender, and measure whether it helps.
+
+The original report proposed (section 3.3), and never built, a fusion: the gender classifier's
+prediction as metadata for the emotion classifier. This module builds it and an alternative,
+and compares both with the plain emotion CNN on identical speaker-independent folds:
+
+* ``plain``: the emotion CNN of notebook 03 (no gender; gender source ``none``).
+* ``fusion``: :func:`helpers.models.build_emotion_fusion_cnn`, the spectrogram branch joined
+  with a small gender embedding. It is trained with the *true* gender of the training actors
+  and tested with three gender sources: ``true`` (an upper bound: a perfect gender
+  classifier), ``predicted`` (the gender classifier's label, ``p_female > 0.5``: the honest,
+  deployable result) and ``predicted-probability`` (``p_female`` itself).
+* ``per-gender``: two emotion CNNs, one trained on the female and one on the male training
+  actors; a test clip goes to the model of its gender (``true``), of its predicted gender
+  (``predicted``) or to both, weighted by ``p_female`` (``predicted-probability``).
+
+The gender classifier that predicts a fold's test clips is the report's gender CNN trained,
+for that fold, on the fold's training actors only (its validation actors keep the best
+epoch), so it never hears a test actor. It predicts each test item from the same spectrogram
+the emotion model sees (a noisy copy in the aggregation variant), as a deployed system would.
+
+Results are per fold; :func:`summarise_fusion` turns them into mean ± std and paired
+differences to the plain model on the same fold (same actors, same seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers import config, evaluation, experiments, models, splits, training
+from helpers.errors import ProjectError
+
+__all__ = [
+    "FusionError",
+    "MODELS",
+    "GENDER_SOURCES",
+    "REFERENCE",
+    "METRICS",
+    "GENDER_HYPERPARAMETERS",
+    "GENDER_BATCH_SIZE",
+    "GenderFold",
+    "FusionFold",
+    "FusionResult",
+    "gender_labels",
+    "gender_split_for_fold",
+    "split_by_gender",
+    "predict_gender_for_fold",
+    "run_fusion",
+    "paired_differences",
+    "summarise_fusion",
+    "difference_interval",
+    "describe_fusion",
+    "save_fusion_model",
+]
+
+#: The models compared, in table order.
+MODELS: tuple[str, ...] = ("plain", "fusion", "per-gender")
+#: Where the gender a model is given comes from, in table order.
+GENDER_SOURCES: tuple[str, ...] = ("none", "true", "predicted", "predicted-probability")
+#: The row every other row is compared with.
+REFERENCE: tuple[str, str] = ("plain", "none")
+#: The metrics summarised and differenced.
+METRICS: tuple[str, ...] = ("uar", "macro_f1")
+
+#: The report's tuned gender CNN (section 3.2.1): lr 0.001, 256 dense units, p = 0.5.
+GENDER_HYPERPARAMETERS: dict = {"dense_units": 256, "dropout_rate": 0.5, "learning_rate": 0.001}
+#: The report's gender batch size.
+GENDER_BATCH_SIZE = 16
+#: Decision threshold turning ``p_female`` into a label.
+GENDER_THRESHOLD = 0.5
+
+
+class FusionError(ProjectError):
+    """Fusion inputs are inconsistent: unpaired folds, missing columns, leaking splits."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Results containers
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class GenderFold:
+    """The gender classifier of one fold and its predictions for the fold's test items.
+
+    Attributes
+    ----------
+    split_name : str
+        The emotion fold, e.g. ``"speaker-fold-1"``.
+    trained_on_actors : tuple of int
+        Every actor whose audio the gender model saw (training and validation actors).
+    test_actors : tuple of int
+        The fold's test actors; disjoint from ``trained_on_actors``.
+    p_female : np.ndarray [shape=(n_test,)]
+        Predicted probability of female for each test item, in the emotion split's order.
+    y_true : np.ndarray [shape=(n_test,)]
+        True gender (1 = female, 0 = male).
+    metrics : dict
+        :func:`helpers.evaluation.binary_metrics` on the test items.
+    history : dict
+    cached : bool
+    """
+
+    split_name: str
+    trained_on_actors: tuple[int, ...]
+    test_actors: tuple[int, ...]
+    p_female: np.ndarray
+    y_true: np.ndarray
+    metrics: dict
+    history: dict
+    cached: bool
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Predicted labels (1 = female), ``p_female > 0.5``."""
+        return (self.p_female > GENDER_THRESHOLD).astype(np.float32)
+
+
+@dataclasses.dataclass
+class FusionFold:
+    """Every model × gender source evaluated on one fold's test items.
+
+    Attributes
+    ----------
+    split : splits.Split
+    gender : GenderFold
+    y_true : np.ndarray [shape=(n_test,)]
+        Emotion labels of the test items.
+    probabilities : dict of (str, str) to np.ndarray [shape=(n_test, 8)]
+        Emotion probabilities keyed by ``(model, gender_source)``.
+    metrics : dict of (str, str) to dict
+        :func:`helpers.experiments.evaluate_emotion` of each entry of ``probabilities``.
+    """
+
+    split: splits.Split
+    gender: GenderFold
+    y_true: np.ndarray
+    probabilities: dict
+    metrics: dict
+
+
+@dataclasses.dataclass
+class FusionResult:
+    """The folds of one fusion experiment and what was trained.
+
+    Attributes
+    ----------
+    variant : str
+        The dataset variant the emotion models used.
+    gender_variant : str
+        The variant the gender classifiers were trained on.
+    folds : list of FusionFold
+    hyperparameters : dict
+        Emotion CNN hyperparameters (shared by every emotion model).
+    gender_hyperparameters : dict
+    fusion_model : keras.Model
+        The first fold's fusion model.
+    fusion_history : dict
+        The first fold's fusion training history.
+    """
+
+    variant: str
+    gender_variant: str
+    folds: list
+    hyperparameters: dict
+    gender_hyperparameters: dict
+    fusion_model: object
+    fusion_history: dict
+
+    def fold_table(self) -> pd.DataFrame:
+        """One row per fold × model × gender source.
+
+        Returns
+        -------
+        pd.DataFrame
+            Columns ``fold, split, model, gender_source, n_test, accuracy, uar, macro_f1,
+            gender_accuracy`` (the share of test items whose gender input was right; NaN for
+            ``none``).
+        """
+        rows = []
+        for index, fold in enumerate(self.folds):
+            correct = float(np.mean(fold.gender.predicted == fold.gender.y_true))
+            for (model, source), metrics in fold.metrics.items():
+                rows.append({
+                    "fold": index + 1, "split": fold.split.name, "model": model,
+                    "gender_source": source, "n_test": int(len(fold.y_true)),
+                    "accuracy": metrics["accuracy"], "uar": metrics["uar"],
+                    "macro_f1": metrics["macro_f1"],
+                    "gender_accuracy": {"none": np.nan, "true": 1.0}.get(source, correct),
+                })
+        return pd.DataFrame(rows)
+
+    def gender_table(self) -> pd.DataFrame:
+        """The gender classifier of each fold: actors and test metrics."""
+        rows = []
+        for index, fold in enumerate(self.folds):
+            gender = fold.gender
+            rows.append({
+                "fold": index + 1, "split": gender.split_name,
+                "test_actors": " ".join(map(str, gender.test_actors)),
+                "n_trained_on_actors": len(gender.trained_on_actors),
+                "n_test": int(len(gender.y_true)),
+                "n_wrong": int(np.sum(gender.predicted != gender.y_true)),
+                **{key: gender.metrics[key] for key in ("accuracy", "auc", "f1")},
+                "epochs": len(gender.history.get("loss", [])),
+            })
+        return pd.DataFrame(rows)
+
+    def error_cost(self) -> dict:
+        """What the gender classifier's mistakes cost the fusion model.
+
+        Returns
+        -------
+        dict
+            ``gender_accuracy`` and ``gender_accuracy_std`` over folds; ``n_test`` and
+            ``n_wrong`` (test items whose predicted gender was wrong, all folds);
+            ``uar_cost``, ``macro_f1_cost`` with ``*_std``: the paired per-fold difference
+            fusion(true gender) − fusion(predicted gender); ``accuracy_on_wrong_true`` and
+            ``accuracy_on_wrong_predicted``: the fusion model's emotion accuracy on the
+            wrongly gendered items when given the true and the predicted gender (NaN when
+            there are none).
+        """
+        table = self.fold_table()
+        fusion = table[table["model"] == "fusion"].pivot(index="fold", columns="gender_source")
+        accuracy = [float(np.mean(f.gender.predicted == f.gender.y_true)) for f in self.folds]
+        summary = evaluation.summarise_folds([{"gender_accuracy": a} for a in accuracy])
+        cost = {"gender_accuracy": summary["gender_accuracy"],
+                "gender_accuracy_std": summary["gender_accuracy_std"],
+                "n_test": int(sum(len(f.y_true) for f in self.folds)),
+                "n_wrong": int(sum(np.sum(f.gender.predicted != f.gender.y_true)
+                                   for f in self.folds))}
+        for metric in METRICS:
+            per_fold = (fusion[metric]["true"] - fusion[metric]["predicted"]).to_numpy()
+            values = evaluation.summarise_folds([{"cost": float(v)} for v in per_fold])
+            cost[f"{metric}_cost"] = values["cost"]
+            cost[f"{metric}_cost_std"] = values["cost_std"]
+        for source in ("true", "predicted"):
+            hits, total = 0, 0
+            for fold in self.folds:
+                wrong = fold.gender.predicted != fold.gender.y_true
+                predicted = fold.probabilities["fusion", source].argmax(axis=1)
+                hits += int(np.sum(predicted[wrong] == fold.y_true[wrong]))
+                total += int(np.sum(wrong))
+            cost[f"accuracy_on_wrong_{source}"] = hits / total if total else float("nan")
+        return cost
+
+
+# ----------------------------------------------------------------------------------------------
+# Gender labels and splits
+# ----------------------------------------------------------------------------------------------
+
+
+def gender_labels(items: pd.DataFrame) -> np.ndarray:
+    """The gender of each item as the fusion model's input: 1.0 female, 0.0 male.
+
+    Parameters
+    ----------
+    items : pd.DataFrame [shape=(n_items, ...)]
+        Item table with a ``gender`` column holding ``"female"`` or ``"male"``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_items,), dtype=float32]
+
+    Raises
+    ------
+    FusionError
+        If the column is missing or holds another value.
+    """
+    if not isinstance(items, pd.DataFrame) or "gender" not in items.columns:
+        raise FusionError("items must be a DataFrame with a 'gender' column")
+    values = items["gender"].astype(str).str.lower()
+    unknown = sorted(set(values) - set(config.GENDERS))
+    if unknown:
+        raise FusionError(f"items['gender'] holds {unknown}; expected one of {config.GENDERS}")
+    return (values == "female").to_numpy(dtype=np.float32)
+
+
+def gender_split_for_fold(items: pd.DataFrame, split: splits.Split) -> splits.Split:
+    """The same actors as an emotion fold, as a split of another item table.
+
+    The gender classifier may be trained on a different variant (another item table) than the
+    emotion models; its split keeps the emotion fold's actors in each part, so no test actor
+    of the emotion fold is heard by the gender classifier.
+
+    Parameters
+    ----------
+    items : pd.DataFrame [shape=(n_items, ...)]
+        Item table with an ``actor`` column (e.g. the clean variant's).
+    split : splits.Split
+        An actor-based emotion fold (from :func:`helpers.splits.speaker_folds`).
+
+    Returns
+    -------
+    splits.Split
+        Named ``"<split.name>-gender"``, indexing ``items``.
+
+    Raises
+    ------
+    FusionError
+        If ``split`` is not actor-based or ``items`` has no ``actor`` column.
+    """
+    if not isinstance(split, splits.Split) or not split.actor_based:
+        raise FusionError(f"split={getattr(split, 'name', split)!r} must be an actor-based split "
+                          "(speaker-independent folds)")
+    if "actor" not in items.columns:
+        raise FusionError("items has no 'actor' column")
+    actors = items["actor"].to_numpy(dtype=np.int64)
+    parts = {part: np.flatnonzero(np.isin(actors, getattr(split, f"{part}_actors")))
+             for part in splits.PARTS}
+    return splits.Split(f"{split.name}-gender", **parts, fold=split.fold, seed=split.seed,
+                        train_actors=split.train_actors, validation_actors=split.validation_actors,
+                        test_actors=split.test_actors)
+
+
+def split_by_gender(items: pd.DataFrame, split: splits.Split, *, gender: str) -> splits.Split:
+    """Keep one gender's training and validation items of a fold; keep every test item.
+
+    Parameters
+    ----------
+    items : pd.DataFrame
+        The table ``split`` indexes, with ``gender`` and ``actor`` columns.
+    split : splits.Split
+    gender : {"female", "male"}
+
+    Returns
+    -------
+    splits.Split
+        Named ``"<split.name>-<gender>"``; its test part is ``split.test`` unchanged.
+
+    Raises
+    ------
+    FusionError
+        If ``gender`` is unknown or the gender has no training or validation items.
+    """
+    if gender not in config.GENDERS:
+        raise FusionError(f"gender={gender!r} must be one of {config.GENDERS}")
+    mask = (items["gender"].astype(str).str.lower() == gender).to_numpy()
+    parts = {"train": split.train[mask[split.train]],
+             "validation": split.validation[mask[split.validation]], "test": split.test}
+    for part in ("train", "validation"):
+        if parts[part].size == 0:
+            raise FusionError(f"split {split.name!r} has no {gender} {part} items; a per-gender "
+                              "model needs both")
+    actor_lists = {}
+    for part in splits.PARTS:
+        actors = getattr(split, f"{part}_actors")
+        if actors is not None and part != "test":
+            own = set(items["actor"].iloc[parts[part]].astype(int))
+            actors = tuple(a for a in actors if a in own)
+        actor_lists[f"{part}_actors"] = actors
+    return splits.Split(f"{split.name}-{gender}", **parts, fold=split.fold, seed=split.seed,
+                        **actor_lists)
+
+
+# ----------------------------------------------------------------------------------------------
+# The gender classifier of one fold
+# ----------------------------------------------------------------------------------------------
+
+
+def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
+                            x_test: np.ndarray, test_items: pd.DataFrame, split: splits.Split, *,
+                            profile: config.Profile, seed: int, data_key: str,
+                            hyperparameters: dict | None = None, force: bool = False,
+                            cache_folder: str | Path | None = None) -> GenderFold:
+    """Train the gender CNN on a fold's training actors and predict its test items.
+
+    Parameters
+    ----------
+    x_gender : np.ndarray [shape=(n_gender_items, n_mels, n_frames)]
+        Log-mels the gender classifier trains on (any variant).
+    gender_items : pd.DataFrame [shape=(n_gender_items, ...)]
+        Their item table (``actor``, ``gender``).
+    x_test : np.ndarray [shape=(n_test, n_mels, n_frames)]
+        The emotion fold's test items, in ``split.test`` order.
+    test_items : pd.DataFrame [shape=(n_test, ...)]
+        Their item table.
+    split : splits.Split
+        The emotion fold (actor-based); its actors decide who trains the gender model.
+    profile : config.Profile
+        ``gender_epochs``, ``gender_steps_per_epoch`` and ``early_stopping_patience`` are used.
+    seed : int
+    data_key : str
+        Identity of ``x_gender`` (feature cache key and variant) for the model cache.
+    hyperparameters : dict, optional
+        Keyword arguments of :func:`helpers.models.build_gender_cnn`; default
+        ``GENDER_HYPERPARAMETERS``.
+    force : bool
+        Retrain even when cached.
+    cache_folder : path-like, optional
+        Model cache folder (default ``config.MODELS_DIR / "cache"``).
+
+    Returns
+    -------
+    GenderFold
+
+    Raises
+    ------
+    FusionError
+        If the arrays and tables disagree in length, a test actor would be in the gender
+        model's training or validation data, or a training part is empty.
+    """
+    hyperparameters = dict(GENDER_HYPERPARAMETERS if hyperparameters is None else hyperparameters)
+    if len(x_gender) != len(gender_items) or len(x_test) != len(test_items):
+        raise FusionError(f"x_gender ({len(x_gender)}) / x_test ({len(x_test)}) must match "
+                          f"gender_items ({len(gender_items)}) / test_items ({len(test_items)})")
+    gender_split = gender_split_for_fold(gender_items, split)
+    seen = np.concatenate([gender_split.train, gender_split.validation])
+    trained_on = tuple(sorted(int(a) for a in gender_items["actor"].iloc[seen].unique()))
+    leaked = sorted(set(trained_on) & set(int(a) for a in test_items["actor"]))
+    if leaked:
+        raise FusionError(f"split {split.name!r}: test actors {leaked} are in the gender "
+                          "classifier's training or validation data")
+    if gender_split.train.size == 0:
+        raise FusionError(f"split {split.name!r} selects no training items of gender_items")
+    y = gender_labels(gender_items)
+    x_train = x_gender[gender_split.train]
+    normalization = experiments.normalization_stats(x_train)
+    has_validation = gender_split.validation.size > 0
+    key = training.training_key(
+        task="fusion-gender", data_key=data_key, builder=models.build_gender_cnn,
+        hyperparameters=hyperparameters, train=gender_split.train,
+        validation=gender_split.validation, epochs=profile.gender_epochs,
+        steps_per_epoch=profile.gender_steps_per_epoch, batch_size=GENDER_BATCH_SIZE,
+        patience=profile.early_stopping_patience, seed=seed)
+
+    def build():
+        return models.build_gender_cnn((x_gender.shape[1], x_gender.shape[2], 1),
+                                       normalization=normalization, seed=seed, **hyperparameters)
+
+    def fit(model):
+        validation = gender_split.validation
+        return training.fit_model(
+            model, training.add_channel_axis(x_train), y[gender_split.train],
+            x_val=training.add_channel_axis(x_gender[validation]) if has_validation else None,
+            y_val=y[validation] if has_validation else None,
+            epochs=profile.gender_epochs, batch_size=GENDER_BATCH_SIZE,
+            patience=profile.early_stopping_patience, min_delta=0.03, seed=seed,
+            steps_per_epoch=profile.gender_steps_per_epoch)
+
+    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
+                                                     folder=cache_folder)
+    p_female = training.predict_proba(model, training.add_channel_axis(x_test))[:, 0]
+    y_test = gender_labels(test_items)
+    return GenderFold(split_name=split.name, trained_on_actors=trained_on,
+                      test_actors=tuple(sorted(int(a) for a in test_items["actor"].unique())),
+                      p_female=p_female.astype(np.float64), y_true=y_test,
+                      metrics=evaluation.binary_metrics(y_test.astype(np.int64), p_female),
+                      history=history, cached=cached)
+
+
+# ----------------------------------------------------------------------------------------------
+# The experiment
+# ----------------------------------------------------------------------------------------------
+
+
+def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: experiments.ProtocolResult,
+               profile: config.Profile, hyperparameters: dict, seed: int, data_key: str,
+               x_gender: np.ndarray | None = None, gender_items: pd.DataFrame | None = None,
+               gender_variant: str | None = None, gender_hyperparameters: dict | None = None,
+               force: bool = False, cache_folder: str | Path | None = None,
+               progress: Callable[[str], None] | None = None) -> FusionResult:
+    """Train the fusion and per-gender models on the plain model's folds and evaluate them all.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n_items, n_mels, n_frames)]
+        Log-mels of the emotion variant.
+    items : pd.DataFrame [shape=(n_items, ...)]
+        Its item table (``actor``, ``gender``, ``emotion_code``).
+    variant : str
+        The variant's name (part of the model cache key, as in notebook 03).
+    plain : experiments.ProtocolResult
+        The plain emotion model on the speaker-independent folds of ``x``
+        (:func:`helpers.experiments.run_protocol`); its folds are the folds used here.
+    profile : config.Profile
+    hyperparameters : dict
+        Emotion CNN hyperparameters (the plain model's; shared by the fusion and per-gender
+        models so that only the gender input differs).
+    seed : int
+    data_key : str
+        The feature cache key (the variant is appended, as ``run_protocol`` does).
+    x_gender, gender_items : optional
+        Data the gender classifiers train on; default ``x`` and ``items``.
+    gender_variant : str, optional
+        Name of the gender data's variant; default ``variant``.
+    gender_hyperparameters : dict, optional
+        Default ``GENDER_HYPERPARAMETERS``.
+    force : bool
+        Retrain even when cached.
+    cache_folder : path-like, optional
+        Model cache folder for the new models.
+    progress : callable, optional
+        Called with a status line after each fold.
+
+    Returns
+    -------
+    FusionResult
+
+    Raises
+    ------
+    FusionError
+        If ``plain`` is not a speaker-independent result on the same table.
+    """
+    if len(x) != len(items):
+        raise FusionError(f"x has {len(x)} rows but items has {len(items)}")
+    if plain.protocol != "speaker-independent" or plain.variant != variant:
+        raise FusionError(f"plain is {plain.variant}/{plain.protocol}; expected "
+                          f"{variant}/speaker-independent")
+    if x_gender is None:
+        x_gender, gender_items, gender_variant = x, items, variant
+    elif gender_items is None or gender_variant is None:
+        raise FusionError("x_gender needs gender_items and gender_variant")
+    y = experiments.emotion_labels(items)
+    true_gender = gender_labels(items)
+    emotion_key = f"{data_key}:{variant}"
+    common = dict(hyperparameters=hyperparameters, profile=profile, seed=seed,
+                  data_key=emotion_key, force=force, cache_folder=cache_folder)
+    folds, fusion_model, fusion_history = [], None, None
+    for plain_fold in plain.folds:
+        split = plain_fold.split
+        if not split.actor_based or split.test.max(initial=-1) >= len(items):
+            raise FusionError(f"plain fold {split.name!r} does not index this item table")
+        test_items = items.iloc[split.test]
+        gender = predict_gender_for_fold(
+            x_gender, gender_items, x[split.test], test_items, split, profile=profile, seed=seed,
+            data_key=f"{data_key}:{gender_variant}", hyperparameters=gender_hyperparameters,
+            force=force, cache_folder=cache_folder)
+        probabilities = {("plain", "none"): plain_fold.probabilities}
+
+        fused, model = experiments.train_split(
+            x, y, split, builder=models.build_emotion_fusion_cnn,
+            extra_inputs={"gender": true_gender[:, np.newaxis]}, **common)
+        spectrogram = training.add_channel_axis(x[split.test])
+        probabilities["fusion", "true"] = fused.probabilities
+        for source, value in (("predicted", gender.predicted),
+                              ("predicted-probability", gender.p_female)):
+            probabilities["fusion", source] = training.predict_proba(model, {
+                "log_mel": spectrogram, "gender": value.astype(np.float32)[:, np.newaxis]})
+        if fusion_model is None:
+            fusion_model, fusion_history = model, fused.history
+
+        by_gender = {}
+        for name in config.GENDERS:
+            result, _ = experiments.train_split(
+                x, y, split_by_gender(items, split, gender=name), **common)
+            by_gender[name] = result.probabilities
+        for source, weight in (("true", gender.y_true), ("predicted", gender.predicted),
+                               ("predicted-probability", gender.p_female)):
+            weight = np.asarray(weight, dtype=np.float64)[:, np.newaxis]
+            probabilities["per-gender", source] = (
+                weight * by_gender["female"] + (1.0 - weight) * by_gender["male"])
+
+        metrics = {key: experiments.evaluate_emotion(y[split.test], value)
+                   for key, value in probabilities.items()}
+        folds.append(FusionFold(split=split, gender=gender, y_true=y[split.test],
+                                probabilities=probabilities, metrics=metrics))
+        if progress is not None:
+            progress(f"{split.name}: gender accuracy {gender.metrics['accuracy']:.3f}; UAR plain "
+                     f"{metrics['plain', 'none']['uar']:.3f}, fusion (predicted gender) "
+                     f"{metrics['fusion', 'predicted']['uar']:.3f}, fusion (true gender) "
+                     f"{metrics['fusion', 'true']['uar']:.3f}, per-gender (predicted) "
+                     f"{metrics['per-gender', 'predicted']['uar']:.3f}")
+    return FusionResult(variant=variant, gender_variant=gender_variant, folds=folds,
+                        hyperparameters=dict(hyperparameters),
+                        gender_hyperparameters=dict(gender_hyperparameters
+                                                    or GENDER_HYPERPARAMETERS),
+                        fusion_model=fusion_model, fusion_history=fusion_history)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired comparison
+# ----------------------------------------------------------------------------------------------
+
+
+def paired_differences(fold_table: pd.DataFrame, *, reference: tuple[str, str] = REFERENCE,
+                       metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Per-fold differences of every model × gender source to the reference on the same fold.
+
+    Parameters
+    ----------
+    fold_table : pd.DataFrame
+        One row per fold × model × gender source with columns ``fold``, ``model``,
+        ``gender_source`` and each metric (as :meth:`FusionResult.fold_table` returns).
+    reference : (str, str)
+        ``(model, gender_source)`` of the baseline.
+    metrics : sequence of str
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``fold, model, gender_source`` and ``delta_<metric>`` (row − reference), one
+        row per row of ``fold_table`` (the reference's own differences are 0).
+
+    Raises
+    ------
+    FusionError
+        If a column is missing, a fold × model × source appears twice, or a model × source
+        does not cover exactly the reference's folds (the comparison would not be paired).
+    """
+    _check_fold_table(fold_table, metrics)
+    is_reference = ((fold_table["model"] == reference[0])
+                    & (fold_table["gender_source"] == reference[1]))
+    base = fold_table[is_reference].set_index("fold")[list(metrics)]
+    if base.empty:
+        raise FusionError(f"fold_table has no rows for the reference {reference}")
+    reference_folds = sorted(base.index)
+    rows = []
+    for (model, source), group in fold_table.groupby(["model", "gender_source"], sort=False):
+        if sorted(group["fold"]) != reference_folds:
+            raise FusionError(f"{model}/{source} has folds {sorted(group['fold'])} but the "
+                              f"reference {reference} has {reference_folds}; they must be paired")
+        for _, row in group.iterrows():
+            rows.append({"fold": row["fold"], "model": model, "gender_source": source,
+                         **{f"delta_{m}": float(row[m] - base.loc[row["fold"], m])
+                            for m in metrics}})
+    return pd.DataFrame(rows)
+
+
+def summarise_fusion(fold_table: pd.DataFrame, *, reference: tuple[str, str] = REFERENCE,
+                     metrics: Sequence[str] = METRICS) -> pd.DataFrame:
+    """Mean ± std over folds and the paired difference to the reference, per model × source.
+
+    Parameters
+    ----------
+    fold_table : pd.DataFrame
+        As :func:`paired_differences` takes; a ``gender_accuracy`` column is averaged too.
+    reference : (str, str)
+    metrics : sequence of str
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per model × gender source (known models and sources first, in
+        ``MODELS`` × ``GENDER_SOURCES`` order): ``model, gender_source, folds``, then for each
+        metric ``<metric>``, ``<metric>_std`` (sample std over folds, ddof = 1),
+        ``delta_<metric>``, ``delta_<metric>_std`` (of the per-fold paired differences), and
+        ``gender_accuracy`` when present.
+
+    Raises
+    ------
+    FusionError
+        As :func:`paired_differences`.
+    """
+    deltas = paired_differences(fold_table, reference=reference, metrics=metrics)
+    rows = []
+    for (model, source), group in fold_table.groupby(["model", "gender_source"], sort=False):
+        own = deltas[(deltas["model"] == model) & (deltas["gender_source"] == source)]
+        values = evaluation.summarise_folds(group[list(metrics)].to_dict("records"),
+                                            keys=list(metrics))
+        differences = evaluation.summarise_folds(
+            own[[f"delta_{m}" for m in metrics]].to_dict("records"),
+            keys=[f"delta_{m}" for m in metrics])
+        row = {"model": model, "gender_source": source, "folds": int(len(group))}
+        for metric in metrics:
+            row[metric] = values[metric]
+            row[f"{metric}_std"] = values[f"{metric}_std"]
+        for metric in metrics:
+            row[f"delta_{metric}"] = differences[f"delta_{metric}"]
+            row[f"delta_{metric}_std"] = differences[f"delta_{metric}_std"]
+        if "gender_accuracy" in group.columns:
+            row["gender_accuracy"] = float(group["gender_accuracy"].mean())
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    order = {name: k for k, name in enumerate(MODELS)}
+    source_order = {name: k for k, name in enumerate(GENDER_SOURCES)}
+    summary["_m"] = summary["model"].map(order).fillna(len(order))
+    summary["_s"] = summary["gender_source"].map(source_order).fillna(len(source_order))
+    return (summary.sort_values(["_m", "_s"], kind="stable").drop(columns=["_m", "_s"])
+            .reset_index(drop=True))
+
+
+def difference_interval(differences: Sequence[float], *, confidence: float = 0.95
+                        ) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of paired per-fold differences.
+
+    Parameters
+    ----------
+    differences : sequence of float [shape=(n_folds,)]
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    (low, high) : (float, float)
+        NaN for fewer than two folds.
+
+    Raises
+    ------
+    FusionError
+        If ``confidence`` is outside (0, 1) or a difference is not finite.
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise FusionError(f"confidence={confidence} must be in (0, 1)")
+    values = np.asarray(differences, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise FusionError(f"differences={values.tolist()} must be finite")
+    if values.size < 2:
+        return float("nan"), float("nan")
+    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
+            / np.sqrt(values.size))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float = 0.95) -> str:
+    """The conclusion in words, with every number taken from the results.
+
+    Parameters
+    ----------
+    fold_table : pd.DataFrame
+        As :meth:`FusionResult.fold_table` returns.
+    cost : dict
+        As :meth:`FusionResult.error_cost` returns.
+    confidence : float
+        Level of the intervals quoted for the mean paired differences.
+
+    Returns
+    -------
+    str
+        Markdown: one paragraph per comparison (fusion with predicted gender, fusion with
+        true gender, per-gender models with predicted gender) and one on the gender errors.
+    """
+    deltas = paired_differences(fold_table)
+    n_folds = int(deltas["fold"].nunique())
+    level = f"{round(100 * confidence)} %"
+
+    def effect(model: str, source: str, metric: str) -> tuple[str, str]:
+        values = deltas[(deltas["model"] == model) & (deltas["gender_source"] == source)]
+        values = values[f"delta_{metric}"].to_numpy()
+        low, high = difference_interval(values, confidence=confidence)
+        std = values.std(ddof=1) if values.size > 1 else 0.0
+        text = f"{values.mean():+.3f} ± {std:.3f}"
+        if np.isnan(low):
+            return text, "undecided (one fold gives no interval)"
+        interval = f"{level} interval of the mean {low:+.3f} to {high:+.3f}"
+        if low > 0:
+            return text, f"helps ({interval})"
+        if high < 0:
+            return text, f"hurts ({interval})"
+        return text, f"no clear effect ({interval}, which includes zero)"
+
+    def sentence(model: str, source: str, label: str) -> str:
+        uar, verdict = effect(model, source, "uar")
+        f1, f1_verdict = effect(model, source, "macro_f1")
+        return (f"**{label}** against the plain model on the same folds: UAR {uar}, macro-F1 "
+                f"{f1} (mean ± std of the paired per-fold differences over {n_folds} folds). "
+                f"On UAR: {verdict}; on macro-F1: {f1_verdict}.")
+
+    paragraphs = [
+        sentence("fusion", "predicted", "Fusion with the predicted gender (deployable)"),
+        sentence("fusion", "true", "Fusion with the true gender (upper bound)"),
+        sentence("per-gender", "predicted",
+                 "Separate emotion models per gender, routed by the predicted gender"),
+        (f"**The gender classifier's errors.** It was right on {cost['gender_accuracy']:.1%} "
+         f"± {cost['gender_accuracy_std']:.1%} of the test items per fold ({cost['n_wrong']} of "
+         f"{cost['n_test']} wrong). Giving the fusion model the true instead of the predicted "
+         f"gender changes UAR by {cost['uar_cost']:+.3f} ± {cost['uar_cost_std']:.3f} and "
+         f"macro-F1 by {cost['macro_f1_cost']:+.3f} ± {cost['macro_f1_cost_std']:.3f}: that is "
+         "what the errors cost."
+         + ("" if not cost["n_wrong"] else
+            f" On the wrongly gendered items alone, the fusion model's emotion accuracy is "
+            f"{cost['accuracy_on_wrong_true']:.3f} with the true and "
+            f"{cost['accuracy_on_wrong_predicted']:.3f} with the predicted gender.")),
+    ]
+    return "\n\n".join(paragraphs)
+
+
+def save_fusion_model(result: FusionResult, path: str | Path, *,
+                      feature_config: config.FeatureConfig, data_fingerprint: str,
+                      noise_config: dict | None = None, extra: dict | None = None
+                      ) -> tuple[Path, Path]:
+    """Save the first fold's fusion model with a sidecar describing both inputs.
+
+    Returns
+    -------
+    model_path, sidecar_path : Path
+    """
+    fold = result.folds[0]
+    sidecar = {
+        "task": "emotion-fusion",
+        "labels": list(config.EMOTIONS),
+        "inputs": {"log_mel": "log-mel spectrogram (n_mels, n_frames, 1) in dB",
+                   "gender": "shape (1,): 1.0 female, 0.0 male; trained on true gender, used "
+                             "with the gender classifier's label (p_female > 0.5)"},
+        "gender_labels": list(config.GENDERS),
+        "feature_config": feature_config.to_dict(),
+        "variant": result.variant,
+        "protocol": "speaker-independent",
+        "split": fold.split.name,
+        "test_actors": list(fold.split.test_actors or ()),
+        "hyperparameters": result.hyperparameters,
+        "data_fingerprint": data_fingerprint,
+        "noise_config": noise_config,
+        "metrics": {f"{source}_gender": {m: fold.metrics["fusion", source][m]
+                                         for m in ("accuracy", "uar", "macro_f1")}
+                    for source in ("true", "predicted")},
+        "epochs_trained": len(result.fusion_history.get("loss", [])),
+        **(extra or {}),
+    }
+    return training.save_model_with_sidecar(result.fusion_model, path, sidecar=sidecar)
+
+
+def _check_fold_table(fold_table: pd.DataFrame, metrics: Sequence[str]) -> None:
+    if not isinstance(fold_table, pd.DataFrame):
+        raise FusionError(f"fold_table is a {type(fold_table).__name__}; expected a DataFrame")
+    required = ["fold", "model", "gender_source", *metrics]
+    missing = [c for c in required if c not in fold_table.columns]
+    if missing:
+        raise FusionError(f"fold_table lacks column(s) {missing}; it has {list(fold_table.columns)}")
+    duplicated = fold_table.duplicated(["fold", "model", "gender_source"])
+    if duplicated.any():
+        first = fold_table[duplicated].iloc[0]
+        raise FusionError(f"fold_table has fold {first['fold']} of {first['model']}/"
+                          f"{first['gender_source']} twice")

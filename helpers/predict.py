@@ -1,0 +1,890 @@
+"""Predict the emotion and the speaker's gender of any audio file with the saved models.
+
+Command line::
+
+    python -m helpers.predict FILE_OR_FOLDER... [--json] [--emotion-model NAME_OR_PATH]
+                              [--gender-model NAME_OR_PATH | --no-gender] [--models-dir DIR]
+                              [--max-duration SECONDS] [--hop SECONDS]
+
+A folder is walked recursively for audio files. The default output is a table; ``--json``
+prints a list with one object per file (``path``, ``ok``, and either ``error`` or
+``emotion``, ``emotion_probabilities``, ``gender``, ``p_female``, ``windows``). The exit
+status is 0 when every file was predicted, 1 when at least one failed (the others are still
+predicted), 2 for a usage error or when no model is found.
+
+**The training preprocessing, by construction.** A window is read with
+:func:`helpers.audio.load_audio` at the offset and length of the model's feature configuration
+(mono, resampled with soxr), padded with :func:`helpers.audio.fix_length` and turned into a
+log-mel by :func:`helpers.features.log_mel`: the calls :func:`helpers.features.build_features`
+makes for the clean variant. The configuration comes from the model's sidecar, never from
+defaults, and the normalisation statistics are inside the saved model.
+
+**Windows.** The first window is the training window, ``offset_s`` to ``offset_s + duration_s``
+(0.5 s to 3.5 s); a file shorter than ``offset_s + duration_s / 2`` (2 s; every RAVDESS clip is
+longer) cannot hold the leading silence the offset skips, so it is read from its start. Later
+windows follow every ``hop_s`` seconds (default: one window length, no overlap) while at least
+``MIN_WINDOW_FILL`` of the window holds audio, so a RAVDESS-length clip (up to 5.75 s) gets
+exactly the training window and a longer recording several, whose scores are averaged. A short
+last window is zero-padded, as training pads short clips. Windows without signal are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile
+
+from helpers import audio, config, datasets, features
+from helpers.errors import AudioError, ProjectError
+
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "MAX_DURATION_S",
+    "MIN_WINDOW_FILL",
+    "PREFERRED_EMOTION_MODEL",
+    "GENDER_MODEL_NAME",
+    "PredictionError",
+    "ModelNotFoundError",
+    "LoadedModel",
+    "Prediction",
+    "Predictor",
+    "window_starts",
+    "prepare_windows",
+    "collect_audio_files",
+    "find_emotion_model",
+    "find_gender_model",
+    "resolve_model_path",
+    "load_model",
+    "predictions_table",
+    "format_table",
+    "upload_widget",
+    "main",
+]
+
+#: Files this long or longer are refused: the models saw 3 s windows, and a recording of many
+#: minutes is more likely a mistake than a clip (``max_duration_s=None`` lifts the limit).
+MAX_DURATION_S = 60.0
+#: A window after the first is used when at least this fraction of it holds audio.
+MIN_WINDOW_FILL = 0.75
+#: The default emotion model when the newest run saved it: tested on unseen speakers, trained
+#: on clean and noisy speech.
+PREFERRED_EMOTION_MODEL = "emotion_aggregation_speaker-independent"
+#: The name notebook 05 saves the gender model under (``gender.keras`` + ``gender.json``).
+GENDER_MODEL_NAME = "gender"
+#: Suffixes looked for when a folder is walked (a file named explicitly is always tried).
+AUDIO_SUFFIXES = frozenset(datasets.AUDIO_SUFFIXES | {".au", ".snd", ".caf", ".w64", ".rf64"})
+
+TRAIN_EMOTION = "python run_all.py --only 01,02,03 (notebook 03_emotion.ipynb saves the emotion models)"
+TRAIN_GENDER = "python run_all.py --only 05 (notebook 05_gender.ipynb saves gender.keras)"
+
+
+class PredictionError(ProjectError):
+    """Prediction cannot run: a model, an argument or an input is not usable."""
+
+
+class ModelNotFoundError(PredictionError):
+    """No saved model where one was looked for, or a saved model is not for the task asked."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Models
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A saved model with what its sidecar says about using it.
+
+    Attributes
+    ----------
+    path : Path
+        The ``.keras`` file.
+    model : keras.Model
+    sidecar : dict
+        The ``.json`` sidecar as saved.
+    feature_config : config.FeatureConfig
+        The preprocessing the model was trained with.
+    labels : tuple of str
+        Output order (emotion names; ``("male", "female")`` for gender).
+    task : str
+        ``"emotion"`` or ``"gender"``.
+    """
+
+    path: Path
+    model: object
+    sidecar: dict
+    feature_config: config.FeatureConfig
+    labels: tuple[str, ...]
+    task: str
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the model's inputs (a fusion model has ``log_mel`` and ``gender``)."""
+        return [tensor.name.split(":")[0] for tensor in self.model.inputs]
+
+    @property
+    def needs_gender(self) -> bool:
+        """True for a fusion emotion model, which takes the speaker's gender as a second input."""
+        return "gender" in self.input_names
+
+    @property
+    def positive_label(self) -> str:
+        """For a binary model, the label its sigmoid output is the probability of."""
+        return self.sidecar.get("positive_label", self.labels[-1])
+
+    @property
+    def threshold(self) -> float:
+        """For a binary model, the probability above which the positive label is predicted."""
+        return float(self.sidecar.get("threshold", 0.5))
+
+    def describe(self) -> str:
+        """One line: file, and what the sidecar says about how the model was trained."""
+        facts = [self.sidecar.get(key) for key in ("variant", "protocol")]
+        facts = [str(f) for f in facts if f]
+        if self.sidecar.get("data"):
+            facts.append(f"{self.sidecar['data']} data")
+        if self.sidecar.get("profile"):
+            facts.append(f"profile {self.sidecar['profile']}")
+        if self.sidecar.get("test_actors"):
+            facts.append("test actors " + ", ".join(str(a) for a in self.sidecar["test_actors"]))
+        return f"{self.path}" + (f" ({'; '.join(facts)})" if facts else "")
+
+
+def resolve_model_path(name: str | os.PathLike, *, models_dir: str | os.PathLike | None = None,
+                       task: str = "emotion") -> Path:
+    """The ``.keras`` file a model name or path refers to.
+
+    Parameters
+    ----------
+    name : str or PathLike
+        A path (with or without ``.keras``, or the ``.json`` sidecar's), or a model name
+        looked up in ``models_dir`` (``emotion_clean_speaker-independent``, ``gender``).
+    models_dir : path, optional
+        Default ``config.MODELS_DIR``.
+    task : str
+        Named in the message when nothing is found.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If no such model file exists; the message lists the models that do.
+    """
+    folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    given = Path(name).expanduser()
+    base = given.with_suffix("") if given.suffix in (".keras", ".json") else given
+    candidates = [base.with_name(base.name + ".keras")]
+    if not given.is_absolute() and len(given.parts) == 1:
+        candidates.append(folder / candidates[0].name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    available = sorted(p.stem for p in folder.glob("*.keras")) if folder.is_dir() else []
+    raise ModelNotFoundError(
+        f"{task} model {str(name)!r} not found (looked for {', '.join(map(str, candidates))}); "
+        + (f"models in {folder}: {', '.join(available)}" if available else f"{folder} holds no models")
+    )
+
+
+def find_emotion_model(models_dir: str | os.PathLike | None = None) -> Path:
+    """The default emotion model: the preferred one of the newest training run.
+
+    The newest ``emotion_*.keras`` (with a sidecar) marks the newest run: models saved from the
+    same data (same ``data_fingerprint``) count as that run. Among them the speaker-independent
+    ones come first, and of those the aggregation variant, then clean, then the newest. Fusion
+    models (a second, gender input) are never chosen by default: name one to use it.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If ``models_dir`` holds no emotion model; the message says what trains one.
+    """
+    folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    candidates = []
+    for path in sorted(folder.glob("emotion_*.keras")) if folder.is_dir() else []:
+        sidecar = _read_sidecar(path)
+        if sidecar is None or sidecar.get("task", "emotion") != "emotion":
+            continue
+        if _is_multi_input(sidecar):
+            continue
+        candidates.append((path, sidecar, path.stat().st_mtime))
+    if not candidates:
+        raise ModelNotFoundError(f"no emotion model in {folder}: train one with {TRAIN_EMOTION}")
+    newest = max(candidates, key=lambda c: c[2])
+    same_run = [c for c in candidates
+                if c[1].get("data_fingerprint") == newest[1].get("data_fingerprint")]
+
+    def rank(candidate):
+        _, sidecar, mtime = candidate
+        return (sidecar.get("protocol") == "speaker-independent",
+                sidecar.get("variant") == "aggregation", sidecar.get("variant") == "clean", mtime)
+
+    return max(same_run, key=rank)[0].resolve()
+
+
+def find_gender_model(models_dir: str | os.PathLike | None = None) -> Path | None:
+    """The default gender model: ``gender.keras``, else the newest ``gender*.keras``; or None."""
+    folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
+    preferred = folder / f"{GENDER_MODEL_NAME}.keras"
+    if preferred.is_file() and _read_sidecar(preferred) is not None:
+        return preferred.resolve()
+    candidates = [p for p in (folder.glob("gender*.keras") if folder.is_dir() else [])
+                  if (_read_sidecar(p) or {}).get("task") == "gender"]
+    return max(candidates, key=lambda p: p.stat().st_mtime).resolve() if candidates else None
+
+
+def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
+    """Load a model saved with its sidecar and check that it suits ``task``.
+
+    Parameters
+    ----------
+    path : path
+        The ``.keras`` file (its ``.json`` sidecar lies beside it).
+    task : {"emotion", "gender"}
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the file or its sidecar is missing, or the sidecar names another task.
+    PredictionError
+        If the sidecar's feature configuration does not match the model's input shape.
+    """
+    from helpers import training  # imports Keras: only when a model is really loaded
+
+    if task not in ("emotion", "gender"):
+        raise PredictionError(f"task={task!r} must be 'emotion' or 'gender'")
+    try:
+        model, sidecar = training.load_model_with_sidecar(path, compile=False)
+    except training.ModelFileError as error:
+        raise ModelNotFoundError(str(error)) from None
+    saved_task = sidecar.get("task", task)
+    accepted = ("emotion", "emotion-fusion") if task == "emotion" else (task,)
+    if saved_task not in accepted:
+        raise ModelNotFoundError(f"{path}: the sidecar says task={saved_task!r}, expected a {task} model")
+    try:
+        feature_config = config.FeatureConfig.from_dict(sidecar["feature_config"])
+    except (TypeError, ProjectError) as error:
+        raise PredictionError(f"{path}: unusable feature_config in the sidecar ({error})") from None
+    names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    if len(names) > 1 and sorted(names) != ["gender", "log_mel"]:
+        raise PredictionError(f"{path}: the model has inputs {names}; prediction feeds one "
+                              f"log-mel input, or 'log_mel' and 'gender' (fusion)")
+    spectrogram = model.inputs[names.index("log_mel")] if "log_mel" in names else model.inputs[0]
+    shape = tuple(spectrogram.shape[1:3])
+    expected = (feature_config.n_mels, feature_config.n_frames)
+    if shape[0] != expected[0] or shape[1] not in (None, expected[1]):
+        raise PredictionError(f"{path}: the model takes log-mels of shape {shape}, but its "
+                              f"feature_config gives {expected}")
+    labels = tuple(sidecar["labels"])
+    if task == "emotion" and model.outputs[0].shape[-1] != len(labels):
+        raise PredictionError(f"{path}: the model has {model.outputs[0].shape[-1]} outputs but "
+                              f"the sidecar lists {len(labels)} labels")
+    return LoadedModel(path=Path(path), model=model, sidecar=sidecar,
+                       feature_config=feature_config, labels=labels, task=task)
+
+
+def _read_sidecar(model_path: Path) -> dict | None:
+    try:
+        sidecar = json.loads(model_path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return sidecar if isinstance(sidecar, dict) else None
+
+
+def _is_multi_input(sidecar: dict) -> bool:
+    # save_model_with_sidecar stores one shape for one input, a list of shapes for several.
+    shape = sidecar.get("input_shape")
+    return isinstance(shape, list) and bool(shape) and isinstance(shape[0], list)
+
+
+# ----------------------------------------------------------------------------------------------
+# Audio → windows of log-mels
+# ----------------------------------------------------------------------------------------------
+
+
+def window_starts(duration_s: float, *, feature_config: config.FeatureConfig = config.FEATURES,
+                  hop_s: float | None = None, min_fill: float = MIN_WINDOW_FILL) -> list[float]:
+    """Start times of the analysis windows of a file ``duration_s`` seconds long.
+
+    Parameters
+    ----------
+    duration_s : float
+        Length of the file.
+    feature_config : config.FeatureConfig
+        Gives the training window (``offset_s``, ``duration_s``).
+    hop_s : float, optional
+        Seconds between window starts; default one window length (no overlap).
+    min_fill : float
+        A window after the first is used when at least this fraction of it holds audio.
+
+    Returns
+    -------
+    list of float
+        The first is ``feature_config.offset_s`` (0 for a file shorter than ``offset_s +
+        duration_s / 2``).
+
+    Raises
+    ------
+    PredictionError
+        If ``duration_s`` is not positive, ``hop_s`` is not positive or ``min_fill`` is not
+        in (0, 1].
+    """
+    if not np.isfinite(duration_s) or duration_s <= 0:
+        raise PredictionError(f"duration_s={duration_s} must be a positive number of seconds")
+    window = feature_config.duration_s
+    hop_s = window if hop_s is None else float(hop_s)
+    if not np.isfinite(hop_s) or hop_s <= 0:
+        raise PredictionError(f"hop_s={hop_s} must be a positive number of seconds")
+    if not 0 < min_fill <= 1:
+        raise PredictionError(f"min_fill={min_fill} must be in (0, 1]")
+    first = feature_config.offset_s if duration_s >= feature_config.offset_s + window / 2 else 0.0
+    starts = [first]
+    index = 1
+    # Starts are computed from the first rather than accumulated, so they carry no drift.
+    while (start := first + index * hop_s) + min_fill * window <= duration_s + 1e-9:
+        starts.append(round(start, 9))
+        index += 1
+    return starts
+
+
+def prepare_windows(path: str | os.PathLike, *,
+                    feature_config: config.FeatureConfig = config.FEATURES,
+                    hop_s: float | None = None, max_duration_s: float | None = MAX_DURATION_S,
+                    min_fill: float = MIN_WINDOW_FILL) -> tuple[np.ndarray, list[float]]:
+    """The log-mels a model sees for one audio file, one per analysis window.
+
+    The first window of a RAVDESS clip equals, array for array, what training computed for it:
+    ``features.log_mel(audio.load_window(path, feature_config=feature_config))``.
+
+    Parameters
+    ----------
+    path : path
+        Any file libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, ...), at any sample
+        rate, channel count and bit depth.
+    feature_config : config.FeatureConfig
+        The model's preprocessing (from its sidecar).
+    hop_s, min_fill : float
+        See :func:`window_starts`.
+    max_duration_s : float or None
+        Longer files are refused; None for no limit.
+
+    Returns
+    -------
+    S_db : np.ndarray [shape=(n_windows, n_mels, n_frames), dtype=float32]
+    starts : list of float
+        Start (seconds) of each window used; silent windows are left out.
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, not audio, header-only, truncated or corrupt, non-finite samples,
+        shorter than one FFT frame, longer than ``max_duration_s``, or silent throughout.
+        The message names the file and the reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    info = audio.audio_info(path)
+    duration_s = info.frames / info.samplerate
+    if max_duration_s is not None and duration_s > max_duration_s:
+        raise AudioError(path, f"too long: {duration_s:.1f} s is more than the {max_duration_s:g} s "
+                               f"limit (the models were trained on {feature_config.duration_s:g} s "
+                               f"windows); cut the file, or raise the limit (--max-duration)")
+    _check_decodes(path, expected_frames=info.frames)
+    starts = window_starts(duration_s, feature_config=feature_config, hop_s=hop_s,
+                           min_fill=min_fill)
+    signals, used = [], []
+    for start in starts:
+        # The same call load_window makes in training, at this window's start.
+        y = audio.load_audio(path, sample_rate=feature_config.sample_rate, offset_s=start,
+                             duration_s=feature_config.duration_s, n_fft=feature_config.n_fft,
+                             check_silence=False)
+        if y.size == 0 or float(np.max(np.abs(y))) < audio.SILENCE_PEAK:
+            continue
+        signals.append(audio.fix_length(y, feature_config.n_samples))
+        used.append(start)
+    if not signals:
+        which = "the analysed window has no" if len(starts) == 1 else f"none of the {len(starts)} windows has"
+        raise AudioError(path, f"all-silent: {which} signal above -120 dBFS")
+    return features.log_mel(np.stack(signals), feature_config=feature_config), used
+
+
+def _check_decodes(path: Path, *, expected_frames: int) -> None:
+    """Decode the whole file once: a truncated or corrupt compressed file fails here, even when
+    the damage lies outside the windows that are analysed."""
+    decoded = 0
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            for block in handle.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                if not np.all(np.isfinite(block)):
+                    raise AudioError(path, "contains non-finite samples (NaN or infinity)")
+                decoded += len(block)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        reason = str(error).rsplit(": ", 1)[-1].strip() or str(error)
+        raise AudioError(path, f"corrupt or truncated audio ({reason})") from None
+    if decoded < expected_frames:
+        raise AudioError(path, f"truncated: the header declares {expected_frames} frames, "
+                               f"only {decoded} could be decoded")
+
+
+def collect_audio_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str | None]]:
+    """Expand files and folders into the files to predict, keeping what cannot be used.
+
+    A file named explicitly is always tried (the decoder decides whether it is audio); a folder
+    is walked recursively for files with an audio suffix (``AUDIO_SUFFIXES``), skipping hidden
+    files.
+
+    Returns
+    -------
+    list of (Path, str or None)
+        Each file with None, or a path that cannot be predicted with the reason: not found, or
+        a folder holding no audio.
+    """
+    entries: list[tuple[Path, str | None]] = []
+    for item in paths:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and p.suffix.lower() in AUDIO_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                suffixes = ", ".join(sorted(AUDIO_SUFFIXES))
+                entries.append((path, f"folder holds no audio files (looked for {suffixes})"))
+            entries.extend((p, None) for p in found)
+        elif path.is_file():
+            entries.append((path, None))
+        else:
+            entries.append((path, "file or folder not found"))
+    return entries
+
+
+# ----------------------------------------------------------------------------------------------
+# Prediction
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Prediction:
+    """What was predicted for one file, or why it could not be.
+
+    Attributes
+    ----------
+    path : str
+    ok : bool
+    error : str or None
+        The reason a file failed (the path is in ``path``).
+    emotion : str or None
+        The most probable emotion.
+    emotion_probabilities : dict of str to float, or None
+        Every emotion's probability, averaged over the windows, in the model's label order.
+    gender : str or None
+        ``"female"`` when ``p_female`` is above the gender model's threshold (0.5), else
+        ``"male"``; None without a gender model.
+    p_female : float or None
+    windows : int or None
+        Analysis windows averaged.
+    window_starts_s : list of float or None
+    """
+
+    path: str
+    ok: bool
+    error: str | None = None
+    emotion: str | None = None
+    emotion_probabilities: dict[str, float] | None = None
+    gender: str | None = None
+    p_female: float | None = None
+    windows: int | None = None
+    window_starts_s: list[float] | None = None
+
+    @property
+    def message(self) -> str:
+        """``"<path>: <reason>"`` for a failure, ``""`` otherwise."""
+        return f"{self.path}: {self.error}" if not self.ok else ""
+
+    def to_dict(self) -> dict:
+        """The ``--json`` object: ``path, ok`` and ``error`` or the predictions."""
+        if not self.ok:
+            return {"path": self.path, "ok": False, "error": self.error}
+        return {"path": self.path, "ok": True, "emotion": self.emotion,
+                "emotion_probabilities": self.emotion_probabilities, "gender": self.gender,
+                "p_female": self.p_female, "windows": self.windows}
+
+
+class Predictor:
+    """An emotion model and, optionally, a gender model, applied to audio files.
+
+    Parameters
+    ----------
+    emotion : LoadedModel
+    gender : LoadedModel or None
+    hop_s : float, optional
+        Seconds between windows of a long file (default one window length).
+    max_duration_s : float or None
+        Longer files are refused (default ``MAX_DURATION_S``); None for no limit.
+
+    Raises
+    ------
+    PredictionError
+        If the models are for the wrong tasks, or a fusion emotion model comes without a
+        gender model.
+    """
+
+    def __init__(self, emotion: LoadedModel, gender: LoadedModel | None = None, *,
+                 hop_s: float | None = None, max_duration_s: float | None = MAX_DURATION_S):
+        if emotion.task != "emotion":
+            raise PredictionError(f"emotion={emotion.path} is a {emotion.task} model")
+        if gender is not None and gender.task != "gender":
+            raise PredictionError(f"gender={gender.path} is a {gender.task} model")
+        if emotion.needs_gender and gender is None:
+            raise PredictionError(f"{emotion.path} is a fusion model that takes the speaker's gender: "
+                                  f"it needs a gender model ({TRAIN_GENDER})")
+        if max_duration_s is not None and not max_duration_s > 0:
+            raise PredictionError(f"max_duration_s={max_duration_s} must be positive or None")
+        window_starts(1.0, hop_s=hop_s)  # validates hop_s
+        self.emotion, self.gender = emotion, gender
+        self.hop_s, self.max_duration_s = hop_s, max_duration_s
+
+    @classmethod
+    def load(cls, emotion_model: str | os.PathLike | None = None,
+             gender_model: str | os.PathLike | None = None, *, use_gender: bool = True,
+             models_dir: str | os.PathLike | None = None, hop_s: float | None = None,
+             max_duration_s: float | None = MAX_DURATION_S) -> "Predictor":
+        """Load the named models, or the defaults from ``models_dir``.
+
+        Parameters
+        ----------
+        emotion_model, gender_model : name or path, optional
+            Default: :func:`find_emotion_model` and :func:`find_gender_model`. Without a gender
+            model the predictor still predicts emotion, with ``gender=None``.
+        use_gender : bool
+            False: no gender model, even when one exists.
+
+        Raises
+        ------
+        ModelNotFoundError
+            If no emotion model is found, or a named model does not exist.
+        """
+        emotion_path = (resolve_model_path(emotion_model, models_dir=models_dir, task="emotion")
+                        if emotion_model else find_emotion_model(models_dir))
+        gender_path = None
+        if use_gender:
+            gender_path = (resolve_model_path(gender_model, models_dir=models_dir, task="gender")
+                           if gender_model else find_gender_model(models_dir))
+        emotion = load_model(emotion_path, task="emotion")
+        gender = load_model(gender_path, task="gender") if gender_path is not None else None
+        return cls(emotion, gender, hop_s=hop_s, max_duration_s=max_duration_s)
+
+    def describe(self) -> str:
+        """Two lines naming the models in use."""
+        gender = self.gender.describe() if self.gender else f"none (train one: {TRAIN_GENDER})"
+        return f"emotion model: {self.emotion.describe()}\ngender model:  {gender}"
+
+    def prepare(self, path: str | os.PathLike, *,
+                feature_config: config.FeatureConfig | None = None) -> tuple[np.ndarray, list[float]]:
+        """The emotion model's input windows for ``path`` (see :func:`prepare_windows`)."""
+        return prepare_windows(path, feature_config=feature_config or self.emotion.feature_config,
+                               hop_s=self.hop_s, max_duration_s=self.max_duration_s)
+
+    def predict_file(self, path: str | os.PathLike) -> Prediction:
+        """Predict one file.
+
+        Raises
+        ------
+        AudioError
+            If the file cannot be used; the message names it and says why.
+        """
+        prediction = self.predict_files([path])[0]
+        if not prediction.ok:
+            raise AudioError(prediction.path, prediction.error)
+        return prediction
+
+    def predict_paths(self, paths: Iterable[str | os.PathLike], *,
+                      progress: Callable[[Prediction], None] | None = None) -> list[Prediction]:
+        """Predict files and every audio file below folders; failures are returned, not raised."""
+        entries = collect_audio_files(paths)
+        bad = {index: reason for index, (_, reason) in enumerate(entries) if reason}
+        good = self.predict_files([p for p, reason in entries if not reason], progress=progress)
+        results, iterator = [], iter(good)
+        for index, (path, _) in enumerate(entries):
+            if index in bad:
+                results.append(Prediction(path=str(path), ok=False, error=bad[index]))
+                if progress is not None:
+                    progress(results[-1])
+            else:
+                results.append(next(iterator))
+        return results
+
+    def predict_files(self, paths: Sequence[str | os.PathLike], *, chunk_size: int = 32,
+                      progress: Callable[[Prediction], None] | None = None) -> list[Prediction]:
+        """Predict audio files; a file that fails gets ``ok=False`` and its reason.
+
+        Windows of up to ``chunk_size`` files go through each model in one batch.
+        """
+        results: list[Prediction] = []
+        for begin in range(0, len(paths), chunk_size):
+            chunk = [str(p) for p in paths[begin:begin + chunk_size]]
+            prepared: dict[int, tuple] = {}
+            failures: dict[int, str] = {}
+            for index, path in enumerate(chunk):
+                try:
+                    prepared[index] = self._prepare_all(path)
+                except AudioError as error:
+                    failures[index] = error.reason
+                except (ProjectError, OSError) as error:
+                    failures[index] = str(error)
+            scores = self._score(prepared) if prepared else {}
+            for index, path in enumerate(chunk):
+                if index in failures:
+                    prediction = Prediction(path=path, ok=False, error=failures[index])
+                else:
+                    prediction = self._prediction(path, *scores[index], starts=prepared[index][2])
+                results.append(prediction)
+                if progress is not None:
+                    progress(prediction)
+        return results
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _prepare_all(self, path: str):
+        """Emotion windows, gender windows (shared when the configurations agree), starts."""
+        x_emotion, starts = self.prepare(path)
+        x_gender = None
+        if self.gender is not None:
+            if self.gender.feature_config == self.emotion.feature_config:
+                x_gender = x_emotion
+            else:
+                x_gender, _ = self.prepare(path, feature_config=self.gender.feature_config)
+        return x_emotion, x_gender, starts
+
+    def _score(self, prepared: dict[int, tuple]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Per file: emotion probabilities and P(female), each averaged over its windows."""
+        from helpers import training
+
+        order = sorted(prepared)
+        counts = [len(prepared[i][0]) for i in order]
+        files = [slice(start, stop) for start, stop in zip(np.cumsum([0] + counts[:-1]), np.cumsum(counts))]
+        p_female = [None] * len(order)
+        if self.gender is not None:
+            x = np.concatenate([prepared[i][1] for i in order])
+            windows = self._female_probability(
+                training.predict_proba(self.gender.model, training.add_channel_axis(x)))
+            p_female = [float(np.mean(windows[rows])) for rows in files]
+        x = training.add_channel_axis(np.concatenate([prepared[i][0] for i in order]))
+        inputs = x
+        if self.emotion.needs_gender:
+            # A fusion model takes the gender classifier's label for the file (1 female,
+            # 0 male), the way notebook 07 evaluates it, on every window of the file.
+            labels = [float(p > self.gender.threshold) for p in p_female]
+            gender_input = np.repeat(np.asarray(labels, dtype=np.float32), counts)[:, np.newaxis]
+            inputs = {"log_mel": x, "gender": gender_input}
+        emotion_windows = training.predict_proba(self.emotion.model, inputs)
+        return {index: (np.mean(emotion_windows[rows], axis=0, dtype=np.float64), p_female[position])
+                for position, (index, rows) in enumerate(zip(order, files))}
+
+    def _female_probability(self, output: np.ndarray) -> np.ndarray:
+        labels = self.gender.labels
+        if output.shape[-1] == 1:
+            # A sigmoid: the probability of the positive label ("female" for notebook 05's model).
+            p = output[:, 0].astype(np.float64)
+            return p if self.gender.positive_label == "female" else 1.0 - p
+        return output[:, labels.index("female")].astype(np.float64)
+
+    def _prediction(self, path: str, probabilities: np.ndarray, p_female: float | None, *,
+                    starts: list[float]) -> Prediction:
+        labels = self.emotion.labels
+        gender = None if p_female is None else ("female" if p_female > self.gender.threshold else "male")
+        return Prediction(
+            path=path, ok=True, emotion=labels[int(np.argmax(probabilities))],
+            emotion_probabilities={label: float(p) for label, p in zip(labels, probabilities)},
+            gender=gender, p_female=p_female, windows=len(starts), window_starts_s=list(starts))
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables, the upload widget and the command
+# ----------------------------------------------------------------------------------------------
+
+
+def predictions_table(predictions: Sequence[Prediction]) -> pd.DataFrame:
+    """One row per file: ``path, ok, emotion, p_emotion, runner_up, p_runner_up, gender,
+    p_female, windows, error``."""
+    rows = []
+    for p in predictions:
+        row = {"path": p.path, "ok": p.ok, "emotion": p.emotion, "p_emotion": np.nan,
+               "runner_up": None, "p_runner_up": np.nan, "gender": p.gender,
+               "p_female": np.nan if p.p_female is None else p.p_female,
+               "windows": p.windows, "error": p.error}
+        if p.ok:
+            ranked = sorted(p.emotion_probabilities.items(), key=lambda kv: -kv[1])
+            row.update(p_emotion=ranked[0][1])
+            if len(ranked) > 1:
+                row.update(runner_up=ranked[1][0], p_runner_up=ranked[1][1])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["path", "ok", "emotion", "p_emotion", "runner_up",
+                                       "p_runner_up", "gender", "p_female", "windows", "error"])
+
+
+def format_table(predictions: Sequence[Prediction], *, gender_available: bool = True) -> str:
+    """The command's readable table: one line per file, failures with their reason."""
+    lines = []
+    header = ["file", "emotion", "p", "runner-up", "gender", "p_female", "windows"]
+    rows = []
+    for p in predictions:
+        if not p.ok:
+            rows.append([p.path, f"FAILED: {p.error}"])
+            continue
+        ranked = sorted(p.emotion_probabilities.items(), key=lambda kv: -kv[1])
+        runner = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else ""
+        rows.append([p.path, p.emotion, f"{ranked[0][1]:.2f}", runner,
+                     p.gender or "-", "-" if p.p_female is None else f"{p.p_female:.2f}",
+                     str(p.windows)])
+    width = max([len(header[0])] + [len(r[0]) for r in rows])
+    widths = [width] + [max([len(header[i])] + [len(r[i]) for r in rows if len(r) > 2])
+                        for i in range(1, len(header))]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    n_failed = sum(not p.ok for p in predictions)
+    lines.append("")
+    lines.append(f"{len(predictions)} file{'s' * (len(predictions) != 1)}: "
+                 f"{len(predictions) - n_failed} predicted, {n_failed} failed")
+    if not gender_available:
+        lines.append(f"no gender model: gender not predicted (train one: {TRAIN_GENDER})")
+    return "\n".join(lines)
+
+
+def upload_widget(predictor: Predictor, *, folder: str | os.PathLike | None = None):
+    """Let a notebook user upload recordings and see their predictions.
+
+    In Jupyter this returns an ``ipywidgets`` file-upload box whose callback saves each upload
+    under ``folder`` and shows the prediction table and an audio player. In Google Colab, where
+    that widget cannot read files, it opens Colab's own upload dialog (``files.upload``) and
+    shows the same, returning None.
+
+    Parameters
+    ----------
+    predictor : Predictor
+    folder : path, optional
+        Where uploads are saved; default ``config.OUTPUTS_DIR / "uploads"``.
+    """
+    from IPython.display import Audio, display
+
+    folder = Path(folder) if folder is not None else config.OUTPUTS_DIR / "uploads"
+
+    def show(named_contents: dict[str, bytes]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, content in named_contents.items():
+            target = folder / (Path(name).name or "upload")  # no folders from the browser's name
+            target.write_bytes(bytes(content))
+            paths.append(target)
+        predictions = predictor.predict_files(paths)
+        display(predictions_table(predictions).drop(columns=["ok"]))
+        for path, prediction in zip(paths, predictions):
+            if prediction.ok:
+                display(Audio(filename=str(path)))
+
+    if "google.colab" in sys.modules:
+        from google.colab import files  # type: ignore[import-not-found]
+
+        show(files.upload())
+        return None
+
+    import ipywidgets as widgets
+
+    accept = ",".join(sorted(AUDIO_SUFFIXES)) + ",audio/*"
+    upload = widgets.FileUpload(accept=accept, multiple=True, description="Upload audio")
+    output = widgets.Output()
+
+    def on_upload(change) -> None:
+        with output:
+            output.clear_output()
+            show({item["name"]: item["content"] for item in change["new"]})
+
+    upload.observe(on_upload, names="value")
+    return widgets.VBox([upload, output])
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.predict",
+        description="Predict the emotion (8 classes) and the speaker's gender of audio files "
+                    "with the models saved by the notebooks.",
+        epilog="Exit status: 0 every file predicted, 1 some file failed, 2 usage error or no model.")
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER",
+                        help="audio files (any format libsndfile reads) or folders, walked recursively")
+    parser.add_argument("--json", action="store_true", help="print JSON (a list, one object per file)")
+    parser.add_argument("--emotion-model", metavar="NAME_OR_PATH",
+                        help="emotion model: a .keras path or a name in the models folder, e.g. "
+                             "emotion_clean_speaker-independent (default: the newest run's "
+                             "speaker-independent aggregation model)")
+    parser.add_argument("--gender-model", metavar="NAME_OR_PATH",
+                        help="gender model (default: gender.keras when notebook 05 has saved it)")
+    parser.add_argument("--no-gender", action="store_true", help="do not predict gender")
+    parser.add_argument("--models-dir", metavar="DIR", help=f"where models are looked for (default {config.MODELS_DIR})")
+    parser.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="SECONDS",
+                        help=f"refuse files longer than this (default {MAX_DURATION_S:g}; 0 for no limit)")
+    parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
+                        help="seconds between analysis windows of a long file (default: one window)")
+    args = parser.parse_args(argv)
+    if args.max_duration < 0:
+        parser.error(f"--max-duration {args.max_duration} must be >= 0")
+    if args.hop is not None and not args.hop > 0:
+        parser.error(f"--hop {args.hop} must be > 0")
+    if args.no_gender and args.gender_model:
+        parser.error("--no-gender and --gender-model exclude each other")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status (0 all predicted, 1 some failed, 2 no model)."""
+    try:
+        args = _parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before Keras imports TensorFlow
+    info = sys.stderr if args.json else sys.stdout
+    max_duration = args.max_duration or None
+    try:
+        # Resolve model files before anything slow, so a missing model is reported at once.
+        emotion_path = (resolve_model_path(args.emotion_model, models_dir=args.models_dir)
+                        if args.emotion_model else find_emotion_model(args.models_dir))
+        gender_path = None
+        if not args.no_gender:
+            gender_path = (resolve_model_path(args.gender_model, models_dir=args.models_dir,
+                                              task="gender")
+                           if args.gender_model else find_gender_model(args.models_dir))
+        entries = collect_audio_files(args.paths)
+        predictor = None
+        if any(reason is None for _, reason in entries):
+            emotion = load_model(emotion_path, task="emotion")
+            gender = load_model(gender_path, task="gender") if gender_path else None
+            predictor = Predictor(emotion, gender, hop_s=args.hop, max_duration_s=max_duration)
+            print(predictor.describe(), file=info, flush=True)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if predictor is not None:
+        predictions = predictor.predict_paths(args.paths)
+    else:
+        predictions = [Prediction(path=str(p), ok=False, error=reason) for p, reason in entries]
+    if args.json:
+        # The table shows failures with their reasons; with JSON on stdout, say them on stderr.
+        for prediction in predictions:
+            if not prediction.ok:
+                print(f"error: {prediction.message}", file=sys.stderr)
+        print(json.dumps([p.to_dict() for p in predictions], indent=2))
+    else:
+        print(file=info)
+        print(format_table(predictions, gender_available=gender_path is not None))
+    return 1 if any(not p.ok for p in predictions) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,893 @@
+"""The original's two-stage tuning of the emotion CNN, reproducible and resumable with Optuna.
+
+The report tuned by trial and error on the aggregation variant: the dropout rate first, then
+the learning rate, ending at dropout 0.25 and learning rate 0.0022 (Table 2). Here the same
+two stages are a grid search each, stored as Optuna studies:
+
+1. **dropout** over :data:`DROPOUT_GRID` with the original learning rate (0.002);
+2. **learning rate** over :data:`LEARNING_RATE_GRID` (log-spaced around 0.002, including the
+   report's 0.0022) with the best dropout of stage 1.
+
+Every trial trains on the split's training part (early stopping on its validation part, as
+everywhere in the project) and is scored on the validation part only: the objective is the
+validation cross-entropy (``loss``) of the restored best weights; validation UAR, accuracy and
+macro-F1 are stored beside it. The test part is never touched during the search; Table 2 is
+made afterwards by :func:`table2`, which trains the original and the tuned hyperparameters
+once each and tests them once.
+
+Studies live in SQLite under ``outputs/optuna/`` by default (:func:`default_storage_url`); any
+SQLAlchemy URL (PostgreSQL, MySQL) lets several processes or machines share one study. A
+study's name encodes the data fingerprint, variant, protocol, stage and every setting that
+changes a trial's result, so a changed dataset or profile starts a new study, an interrupted
+sweep continues where it stopped, and a finished one is read back without training.
+
+Hopeless trials are pruned: each epoch's validation loss is reported to Optuna and a
+:class:`optuna.pruners.MedianPruner` stops a trial whose best loss so far is worse than the
+median of earlier trials at the same epoch.
+
+Trial models go through the project's content-addressed model cache with the same key as
+:func:`helpers.experiments.train_split`, so Table 2's models (and notebook 03's model with the
+same hyperparameters) are loaded, not retrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import pandas as pd
+
+from helpers import config, evaluation, experiments, models, splits, training
+from helpers.errors import ProjectError
+
+__all__ = [
+    "TuningError",
+    "DROPOUT_GRID",
+    "LEARNING_RATE_GRID",
+    "ORIGINAL_HYPERPARAMETERS",
+    "REPORTED_TUNED_HYPERPARAMETERS",
+    "STAGES",
+    "TABLE2_ROWS",
+    "StageResult",
+    "SweepResult",
+    "default_storage_url",
+    "make_storage",
+    "redact_url",
+    "grid_subset",
+    "sweep_split",
+    "study_name",
+    "validation_metrics",
+    "run_sweep",
+    "table2",
+    "agreement",
+]
+
+#: Stage 1: dropout rates tried with the original learning rate.
+DROPOUT_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5)
+#: Stage 2: learning rates tried with the best dropout; log-spaced around the original 0.002,
+#: including the report's choice 0.0022.
+LEARNING_RATE_GRID: tuple[float, ...] = (0.0005, 0.001, 0.0015, 0.002, 0.0022, 0.003, 0.004,
+                                         0.006)
+#: The model before tuning: notebook 03's hyperparameters (the reference notebook's learning
+#: rate; the original's dropout before tuning is not reported, 0.25 is used).
+ORIGINAL_HYPERPARAMETERS: dict[str, float] = {"dropout_rate": 0.25, "learning_rate": 0.002}
+#: What the report's tuning chose.
+REPORTED_TUNED_HYPERPARAMETERS: dict[str, float] = {"dropout_rate": 0.25, "learning_rate": 0.0022}
+#: (stage name, hyperparameter) in search order.
+STAGES: tuple[tuple[str, str], ...] = (("dropout", "dropout_rate"),
+                                       ("learning_rate", "learning_rate"))
+#: Row labels of Table 2.
+TABLE2_ROWS: tuple[str, ...] = ("original", "tuned", "difference")
+
+# Bump when the meaning of a trial changes, so old studies are not resumed by new code.
+SEARCH_VERSION = 1
+# The validation metric each trial is scored by (minimised) and reported per epoch.
+OBJECTIVE = "val_loss"
+VALIDATION_KEYS: tuple[str, ...] = ("loss", "accuracy", "uar", "macro_f1", "f1_original",
+                                    "accuracy_binary")
+# Table 2 maps the report's column names onto experiments.TABLE1_METRICS.
+_PUBLISHED_KEYS = {"loss": "loss", "accuracy": "accuracy_binary", "auc": "auc",
+                   "precision": "precision", "recall": "recall", "f1": "f1_original"}
+
+
+class TuningError(ProjectError):
+    """A sweep cannot run as asked: bad grids, settings or storage, or no usable trial."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StageResult:
+    """One stage of a sweep (one Optuna study).
+
+    Attributes
+    ----------
+    stage : str
+        ``"dropout"`` or ``"learning_rate"``.
+    parameter : str
+        The hyperparameter searched (``"dropout_rate"`` or ``"learning_rate"``).
+    study_name : str
+    grid : tuple of float
+        The values tried.
+    fixed : dict
+        The other hyperparameters, held fixed.
+    best_value : float
+        The chosen value of ``parameter`` (lowest validation loss of the completed trials).
+    best_score : float
+        Its validation loss.
+    trials : pd.DataFrame
+        One row per trial: ``number``, ``state``, ``value`` of the parameter, ``val_loss`` (the
+        objective; for a pruned trial its last reported loss), ``val_uar``, ``val_accuracy``,
+        ``val_macro_f1``, ``epochs``, ``cached``, ``seconds``.
+    new_trials : int
+        Trials this call ran (0 when the study was already finished).
+    """
+
+    stage: str
+    parameter: str
+    study_name: str
+    grid: tuple[float, ...]
+    fixed: dict
+    best_value: float
+    best_score: float
+    trials: pd.DataFrame
+    new_trials: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary, trials included."""
+        return {
+            "stage": self.stage, "parameter": self.parameter, "study_name": self.study_name,
+            "grid": list(self.grid), "fixed": dict(self.fixed), "best_value": self.best_value,
+            "best_val_loss": self.best_score, "new_trials": self.new_trials,
+            "trials": _records(self.trials),
+        }
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """Both stages of one protocol's sweep.
+
+    Attributes
+    ----------
+    variant, protocol : str
+    split : splits.Split
+        The split searched on (its validation part scores the trials).
+    stages : list of StageResult
+    best : dict
+        The chosen hyperparameters, ``{"dropout_rate": ..., "learning_rate": ...}``.
+    seconds : float
+        Wall time of this call.
+    """
+
+    variant: str
+    protocol: str
+    split: splits.Split
+    stages: list[StageResult]
+    best: dict
+    seconds: float
+
+    @property
+    def new_trials(self) -> int:
+        """Trials run by this call, over both stages."""
+        return sum(stage.new_trials for stage in self.stages)
+
+    def stage(self, name: str) -> StageResult:
+        """The stage called ``name``."""
+        for stage in self.stages:
+            if stage.stage == name:
+                return stage
+        raise TuningError(f"stage={name!r} must be one of {[s.stage for s in self.stages]}")
+
+    def trials_table(self) -> pd.DataFrame:
+        """Every trial of both stages, with ``protocol``, ``stage`` and ``parameter`` columns."""
+        frames = [stage.trials.assign(protocol=self.protocol, stage=stage.stage,
+                                      parameter=stage.parameter,
+                                      dropout_rate=stage.fixed.get("dropout_rate", np.nan),
+                                      learning_rate=stage.fixed.get("learning_rate", np.nan))
+                  for stage in self.stages]
+        table = pd.concat(frames, ignore_index=True)
+        for stage in self.stages:
+            rows = table["stage"] == stage.stage
+            table.loc[rows, stage.parameter] = table.loc[rows, "value"]
+        first = ["protocol", "stage", "parameter", "number", "state", "dropout_rate",
+                 "learning_rate"]
+        return table[first + [c for c in table.columns if c not in first and c != "value"]]
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary."""
+        return {
+            "variant": self.variant, "protocol": self.protocol, "split": self.split.name,
+            "split_sizes": self.split.sizes(),
+            "validation_actors": (list(self.split.validation_actors)
+                                  if self.split.validation_actors else None),
+            "best": dict(self.best), "new_trials": self.new_trials,
+            "seconds": round(self.seconds, 1),
+            "stages": {stage.stage: stage.to_dict() for stage in self.stages},
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage and study names
+# ----------------------------------------------------------------------------------------------
+
+
+def default_storage_url() -> str:
+    """``sqlite:///<outputs>/optuna/tuning.db``: the sweep's default, one file for all studies."""
+    return f"sqlite:///{(config.OUTPUTS_DIR / 'optuna' / 'tuning.db').as_posix()}"
+
+
+def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
+                 grace_period: int = 180) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage with heartbeats, creating the SQLite folder when needed.
+
+    Parameters
+    ----------
+    url : str or None
+        SQLAlchemy URL: ``sqlite:///path.db`` or a database server such as
+        ``postgresql://user:password@host/db`` (needs its driver, e.g. ``psycopg2-binary``).
+        None or ``""`` for :func:`default_storage_url`.
+    heartbeat_interval : int
+        Seconds between a running trial's heartbeats.
+    grace_period : int
+        Seconds without a heartbeat after which a running trial counts as lost (its process
+        was killed) and is run again.
+
+    Returns
+    -------
+    optuna.storages.RDBStorage
+
+    Raises
+    ------
+    TuningError
+        If ``url`` is not a SQLAlchemy URL or the heartbeat settings are not positive integers
+        with ``grace_period > heartbeat_interval``.
+    """
+    url = url or default_storage_url()
+    if not isinstance(url, str) or "://" not in url:
+        raise TuningError(f"storage={url!r} must be a SQLAlchemy URL such as "
+                          f"'sqlite:///outputs/optuna/tuning.db' or 'postgresql://user@host/db'")
+    for name, value in (("heartbeat_interval", heartbeat_interval),
+                        ("grace_period", grace_period)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise TuningError(f"{name}={value!r} must be a positive integer (seconds)")
+    if grace_period <= heartbeat_interval:
+        raise TuningError(f"grace_period={grace_period} must exceed "
+                          f"heartbeat_interval={heartbeat_interval}")
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
+                                      grace_period=int(grace_period))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for results files and messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 -- an unparsable URL is shown without its credentials part
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
+def study_name(*, data_key: str, variant: str, protocol: str, stage: str, settings: dict) -> str:
+    """The name of one stage's study: readable parts plus a hash of everything else.
+
+    Parameters
+    ----------
+    data_key : str
+        Fingerprint of the features (``FeatureSet.key``).
+    variant, protocol, stage : str
+    settings : dict
+        Everything else that changes a trial's result (grid, fixed hyperparameters, split
+        indices, epochs, patience, batch size, seed, library versions...).
+
+    Returns
+    -------
+    str
+        e.g. ``"emotion-aggregation-original-dropout-3f2a…-8c1d…"``.
+    """
+    return (f"emotion-{variant}-{protocol}-{stage}-{str(data_key)[:16]}-"
+            f"{config.stable_hash(settings)[:12]}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Grids and splits
+# ----------------------------------------------------------------------------------------------
+
+
+def grid_subset(values: Sequence[float], n: int) -> tuple[float, ...]:
+    """``n`` values spread evenly over a sorted grid (all of it when ``n >= len(values)``).
+
+    Parameters
+    ----------
+    values : sequence of float
+        The full grid, distinct values.
+    n : int
+        How many to keep (the profile's ``sweep_trials_per_stage``).
+
+    Returns
+    -------
+    tuple of float
+        Sorted; the smallest and largest values are kept whenever ``n >= 2``.
+
+    Raises
+    ------
+    TuningError
+        If ``values`` is empty or has repeats or non-finite values, or ``n < 1``.
+    """
+    grid = sorted(float(v) for v in values)
+    if not grid or len(set(grid)) != len(grid) or not all(math.isfinite(v) for v in grid):
+        raise TuningError(f"grid={list(values)!r} must hold distinct finite numbers")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise TuningError(f"n={n!r} must be a positive integer")
+    if n >= len(grid):
+        return tuple(grid)
+    if n == 1:
+        return (grid[len(grid) // 2],)
+    index = np.unique(np.round(np.linspace(0, len(grid) - 1, n)).astype(int))
+    return tuple(grid[i] for i in index)
+
+
+def sweep_split(items: pd.DataFrame, *, protocol: str, seed: int, n_folds: int,
+                fold: int = 0) -> splits.Split:
+    """The split a protocol's sweep searches on.
+
+    ``original`` and ``clip-grouped`` have one split; for ``speaker-independent`` one fold
+    (``fold``, default the first) is used to keep the cost of the search down: its training
+    and validation actors are disjoint, and its test actors are never seen by the search.
+
+    Raises
+    ------
+    TuningError
+        If ``fold`` is not one of the protocol's folds.
+    """
+    split_list = experiments.make_splits(items, protocol=protocol, seed=seed, n_folds=n_folds)
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) \
+            or not 0 <= fold < len(split_list):
+        raise TuningError(f"fold={fold!r} must be in [0, {len(split_list)}) for "
+                          f"protocol={protocol!r}")
+    return split_list[int(fold)]
+
+
+# ----------------------------------------------------------------------------------------------
+# One trial
+# ----------------------------------------------------------------------------------------------
+
+
+def validation_metrics(model: keras.Model, x: np.ndarray, y: np.ndarray,
+                       split: splits.Split) -> dict:
+    """Both metric families on ``split.validation`` only (what the search may look at).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained emotion model.
+    x : np.ndarray [shape=(n_items, n_mels, n_frames)]
+    y : np.ndarray [shape=(n_items,)]
+        Integer emotion labels.
+    split : splits.Split
+
+    Returns
+    -------
+    dict
+        As :func:`helpers.experiments.evaluate_emotion`, plus ``n_validation``.
+
+    Raises
+    ------
+    TuningError
+        If the split has no validation part.
+    """
+    if split.validation.size == 0:
+        raise TuningError(f"split {split.name!r} has no validation items; the search needs them")
+    probabilities = training.predict_proba(model, training.add_channel_axis(x[split.validation]))
+    metrics = experiments.evaluate_emotion(y[split.validation], probabilities)
+    metrics["n_validation"] = int(split.validation.size)
+    return metrics
+
+
+class _PruningCallback(keras.callbacks.Callback):
+    """Report each epoch's validation loss to the trial; stop the trial when it is pruned."""
+
+    def __init__(self, trial: optuna.Trial, monitor: str = OBJECTIVE):
+        super().__init__()
+        self.trial, self.monitor = trial, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        self.trial.report(float(value), step=int(epoch))
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {epoch + 1}: {self.monitor} {float(value):.4f} is "
+                                     f"worse than the median of earlier trials")
+
+
+def _model_cache_key(*, data_key: str, builder: Callable, hyperparameters: dict,
+                     split: splits.Split, profile: config.Profile, seed: int) -> str:
+    # The recipe of experiments.train_split's key (without extra inputs), so that a trial's
+    # model is the cached model Table 2 and notebook 03 load for the same hyperparameters.
+    return training.training_key(
+        data_key=data_key, builder=builder, hyperparameters=hyperparameters,
+        train=split.train, validation=split.validation, epochs=profile.max_epochs,
+        patience=profile.early_stopping_patience, batch_size=profile.batch_size, seed=seed,
+        extra=None, extra_values=None,
+    )
+
+
+def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: splits.Split, *,
+                 hyperparameters: dict, profile: config.Profile, seed: int, data_key: str,
+                 builder: Callable, force: bool, cache_folder) -> tuple[keras.Model, dict, bool]:
+    n_classes = len(config.EMOTIONS)
+    one_hot = np.eye(n_classes, dtype=np.float32)[y]
+    normalization = experiments.normalization_stats(x[split.train])
+    input_shape = (x.shape[1], x.shape[2], 1)
+    key = _model_cache_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
+                           split=split, profile=profile, seed=seed)
+
+    def build():
+        return builder(input_shape, normalization=normalization, seed=seed, **hyperparameters)
+
+    def fit(model):
+        return training.fit_model(
+            model, training.add_channel_axis(x[split.train]), one_hot[split.train],
+            x_val=training.add_channel_axis(x[split.validation]), y_val=one_hot[split.validation],
+            epochs=profile.max_epochs, batch_size=profile.batch_size,
+            patience=profile.early_stopping_patience, min_delta=0.03, seed=seed,
+            callbacks=[_PruningCallback(trial)])
+
+    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
+                                                     folder=cache_folder)
+    if cached:
+        # A cached model trained to the end; its curve still informs the pruner of later trials.
+        for step, value in enumerate(history.get(OBJECTIVE, [])):
+            if math.isfinite(value):
+                trial.report(float(value), step=step)
+    return model, history, cached
+
+
+# ----------------------------------------------------------------------------------------------
+# A stage: one study, a grid, resumable
+# ----------------------------------------------------------------------------------------------
+
+
+_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+_ACTIVE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+
+
+def _grid_status(study: optuna.Study, parameter: str, grid: Sequence[float]) -> dict:
+    """Per grid value: ``done`` (complete or pruned), ``active`` and ``failed`` trial counts."""
+    status = {value: {"done": 0, "active": 0, "failed": 0} for value in grid}
+    for trial in study.get_trials(deepcopy=False):
+        params = trial.system_attrs.get("fixed_params", trial.params)
+        if parameter not in params:
+            continue
+        value = _match(params[parameter], grid)
+        if value is None:
+            continue
+        if trial.state in _DONE:
+            status[value]["done"] += 1
+        elif trial.state in _ACTIVE:
+            status[value]["active"] += 1
+        else:
+            status[value]["failed"] += 1
+    return status
+
+
+def _match(value, grid: Sequence[float]) -> float | None:
+    for candidate in grid:
+        if math.isclose(float(value), candidate, rel_tol=1e-9, abs_tol=1e-12):
+            return candidate
+    return None
+
+
+def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], objective,
+               max_attempts: int, poll_s: float, max_wait_s: float | None,
+               progress: Callable[[str], None] | None) -> int:
+    """Run the grid's missing trials; return how many trials were added during this call.
+
+    A grid value counts as done once one of its trials completed or was pruned. A value whose
+    trials all failed (an interrupted run, a lost worker) is queued again, up to
+    ``max_attempts`` failures. Trials running elsewhere are waited for, so the stage's result
+    is read only when the whole grid is done.
+    """
+    before = len(study.get_trials(deepcopy=False))
+    waited_since = None
+    announced = False
+    rounds = 0
+
+    def optimize(n: int) -> None:
+        nonlocal rounds, waited_since
+        rounds += 1
+        if rounds > 3 * len(grid) * max_attempts + 3:
+            raise TuningError(f"study {study.study_name!r}: the grid of {parameter} is not done "
+                              f"after {rounds - 1} rounds of trials; inspect its trials")
+        waited_since = None
+        study.optimize(objective, n_trials=n, gc_after_trial=True)
+
+    while True:
+        # A running trial whose process died stops sending heartbeats; after the grace period
+        # this marks it failed so that the loop below runs it again.
+        optuna.storages.fail_stale_trials(study)
+        status = _grid_status(study, parameter, grid)
+        todo = [v for v, s in status.items()
+                if not s["done"] and not s["active"] and s["failed"] < max_attempts]
+        if todo:
+            for value in todo:
+                if status[value]["failed"]:
+                    # The grid sampler counts a failed grid point as visited; queue it again.
+                    study.enqueue_trial({parameter: value}, user_attrs={"retry": True})
+            optimize(len(todo))
+            continue
+        waiting = [v for v, s in status.items() if not s["done"] and s["active"]]
+        queued = [t for t in study.get_trials(deepcopy=False,
+                                              states=(optuna.trial.TrialState.WAITING,))]
+        if queued:
+            optimize(len(queued))
+            continue
+        if not waiting:
+            break
+        waited_since = waited_since or time.monotonic()
+        if max_wait_s is not None and time.monotonic() - waited_since > max_wait_s:
+            raise TuningError(
+                f"study {study.study_name!r}: trials for {parameter}={waiting} are still running "
+                f"after {max_wait_s:.0f} s; another worker holds them, or a killed run left them "
+                f"behind (they are retried once the storage's heartbeat grace period has passed)")
+        if progress is not None and not announced:
+            progress(f"  waiting for {parameter}={waiting}: running in another process (or "
+                     f"lost: retried after the heartbeat grace period)")
+            announced = True
+        time.sleep(poll_s)
+    failed = [v for v, s in _grid_status(study, parameter, grid).items() if not s["done"]]
+    if failed:
+        warnings.warn(f"study {study.study_name!r}: {parameter}={failed} failed "
+                      f"{max_attempts} times and is left out of the choice", stacklevel=3)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) -> pd.DataFrame:
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        params = trial.system_attrs.get("fixed_params", trial.params)
+        if parameter not in params:
+            continue
+        attrs = trial.user_attrs
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
+            if trial.datetime_complete and trial.datetime_start else np.nan
+        rows.append({
+            "number": trial.number,
+            "state": trial.state.name.lower(),
+            "value": float(params[parameter]),
+            "val_loss": float(trial.value) if trial.value is not None else np.nan,
+            **{f"val_{k}": attrs.get(f"val_{k}", np.nan) for k in VALIDATION_KEYS if k != "loss"},
+            "epochs": attrs.get("epochs", len(trial.intermediate_values)),
+            "pruned_at_epoch": (max(trial.intermediate_values) + 1
+                                if trial.state == optuna.trial.TrialState.PRUNED
+                                and trial.intermediate_values else np.nan),
+            "cached": attrs.get("cached", False),
+            "seconds": seconds,
+        })
+    columns = ["number", "state", "value", "val_loss",
+               *[f"val_{k}" for k in VALIDATION_KEYS if k != "loss"], "epochs",
+               "pruned_at_epoch", "cached", "seconds"]
+    return pd.DataFrame(rows, columns=columns).sort_values("number", ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep
+# ----------------------------------------------------------------------------------------------
+
+
+def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: config.Profile,
+              seed: int, data_key: str, variant: str = "aggregation",
+              storage: str | optuna.storages.BaseStorage | None = None,
+              n_trials: int | None = None,
+              dropout_grid: Sequence[float] = DROPOUT_GRID,
+              learning_rate_grid: Sequence[float] = LEARNING_RATE_GRID,
+              start_learning_rate: float = ORIGINAL_HYPERPARAMETERS["learning_rate"],
+              fold: int = 0, split: splits.Split | None = None,
+              builder: Callable = models.build_emotion_cnn,
+              pruner: optuna.pruners.BasePruner | None = None, force: bool = False,
+              max_attempts: int = 2, poll_s: float = 10.0, max_wait_s: float | None = 3600.0,
+              cache_folder: str | Path | None = None,
+              progress: Callable[[str], None] | None = None) -> SweepResult:
+    """Run (or resume, or read back) the two-stage search of one protocol.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n_items, n_mels, n_frames)]
+        The variant's log-mels.
+    items : pd.DataFrame
+        The variant's item table, aligned with ``x``.
+    protocol : str
+        One of ``experiments.PROTOCOLS``; the search uses :func:`sweep_split`'s split.
+    profile : config.Profile
+        Epochs, patience and batch size of every trial; ``sweep_trials_per_stage`` sets how
+        many grid values each stage tries (see :func:`grid_subset`).
+    seed : int
+        Seed of the split, the weights and the shuffles; the same for every trial, so trials
+        differ only in their hyperparameters.
+    data_key : str
+        Fingerprint of the features (``FeatureSet.key``); part of the study names and the
+        model cache keys (as ``f"{data_key}:{variant}"``, as in notebook 03).
+    variant : str
+        The dataset variant ``x`` holds (the original tuned on ``"aggregation"``).
+    storage : str, optuna storage or None
+        Where the studies live: a SQLAlchemy URL, a storage object, or None/``""`` for
+        SQLite under ``outputs/optuna/`` (:func:`make_storage`).
+    n_trials : int or None
+        Grid values per stage; None for ``profile.sweep_trials_per_stage``.
+    dropout_grid, learning_rate_grid : sequence of float
+        The full grids of the two stages.
+    start_learning_rate : float
+        The learning rate held fixed while the dropout is searched.
+    fold : int
+        Fold searched on under the speaker-independent protocol.
+    split : splits.Split, optional
+        Search on this split instead of :func:`sweep_split`'s.
+    builder : callable
+        Model builder taking ``dropout_rate`` and ``learning_rate`` keywords.
+    pruner : optuna pruner, optional
+        Default: ``MedianPruner(n_startup_trials=2, n_warmup_steps=2)``.
+    force : bool
+        Delete this configuration's studies and retrain their models from scratch.
+    max_attempts : int
+        Failures after which a grid value is left out.
+    poll_s, max_wait_s : float
+        How often, and for how long at most (None: no limit), to wait for trials that another
+        process is running.
+    cache_folder : path-like, optional
+        Model cache folder (default ``outputs/models/cache``).
+    progress : callable, optional
+        Called with a one-line status after each trial and stage.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    TuningError
+        If the inputs disagree, a grid or setting is invalid, or a stage has no completed trial.
+    """
+    if len(x) != len(items):
+        raise TuningError(f"x has {len(x)} rows but items has {len(items)}; they must align")
+    if protocol not in experiments.PROTOCOLS:
+        raise TuningError(f"protocol={protocol!r} must be one of {experiments.PROTOCOLS}")
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise TuningError(f"max_attempts={max_attempts!r} must be a positive integer")
+    n_trials = profile.sweep_trials_per_stage if n_trials is None else n_trials
+    grids = {"dropout_rate": grid_subset(dropout_grid, n_trials),
+             "learning_rate": grid_subset(learning_rate_grid, n_trials)}
+    if not all(0 <= v < 1 for v in grids["dropout_rate"]):
+        raise TuningError(f"dropout_grid={list(dropout_grid)} must lie in [0, 1)")
+    if not all(v > 0 for v in grids["learning_rate"]) or not start_learning_rate > 0:
+        raise TuningError(f"learning rates {list(learning_rate_grid)} and start_learning_rate="
+                          f"{start_learning_rate} must be > 0")
+    start = time.perf_counter()
+    y = experiments.emotion_labels(items)
+    split = split if split is not None else sweep_split(items, protocol=protocol, seed=seed,
+                                                        n_folds=profile.n_folds, fold=fold)
+    if split.validation.size == 0:
+        raise TuningError(f"split {split.name!r} has no validation items; the search needs them")
+    storage_object = storage if isinstance(storage, optuna.storages.BaseStorage) \
+        else make_storage(storage or None)
+    model_data_key = f"{data_key}:{variant}"
+    base_settings = {
+        "version": SEARCH_VERSION, "objective": OBJECTIVE, "split": split.name,
+        "train": config.stable_hash(split.train.tolist()),
+        "validation": config.stable_hash(split.validation.tolist()),
+        "epochs": profile.max_epochs, "patience": profile.early_stopping_patience,
+        "batch_size": profile.batch_size, "seed": seed,
+        "builder": f"{builder.__module__}.{builder.__qualname__}",
+        "versions": training._cache_versions(),
+    }
+    say = progress or (lambda message: None)
+    fixed = {"learning_rate": float(start_learning_rate)}
+    results = []
+    for stage, parameter in STAGES:
+        grid = grids[parameter]
+        settings = {**base_settings, "stage": stage, "grid": list(grid), "fixed": fixed}
+        name = study_name(data_key=data_key, variant=variant, protocol=protocol, stage=stage,
+                          settings=settings)
+        if force:
+            try:
+                optuna.delete_study(study_name=name, storage=storage_object)
+            except KeyError:
+                pass
+        study = optuna.create_study(
+            study_name=name, storage=storage_object, direction="minimize", load_if_exists=True,
+            sampler=optuna.samplers.GridSampler({parameter: list(grid)}, seed=seed),
+            pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        )
+        study.set_user_attr("settings", {k: v for k, v in settings.items() if k != "versions"})
+        study.set_user_attr("variant", variant)
+        study.set_user_attr("protocol", protocol)
+        objective = _objective(x, y, split, parameter=parameter, grid=grid, fixed=fixed,
+                               profile=profile, seed=seed, data_key=model_data_key,
+                               builder=builder, force=force, cache_folder=cache_folder,
+                               say=say, label=f"{protocol} {stage}")
+        done_before = sum(s["done"] > 0 for s in _grid_status(study, parameter, grid).values())
+        if done_before:
+            say(f"{protocol} {stage}: study {name} has {done_before}/{len(grid)} grid values "
+                f"done; resuming" if done_before < len(grid) else
+                f"{protocol} {stage}: study {name} is finished; reading it back")
+        new = _run_stage(study, parameter=parameter, grid=grid, objective=objective,
+                         max_attempts=max_attempts, poll_s=poll_s, max_wait_s=max_wait_s,
+                         progress=progress)
+        trials = _trials_frame(study, parameter, grid)
+        complete = trials[trials["state"] == "complete"]
+        if complete.empty:
+            raise TuningError(f"study {name!r}: no trial of {parameter} over {list(grid)} "
+                              f"completed; nothing to choose from")
+        best = complete.loc[complete["val_loss"].idxmin()]
+        results.append(StageResult(stage=stage, parameter=parameter, study_name=name, grid=grid,
+                                   fixed=dict(fixed), best_value=float(best["value"]),
+                                   best_score=float(best["val_loss"]), trials=trials,
+                                   new_trials=new))
+        say(f"{protocol} {stage}: best {parameter}={best['value']:g} "
+            f"(validation loss {best['val_loss']:.4f}, UAR {best['val_uar']:.3f}); "
+            f"{new} trials run now")
+        fixed = {**fixed, parameter: float(best["value"])}
+    best_hyperparameters = {"dropout_rate": fixed["dropout_rate"],
+                            "learning_rate": fixed["learning_rate"]}
+    return SweepResult(variant=variant, protocol=protocol, split=split, stages=results,
+                       best=best_hyperparameters, seconds=time.perf_counter() - start)
+
+
+def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, builder, force,
+               cache_folder, say, label):
+    def objective(trial: optuna.Trial) -> float:
+        if parameter == "learning_rate":
+            value = trial.suggest_float(parameter, min(grid), max(grid), log=True)
+        else:
+            value = trial.suggest_float(parameter, min(grid), max(grid))
+        hyperparameters = {"dropout_rate": fixed.get("dropout_rate"),
+                           "learning_rate": fixed.get("learning_rate"), parameter: float(value)}
+        started = time.perf_counter()
+        try:
+            model, history, cached = _train_trial(
+                trial, x, y, split, hyperparameters=hyperparameters, profile=profile, seed=seed,
+                data_key=data_key, builder=builder, force=force, cache_folder=cache_folder)
+        except optuna.TrialPruned as pruned:
+            say(f"{label}: trial {trial.number} {parameter}={value:g} pruned at {pruned}")
+            raise
+        metrics = validation_metrics(model, x, y, split)
+        keras.backend.clear_session()
+        epochs = len(history.get("loss", []))
+        for key in VALIDATION_KEYS:
+            trial.set_user_attr(f"val_{key}", float(metrics[key]))
+        trial.set_user_attr("epochs", epochs)
+        trial.set_user_attr("cached", bool(cached))
+        how = "cached" if cached else f"{epochs} epochs"
+        say(f"{label}: trial {trial.number} {parameter}={value:g}: validation loss "
+            f"{metrics['loss']:.4f}, UAR {metrics['uar']:.3f} ({how}, "
+            f"{time.perf_counter() - started:.0f} s)")
+        return float(metrics["loss"])
+
+    return objective
+
+
+# ----------------------------------------------------------------------------------------------
+# Table 2 and the comparison of protocols
+# ----------------------------------------------------------------------------------------------
+
+
+def table2(x: np.ndarray, items: pd.DataFrame, sweep: SweepResult, *, profile: config.Profile,
+           seed: int, data_key: str,
+           original: dict = ORIGINAL_HYPERPARAMETERS, force: bool = False,
+           builder: Callable = models.build_emotion_cnn,
+           cache_folder: str | Path | None = None
+           ) -> tuple[pd.DataFrame, dict[str, experiments.FoldResult], dict[str, keras.Model]]:
+    """Original vs tuned model, each trained once and tested once on the sweep's test part.
+
+    Parameters
+    ----------
+    x, items : as :func:`run_sweep`
+    sweep : SweepResult
+        Its split and chosen hyperparameters.
+    original : dict
+        The untuned hyperparameters (notebook 03's).
+    profile, seed, data_key, force, builder, cache_folder : as :func:`run_sweep`
+
+    Returns
+    -------
+    table : pd.DataFrame
+        Rows ``original``, ``tuned``, ``difference`` (tuned minus original) with columns
+        ``model, variant, protocol, split, n_test``, ``experiments.TABLE1_METRICS``,
+        ``dropout_rate``/``dropout`` and ``learning_rate``, and ``published_*`` (the report's
+        Table 2: ``loss, accuracy_binary, auc, precision, recall, f1_original``).
+    folds : dict of str to FoldResult
+        ``"original"`` and ``"tuned"`` (their histories draw the training curves).
+    models : dict of str to keras.Model
+
+    Raises
+    ------
+    TuningError
+        If ``original`` lacks a hyperparameter.
+    """
+    missing = {"dropout_rate", "learning_rate"} - set(original)
+    if missing:
+        raise TuningError(f"original={original!r} lacks {sorted(missing)}")
+    y = experiments.emotion_labels(items)
+    folds, trained, rows = {}, {}, []
+    for name, hyperparameters in (("original", original), ("tuned", sweep.best)):
+        hyperparameters = {"dropout_rate": float(hyperparameters["dropout_rate"]),
+                           "learning_rate": float(hyperparameters["learning_rate"])}
+        fold, model = experiments.train_split(
+            x, y, sweep.split, hyperparameters=hyperparameters, profile=profile, seed=seed,
+            data_key=f"{data_key}:{sweep.variant}", force=force, builder=builder,
+            cache_folder=cache_folder)
+        folds[name], trained[name] = fold, model
+        rows.append({"model": name, "variant": sweep.variant, "protocol": sweep.protocol,
+                     "split": sweep.split.name, "n_test": int(sweep.split.test.size),
+                     **{k: float(fold.metrics[k]) for k in experiments.TABLE1_METRICS},
+                     "dropout": hyperparameters["dropout_rate"],
+                     "learning_rate": hyperparameters["learning_rate"],
+                     "epochs": len(fold.history.get("loss", []))})
+    difference = {"model": "difference", "variant": sweep.variant, "protocol": sweep.protocol,
+                  "split": sweep.split.name, "n_test": rows[0]["n_test"]}
+    for key in (*experiments.TABLE1_METRICS, "dropout", "learning_rate", "epochs"):
+        difference[key] = rows[1][key] - rows[0][key]
+    rows.append(difference)
+    table = pd.DataFrame(rows)
+    published = _published_rows()
+    table = table.merge(published, on="model", how="left")
+    return table, folds, trained
+
+
+def _published_rows() -> pd.DataFrame:
+    reported = evaluation.ORIGINAL_TABLE2
+    rows = []
+    for name in TABLE2_ROWS:
+        if name == "difference":
+            values = {k: reported["tuned"][k] - reported["original"][k] for k in _PUBLISHED_KEYS}
+        else:
+            values = reported[name]
+        rows.append({"model": name, **{f"published_{ours}": round(values[theirs], 6)
+                                       for theirs, ours in _PUBLISHED_KEYS.items()}})
+    return pd.DataFrame(rows)
+
+
+def agreement(sweeps: Sequence[SweepResult]) -> dict:
+    """Do the protocols choose the same values, and do they match the report's choice?
+
+    Returns
+    -------
+    dict
+        ``chosen`` (protocol → hyperparameters), ``agree`` (parameter → bool: every protocol
+        chose the same value), ``grid_steps_apart`` (parameter → largest distance between the
+        protocols' choices, in steps of that stage's grid), ``matches_report`` (protocol →
+        parameter → bool, against dropout 0.25 / learning rate 0.0022).
+    """
+    if not sweeps:
+        raise TuningError("sweeps=[] must hold at least one sweep")
+    chosen = {s.protocol: dict(s.best) for s in sweeps}
+    agree, steps = {}, {}
+    for stage_name, parameter in STAGES:
+        values = [s.best[parameter] for s in sweeps]
+        agree[parameter] = all(math.isclose(v, values[0], rel_tol=1e-9) for v in values)
+        grid = list(sweeps[0].stage(stage_name).grid)
+        positions = [grid.index(_match(v, grid)) for v in values if _match(v, grid) is not None]
+        steps[parameter] = (max(positions) - min(positions)) if len(positions) == len(values) \
+            else None
+    matches = {s.protocol: {p: math.isclose(s.best[p], REPORTED_TUNED_HYPERPARAMETERS[p],
+                                            rel_tol=1e-9) for p in s.best} for s in sweeps}
+    return {"chosen": chosen, "agree": agree, "grid_steps_apart": steps,
+            "matches_report": matches}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else
+                 v.item() if isinstance(v, np.generic) else v)
+             for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -1,0 +1,313 @@
+"""The two-stage sweep on tiny generated spectrograms: grids, resume, pruning, Table 2."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import config, evaluation, experiments, models, training, tuning  # noqa: E402
+from helpers.errors import ProjectError  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+N_MELS, N_FRAMES = 12, 16
+PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
+                         n_folds=2, batch_size=32, sweep_trials_per_stage=2)
+
+
+def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
+             learning_rate=0.002):
+    """The emotion CNN with two narrow blocks: the same code path, a fraction of the cost."""
+    return models.build_emotion_cnn(input_shape, filters=(4, 8), dense_units=16,
+                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
+                                    normalization=normalization, seed=seed)
+
+
+def make_data(n_actors: int = 8, clips_per_emotion: int = 2, seed: int = 0):
+    """Spectrogram-shaped arrays whose emotion is a bright mel band, and their item table."""
+    rng = np.random.default_rng(seed)
+    rows, arrays = [], []
+    for actor in range(1, n_actors + 1):
+        for code, emotion in enumerate(config.EMOTIONS, start=1):
+            for k in range(clips_per_emotion):
+                clip_id = f"a{actor:02d}-e{code}-{k}"
+                image = rng.normal(0.0, 1.0, (N_MELS, N_FRAMES)).astype(np.float32)
+                image[code % N_MELS] += 3.0
+                arrays.append(image)
+                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
+                             "emotion": emotion, "emotion_code": code, "clip_id": clip_id,
+                             "variant": "clean"})
+    return np.stack(arrays), pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data):
+    """A finished sweep with three values per stage (so the original 0.25 / 0.002 is tried)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    x, items = data
+    storage = f"sqlite:///{folder / 'study.db'}"
+    kwargs = dict(protocol="original", profile=PROFILE, seed=1, data_key="tiny", variant="clean",
+                  storage=storage, n_trials=3, builder=tiny_cnn, cache_folder=folder / "cache")
+    messages = []
+    result = tuning.run_sweep(x, items, progress=messages.append, **kwargs)
+    return {"result": result, "kwargs": kwargs, "folder": folder, "messages": messages}
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def test_grid_subset_spreads_values_and_keeps_the_ends():
+    assert tuning.grid_subset(tuning.DROPOUT_GRID, 2) == (0.0, 0.5)
+    assert tuning.grid_subset(tuning.DROPOUT_GRID, 3) == (0.0, 0.25, 0.5)
+    assert tuning.grid_subset(tuning.DROPOUT_GRID, 99) == tuning.DROPOUT_GRID
+    assert tuning.grid_subset(tuning.LEARNING_RATE_GRID, 8) == tuning.LEARNING_RATE_GRID
+    assert 0.0022 in tuning.LEARNING_RATE_GRID and 0.002 in tuning.LEARNING_RATE_GRID
+    assert len(tuning.grid_subset(tuning.LEARNING_RATE_GRID, 5)) == 5
+
+
+@pytest.mark.parametrize("values, n", [((), 2), ((0.1, 0.1), 2), ((0.1, float("nan")), 1),
+                                       ((0.1, 0.2), 0)])
+def test_grid_subset_rejects_bad_grids(values, n):
+    with pytest.raises(tuning.TuningError, match="grid=|n="):
+        tuning.grid_subset(values, n)
+
+
+def test_study_name_changes_with_data_and_settings():
+    base = dict(data_key="abc123", variant="aggregation", protocol="original", stage="dropout",
+                settings={"epochs": 6, "grid": [0.1, 0.2]})
+    name = tuning.study_name(**base)
+    assert name.startswith("emotion-aggregation-original-dropout-abc123")
+    assert tuning.study_name(**base) == name
+    assert tuning.study_name(**{**base, "data_key": "abc124"}) != name
+    assert tuning.study_name(**{**base, "settings": {"epochs": 7, "grid": [0.1, 0.2]}}) != name
+    assert tuning.study_name(**{**base, "protocol": "speaker-independent"}) != name
+
+
+def test_make_storage_checks_its_arguments(tmp_path):
+    with pytest.raises(tuning.TuningError, match="storage="):
+        tuning.make_storage("outputs/tuning.db")
+    with pytest.raises(tuning.TuningError, match="grace_period"):
+        tuning.make_storage(f"sqlite:///{tmp_path / 'a.db'}", heartbeat_interval=60,
+                            grace_period=30)
+    storage = tuning.make_storage(f"sqlite:///{tmp_path / 'deep' / 'a.db'}")
+    assert (tmp_path / "deep").is_dir() and isinstance(storage, optuna.storages.RDBStorage)
+    assert issubclass(tuning.TuningError, ProjectError)
+
+
+def test_default_storage_is_sqlite_under_outputs():
+    url = tuning.default_storage_url()
+    assert url.startswith("sqlite:///") and str(config.OUTPUTS_DIR.as_posix()) in url
+
+
+def test_redact_url_hides_passwords():
+    assert "secret" not in tuning.redact_url("postgresql://me:secret@db.example/ser")
+    assert tuning.redact_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_speaker_independent_sweep_split_has_disjoint_actors(data):
+    _, items = data
+    split = tuning.sweep_split(items, protocol="speaker-independent", seed=1, n_folds=2)
+    assert split.name == "speaker-fold-1"
+    assert not set(split.train_actors) & set(split.validation_actors)
+    with pytest.raises(tuning.TuningError, match="fold="):
+        tuning.sweep_split(items, protocol="speaker-independent", seed=1, n_folds=2, fold=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep
+# ----------------------------------------------------------------------------------------------
+
+
+def test_sweep_runs_both_stages_over_their_grids(finished):
+    result = finished["result"]
+    dropout, rate = result.stage("dropout"), result.stage("learning_rate")
+    assert dropout.grid == (0.0, 0.25, 0.5)
+    assert rate.grid == tuning.grid_subset(tuning.LEARNING_RATE_GRID, 3)
+    assert sorted(dropout.trials["value"]) == list(dropout.grid)
+    assert sorted(rate.trials["value"]) == list(rate.grid)
+    # Stage 1 holds the original learning rate; stage 2 holds stage 1's best dropout.
+    assert dropout.fixed == {"learning_rate": 0.002}
+    assert rate.fixed["dropout_rate"] == dropout.best_value
+    assert result.best == {"dropout_rate": dropout.best_value, "learning_rate": rate.best_value}
+    complete = dropout.trials[dropout.trials["state"] == "complete"]
+    assert dropout.best_score == pytest.approx(complete["val_loss"].min())
+    assert {"val_uar", "val_accuracy", "val_macro_f1", "epochs"} <= set(dropout.trials.columns)
+    assert result.new_trials == 6
+    table = result.trials_table()
+    assert len(table) == 6 and set(table["stage"]) == {"dropout", "learning_rate"}
+    assert table["dropout_rate"].notna().all() and table["learning_rate"].notna().all()
+
+
+def test_finished_sweep_is_read_back_without_training(finished, data, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished study must not train again")
+
+    monkeypatch.setattr(training, "fit_model", no_training)
+    again = tuning.run_sweep(*data, **finished["kwargs"])
+    assert again.new_trials == 0
+    assert again.best == finished["result"].best
+    assert again.stage("dropout").study_name == finished["result"].stage("dropout").study_name
+
+
+def test_changed_data_starts_a_new_study(finished, data):
+    x, items = data
+    kwargs = {**finished["kwargs"], "data_key": "other-data", "n_trials": 1}
+    result = tuning.run_sweep(x, items, **kwargs)
+    assert result.new_trials == 2
+    assert result.stage("dropout").study_name != finished["result"].stage("dropout").study_name
+
+
+def test_search_never_touches_the_test_part(tmp_path, data):
+    x, items = data
+    split = tuning.sweep_split(items, protocol="original", seed=3, n_folds=2)
+    poisoned = x.copy()
+    # NaN test features would turn any training loss or prediction that used them into NaN,
+    # and the metrics refuse NaN probabilities.
+    poisoned[split.test] = np.nan
+    result = tuning.run_sweep(poisoned, items, protocol="original", profile=PROFILE, seed=3,
+                              data_key="poisoned", variant="clean", n_trials=1,
+                              storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
+                              cache_folder=tmp_path / "cache")
+    assert all(math.isfinite(stage.best_score) for stage in result.stages)
+
+
+def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
+    x, items = data
+    kwargs = dict(protocol="original", profile=PROFILE, seed=2, data_key="resume",
+                  variant="clean", n_trials=2, storage=f"sqlite:///{tmp_path / 's.db'}",
+                  builder=tiny_cnn, cache_folder=tmp_path / "cache")
+    real_fit = training.fit_model
+    calls = []
+
+    def interrupted_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user stops the sweep during the second trial
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_model", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.run_sweep(x, items, **kwargs)
+    monkeypatch.setattr(training, "fit_model", real_fit)
+
+    storage = tuning.make_storage(kwargs["storage"])
+    names = optuna.get_all_study_names(storage)
+    assert len(names) == 1  # stage 2 had not started
+    states = [t.state for t in optuna.load_study(study_name=names[0], storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+    resumed_calls = []
+
+    def counting_fit(*args, **kwargs):
+        resumed_calls.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fit_model", counting_fit)
+    result = tuning.run_sweep(x, items, **kwargs)
+    # One retried dropout trial and two learning-rate trials; the finished trial is kept.
+    assert len(resumed_calls) == 3
+    trials = result.stage("dropout").trials
+    assert result.stage("dropout").study_name == names[0]
+    assert list(trials["state"]) == ["complete", "fail", "complete"]
+    assert sorted(trials.loc[trials["state"] == "complete", "value"]) == [0.0, 0.5]
+    assert len(optuna.get_all_study_names(storage)) == 2
+
+
+class PruneLargeDropout(optuna.pruners.BasePruner):
+    """Prunes every trial with dropout above 0.4 at its first report."""
+
+    def prune(self, study, trial):
+        return trial.params.get("dropout_rate", 0.0) > 0.4
+
+
+def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
+    x, items = data
+    result = tuning.run_sweep(x, items, protocol="original", profile=PROFILE, seed=4,
+                              data_key="prune", variant="clean", n_trials=2,
+                              storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
+                              pruner=PruneLargeDropout(), cache_folder=tmp_path / "cache")
+    trials = result.stage("dropout").trials.set_index("value")
+    assert trials.loc[0.5, "state"] == "pruned"
+    assert trials.loc[0.5, "pruned_at_epoch"] == 1
+    assert trials.loc[0.0, "state"] == "complete"
+    assert result.best["dropout_rate"] == 0.0
+
+
+def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
+    # The callback reports each epoch's validation loss; after two finished trials a much worse
+    # third one is pruned once past the warm-up epochs.
+    study = optuna.create_study(direction="minimize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                   n_warmup_steps=2))
+    for losses in ([1.0, 0.8, 0.7, 0.6], [1.1, 0.9, 0.8, 0.7]):
+        trial = study.ask()
+        callback = tuning._PruningCallback(trial)
+        for epoch, loss in enumerate(losses):
+            callback.on_epoch_end(epoch, {"val_loss": loss})
+        study.tell(trial, losses[-1])
+    trial = study.ask()
+    callback = tuning._PruningCallback(trial)
+    for epoch in range(2):
+        callback.on_epoch_end(epoch, {"val_loss": 5.0})  # warm-up: never pruned
+    with pytest.raises(optuna.TrialPruned):
+        callback.on_epoch_end(2, {"val_loss": 5.0})
+
+
+# ----------------------------------------------------------------------------------------------
+# Table 2 and agreement
+# ----------------------------------------------------------------------------------------------
+
+
+def test_table2_compares_original_and_tuned_on_the_test_part(finished, data):
+    x, items = data
+    kwargs = finished["kwargs"]
+    table, folds, trained = tuning.table2(
+        x, items, finished["result"], profile=PROFILE, seed=kwargs["seed"],
+        data_key=kwargs["data_key"], builder=tiny_cnn, cache_folder=kwargs["cache_folder"])
+    assert list(table["model"]) == list(tuning.TABLE2_ROWS)
+    for column in (*experiments.TABLE1_METRICS, "variant", "protocol", "n_test", "dropout",
+                   "learning_rate", "published_loss", "published_f1_original"):
+        assert column in table.columns
+    rows = table.set_index("model")
+    for key in (*experiments.TABLE1_METRICS, "dropout", "learning_rate"):
+        assert rows.loc["difference", key] == pytest.approx(
+            rows.loc["tuned", key] - rows.loc["original", key])
+    assert rows.loc["original", "dropout"] == 0.25 and rows.loc["original", "learning_rate"] == 0.002
+    assert rows.loc["tuned", "dropout"] == finished["result"].best["dropout_rate"]
+    assert rows.loc["original", "published_loss"] == evaluation.ORIGINAL_TABLE2["original"]["loss"]
+    assert rows.loc["tuned", "published_accuracy_binary"] == 0.966
+    assert rows.loc["difference", "published_f1_original"] == pytest.approx(0.027)
+    assert rows.loc["original", "n_test"] == finished["result"].split.test.size
+    # The search trained both models already (the original values are on its grids): Table 2
+    # loads them from the model cache instead of training again.
+    assert folds["original"].cached and folds["tuned"].cached
+    assert set(trained) == {"original", "tuned"}
+
+
+def test_agreement_compares_protocols_and_the_report(finished):
+    result = finished["result"]
+    other = tuning.SweepResult(variant="clean", protocol="speaker-independent",
+                               split=result.split, stages=result.stages,
+                               best={"dropout_rate": 0.25, "learning_rate": 0.0022}, seconds=0.0)
+    same = tuning.agreement([result, result])
+    assert same["agree"] == {"dropout_rate": True, "learning_rate": True}
+    assert same["grid_steps_apart"] == {"dropout_rate": 0, "learning_rate": 0}
+    report = tuning.agreement([other])["matches_report"]["speaker-independent"]
+    assert report == {"dropout_rate": True, "learning_rate": True}
+    with pytest.raises(tuning.TuningError):
+        tuning.agreement([])

@@ -196,14 +196,21 @@ class FusionResult:
         return pd.DataFrame(rows)
 
     def gender_table(self) -> pd.DataFrame:
-        """The gender classifier of each fold: actors and test metrics."""
+        """The gender classifier of each fold: its actors and its metrics on the test items.
+
+        Returns
+        -------
+        pd.DataFrame
+            Columns ``fold, split, test_actors, trained_on_actors`` (space-separated actor
+            numbers), ``n_test, n_wrong, accuracy, auc, f1, epochs``.
+        """
         rows = []
         for index, fold in enumerate(self.folds):
             gender = fold.gender
             rows.append({
                 "fold": index + 1, "split": gender.split_name,
                 "test_actors": " ".join(map(str, gender.test_actors)),
-                "n_trained_on_actors": len(gender.trained_on_actors),
+                "trained_on_actors": " ".join(map(str, gender.trained_on_actors)),
                 "n_test": int(len(gender.y_true)),
                 "n_wrong": int(np.sum(gender.predicted != gender.y_true)),
                 **{key: gender.metrics[key] for key in ("accuracy", "auc", "f1")},

@@ -169,8 +169,9 @@ def plot_paired_differences(deltas: pd.DataFrame, *, metrics=("uar", "macro_f1")
                         zorder=3)
         ax.axvline(0.0, color="tab:red", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
-        ax.invert_yaxis()
         ax.set_xlabel(f"{metric} − baseline (per fold; blue: mean ± std)")
+    # The panels share the y axis, so one inversion puts the first row on top in all of them.
+    axes[0, 0].invert_yaxis()
     if title:
         fig.suptitle(title)
     fig.tight_layout()

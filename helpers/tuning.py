@@ -265,8 +265,12 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
                           f"heartbeat_interval={heartbeat_interval}")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
-                                      grace_period=int(grace_period))
+    with warnings.catch_warnings():
+        # Heartbeats have been "experimental" in Optuna since 2.9; they are what makes a trial
+        # of a killed process run again, so the warning is noise here.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
+                                          grace_period=int(grace_period))
 
 
 def redact_url(url: str) -> str:
@@ -518,7 +522,9 @@ def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], 
     while True:
         # A running trial whose process died stops sending heartbeats; after the grace period
         # this marks it failed so that the loop below runs it again.
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         status = _grid_status(study, parameter, grid)
         todo = [v for v, s in status.items()
                 if not s["done"] and not s["active"] and s["failed"] < max_attempts]

@@ -55,12 +55,14 @@ def data():
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, data):
-    """A finished sweep with three values per stage (so the original 0.25 / 0.002 is tried)."""
+    """A finished sweep, two values per stage; the original 0.25 / 0.002 is among the trials."""
     folder = tmp_path_factory.mktemp("sweep")
     x, items = data
     storage = f"sqlite:///{folder / 'study.db'}"
     kwargs = dict(protocol="original", profile=PROFILE, seed=1, data_key="tiny", variant="clean",
-                  storage=storage, n_trials=3, builder=tiny_cnn, cache_folder=folder / "cache")
+                  storage=storage, n_trials=2, dropout_grid=(0.25, 0.5),
+                  learning_rate_grid=(0.002, 0.003), builder=tiny_cnn,
+                  cache_folder=folder / "cache")
     messages = []
     result = tuning.run_sweep(x, items, progress=messages.append, **kwargs)
     return {"result": result, "kwargs": kwargs, "folder": folder, "messages": messages}
@@ -136,8 +138,8 @@ def test_speaker_independent_sweep_split_has_disjoint_actors(data):
 def test_sweep_runs_both_stages_over_their_grids(finished):
     result = finished["result"]
     dropout, rate = result.stage("dropout"), result.stage("learning_rate")
-    assert dropout.grid == (0.0, 0.25, 0.5)
-    assert rate.grid == tuning.grid_subset(tuning.LEARNING_RATE_GRID, 3)
+    assert dropout.grid == (0.25, 0.5)
+    assert rate.grid == (0.002, 0.003)
     assert sorted(dropout.trials["value"]) == list(dropout.grid)
     assert sorted(rate.trials["value"]) == list(rate.grid)
     # Stage 1 holds the original learning rate; stage 2 holds stage 1's best dropout.
@@ -147,9 +149,11 @@ def test_sweep_runs_both_stages_over_their_grids(finished):
     complete = dropout.trials[dropout.trials["state"] == "complete"]
     assert dropout.best_score == pytest.approx(complete["val_loss"].min())
     assert {"val_uar", "val_accuracy", "val_macro_f1", "epochs"} <= set(dropout.trials.columns)
-    assert result.new_trials == 6
+    assert result.new_trials == 4
+    # Stage 2's trial at the stage-1 learning rate is stage 1's best model: a cache hit.
+    assert rate.trials.set_index("value").loc[0.002, "cached"]
     table = result.trials_table()
-    assert len(table) == 6 and set(table["stage"]) == {"dropout", "learning_rate"}
+    assert len(table) == 4 and set(table["stage"]) == {"dropout", "learning_rate"}
     assert table["dropout_rate"].notna().all() and table["learning_rate"].notna().all()
 
 
@@ -164,33 +168,30 @@ def test_finished_sweep_is_read_back_without_training(finished, data, monkeypatc
     assert again.stage("dropout").study_name == finished["result"].stage("dropout").study_name
 
 
-def test_changed_data_starts_a_new_study(finished, data):
+def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished, data):
     x, items = data
-    kwargs = {**finished["kwargs"], "data_key": "other-data", "n_trials": 1}
-    result = tuning.run_sweep(x, items, **kwargs)
-    assert result.new_trials == 2
-    assert result.stage("dropout").study_name != finished["result"].stage("dropout").study_name
-
-
-def test_search_never_touches_the_test_part(tmp_path, data):
-    x, items = data
-    split = tuning.sweep_split(items, protocol="original", seed=3, n_folds=2)
+    kwargs = finished["kwargs"]
+    split = tuning.sweep_split(items, protocol="original", seed=kwargs["seed"], n_folds=2)
     poisoned = x.copy()
     # NaN test features would turn any training loss or prediction that used them into NaN,
     # and the metrics refuse NaN probabilities.
     poisoned[split.test] = np.nan
-    result = tuning.run_sweep(poisoned, items, protocol="original", profile=PROFILE, seed=3,
-                              data_key="poisoned", variant="clean", n_trials=1,
-                              storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
-                              cache_folder=tmp_path / "cache")
+    result = tuning.run_sweep(poisoned, items, **{**kwargs, "data_key": "poisoned",
+                                                  "n_trials": 1})
     assert all(math.isfinite(stage.best_score) for stage in result.stages)
+    assert result.new_trials == 2
+    # Another data fingerprint in the same storage is another study, not a resume.
+    assert result.stage("dropout").study_name != finished["result"].stage("dropout").study_name
+    storage = tuning.make_storage(kwargs["storage"])
+    assert len(optuna.get_all_study_names(storage)) == 4
 
 
 def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
     x, items = data
     kwargs = dict(protocol="original", profile=PROFILE, seed=2, data_key="resume",
-                  variant="clean", n_trials=2, storage=f"sqlite:///{tmp_path / 's.db'}",
-                  builder=tiny_cnn, cache_folder=tmp_path / "cache")
+                  variant="clean", n_trials=2, learning_rate_grid=(0.002,),
+                  storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
+                  cache_folder=tmp_path / "cache")
     real_fit = training.fit_model
     calls = []
 
@@ -219,8 +220,9 @@ def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
 
     monkeypatch.setattr(training, "fit_model", counting_fit)
     result = tuning.run_sweep(x, items, **kwargs)
-    # One retried dropout trial and two learning-rate trials; the finished trial is kept.
-    assert len(resumed_calls) == 3
+    # Only the interrupted dropout trial trains again: the finished one is kept, and stage 2's
+    # single learning rate is stage 1's best model, loaded from the cache.
+    assert len(resumed_calls) == 1
     trials = result.stage("dropout").trials
     assert result.stage("dropout").study_name == names[0]
     assert list(trials["state"]) == ["complete", "fail", "complete"]
@@ -239,6 +241,7 @@ def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
     x, items = data
     result = tuning.run_sweep(x, items, protocol="original", profile=PROFILE, seed=4,
                               data_key="prune", variant="clean", n_trials=2,
+                              learning_rate_grid=(0.002,),
                               storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
                               pruner=PruneLargeDropout(), cache_folder=tmp_path / "cache")
     trials = result.stage("dropout").trials.set_index("value")

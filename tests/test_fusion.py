@@ -1,0 +1,253 @@
+"""Fusion helpers: gender labels, leak-free gender splits, paired differences, the error cost."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import config, experiments, fusion, splits, training  # noqa: E402
+from helpers.errors import ProjectError  # noqa: E402
+
+
+def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean",)) -> pd.DataFrame:
+    """24 actors (odd male, even female), ``clips_per_actor`` recordings, one row per version."""
+    rows = []
+    for version in versions:
+        for actor in range(1, 25):
+            for clip in range(clips_per_actor):
+                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
+                             "clip_id": f"{actor:02d}-{clip}", "emotion_code": 1 + (actor + clip) % 8,
+                             "emotion": config.EMOTIONS[(actor + clip) % 8],
+                             "variant": version})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels and splits
+# ----------------------------------------------------------------------------------------------
+
+
+def test_gender_labels_are_one_for_female():
+    items = item_table(clips_per_actor=1)
+    labels = fusion.gender_labels(items)
+    assert labels.dtype == np.float32
+    np.testing.assert_array_equal(labels, (items["actor"] % 2 == 0).to_numpy(dtype=np.float32))
+
+
+def test_gender_labels_reject_unknown_values():
+    items = item_table(clips_per_actor=1)
+    items.loc[3, "gender"] = "unknown"
+    with pytest.raises(fusion.FusionError, match="unknown"):
+        fusion.gender_labels(items)
+    with pytest.raises(ProjectError, match="gender"):
+        fusion.gender_labels(items.drop(columns="gender"))
+
+
+@pytest.mark.parametrize("n_folds", [2, 3, 6])
+def test_gender_split_never_holds_test_actors(n_folds):
+    # Emotion folds on the aggregation table (four rows per recording), gender model on the
+    # clean table: the gender model's training and validation rows hold no test actor.
+    aggregation = item_table(versions=config.NOISE_VARIANTS)
+    clean = item_table()
+    for split in splits.speaker_folds(aggregation, n_folds=n_folds, seed=7):
+        gender_split = fusion.gender_split_for_fold(clean, split)
+        seen = np.concatenate([gender_split.train, gender_split.validation])
+        seen_actors = set(clean["actor"].iloc[seen])
+        assert not seen_actors & set(split.test_actors)
+        assert set(clean["actor"].iloc[gender_split.test]) == set(split.test_actors)
+        assert seen_actors == set(split.train_actors) | set(split.validation_actors)
+
+
+def test_gender_split_needs_an_actor_split():
+    items = item_table()
+    random_split = splits.original_split(items, seed=0)
+    with pytest.raises(fusion.FusionError, match="actor-based"):
+        fusion.gender_split_for_fold(items, random_split)
+
+
+def test_split_by_gender_keeps_one_gender_for_training_and_every_test_item():
+    items = item_table()
+    split = splits.speaker_folds(items, n_folds=3, seed=1)[0]
+    female = fusion.split_by_gender(items, split, gender="female")
+    assert set(items["gender"].iloc[female.train]) == {"female"}
+    assert set(items["gender"].iloc[female.validation]) == {"female"}
+    np.testing.assert_array_equal(female.test, split.test)
+    assert set(female.train_actors) == set(items["actor"].iloc[female.train])
+    with pytest.raises(fusion.FusionError, match="gender="):
+        fusion.split_by_gender(items, split, gender="other")
+
+
+def test_predict_gender_for_fold_never_trains_on_test_actors(tmp_path, monkeypatch):
+    # Each spectrogram is filled with its actor's number, so what reached the gender model's
+    # fit can be read off the arrays it was given.
+    items = item_table(clips_per_actor=2)
+    x = np.repeat(items["actor"].to_numpy(dtype=np.float32), 8 * 10).reshape(-1, 8, 10)
+    split = splits.speaker_folds(items, n_folds=3, seed=3)[1]
+    seen = []
+    real_fit = training.fit_model
+
+    def spy(model, x_train, y_train, *, x_val, y_val, **kwargs):
+        seen.extend(np.unique(x_train).tolist())
+        seen.extend(np.unique(x_val).tolist())
+        return real_fit(model, x_train, y_train, x_val=x_val, y_val=y_val, **kwargs)
+
+    monkeypatch.setattr(training, "fit_model", spy)
+    profile = config.Profile("tiny", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
+                             n_folds=3, gender_epochs=1, gender_steps_per_epoch=1)
+    result = fusion.predict_gender_for_fold(
+        x, items, x[split.test], items.iloc[split.test], split, profile=profile, seed=0,
+        data_key="test:clean", hyperparameters={"dense_units": 4, "filters": 2},
+        cache_folder=tmp_path)
+    assert seen, "the gender model was not trained"
+    assert not set(int(v) for v in seen) & set(split.test_actors)
+    assert not set(result.trained_on_actors) & set(result.test_actors)
+    assert result.test_actors == split.test_actors
+    assert result.p_female.shape == (len(split.test),)
+    assert np.all((result.p_female >= 0) & (result.p_female <= 1))
+    np.testing.assert_array_equal(result.y_true, fusion.gender_labels(items.iloc[split.test]))
+    # A second call finds the model in the cache and predicts the same.
+    again = fusion.predict_gender_for_fold(
+        x, items, x[split.test], items.iloc[split.test], split, profile=profile, seed=0,
+        data_key="test:clean", hyperparameters={"dense_units": 4, "filters": 2},
+        cache_folder=tmp_path)
+    assert again.cached and not result.cached
+    np.testing.assert_allclose(again.p_female, result.p_female, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired differences
+# ----------------------------------------------------------------------------------------------
+
+
+def hand_table() -> pd.DataFrame:
+    """Three folds: plain, fusion with true and with predicted gender."""
+    values = {
+        ("plain", "none"): ([0.40, 0.50, 0.60], [0.30, 0.45, 0.50]),
+        ("fusion", "true"): ([0.45, 0.52, 0.70], [0.35, 0.45, 0.55]),
+        ("fusion", "predicted"): ([0.42, 0.49, 0.66], [0.31, 0.40, 0.56]),
+    }
+    rows = []
+    for (model, source), (uar, f1) in values.items():
+        for fold in range(3):
+            rows.append({"fold": fold + 1, "model": model, "gender_source": source,
+                         "uar": uar[fold], "macro_f1": f1[fold],
+                         "gender_accuracy": {"none": np.nan, "true": 1.0}.get(source, 0.9)})
+    # Shuffle the rows: pairing must go by fold, not by position.
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def test_paired_differences_pair_by_fold():
+    deltas = fusion.paired_differences(hand_table())
+    row = deltas[(deltas["model"] == "fusion") & (deltas["gender_source"] == "predicted")]
+    by_fold = row.set_index("fold").sort_index()
+    np.testing.assert_allclose(by_fold["delta_uar"], [0.02, -0.01, 0.06], atol=1e-12)
+    np.testing.assert_allclose(by_fold["delta_macro_f1"], [0.01, -0.05, 0.06], atol=1e-12)
+    plain = deltas[deltas["model"] == "plain"]
+    assert (plain[["delta_uar", "delta_macro_f1"]] == 0).all().all()
+
+
+def test_summarise_fusion_mean_std_and_paired_difference():
+    summary = fusion.summarise_fusion(hand_table())
+    assert list(zip(summary["model"], summary["gender_source"])) == [
+        ("plain", "none"), ("fusion", "true"), ("fusion", "predicted")]
+    row = summary.iloc[2]
+    assert row["folds"] == 3
+    assert row["uar"] == pytest.approx(np.mean([0.42, 0.49, 0.66]))
+    assert row["uar_std"] == pytest.approx(np.std([0.42, 0.49, 0.66], ddof=1))
+    assert row["delta_uar"] == pytest.approx(np.mean([0.02, -0.01, 0.06]))
+    assert row["delta_uar_std"] == pytest.approx(np.std([0.02, -0.01, 0.06], ddof=1))
+    assert row["delta_macro_f1"] == pytest.approx(np.mean([0.01, -0.05, 0.06]))
+    assert row["gender_accuracy"] == pytest.approx(0.9)
+    true_row = summary.iloc[1]
+    assert true_row["delta_uar"] == pytest.approx((0.05 + 0.02 + 0.10) / 3)
+    assert true_row["delta_uar_std"] == pytest.approx(np.std([0.05, 0.02, 0.10], ddof=1))
+    assert summary.iloc[0][["delta_uar", "delta_uar_std"]].tolist() == [0.0, 0.0]
+
+
+def test_unpaired_folds_are_refused():
+    table = hand_table()
+    missing = table[~((table["model"] == "fusion") & (table["gender_source"] == "true")
+                      & (table["fold"] == 2))]
+    with pytest.raises(fusion.FusionError, match="paired"):
+        fusion.summarise_fusion(missing)
+    doubled = pd.concat([table, table.iloc[[0]]])
+    with pytest.raises(fusion.FusionError, match="twice"):
+        fusion.paired_differences(doubled)
+    with pytest.raises(fusion.FusionError, match="lacks"):
+        fusion.paired_differences(table.drop(columns="macro_f1"))
+    with pytest.raises(fusion.FusionError, match="reference"):
+        fusion.paired_differences(table[table["model"] != "plain"])
+
+
+def test_difference_interval_matches_student_t():
+    low, high = fusion.difference_interval([0.02, -0.01, 0.06])
+    mean, std = 0.07 / 3, np.std([0.02, -0.01, 0.06], ddof=1)
+    half = 4.302652729911275 * std / np.sqrt(3)  # t(0.975, 2)
+    assert (low, high) == pytest.approx((mean - half, mean + half))
+    assert all(np.isnan(fusion.difference_interval([0.1])))
+    with pytest.raises(fusion.FusionError, match="confidence"):
+        fusion.difference_interval([0.1, 0.2], confidence=1.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# A result assembled by hand: the fold table, the error cost and the conclusion
+# ----------------------------------------------------------------------------------------------
+
+
+def one_hot_probabilities(labels, n_classes=8):
+    return np.eye(n_classes)[np.asarray(labels)] * 0.92 + 0.01
+
+
+def hand_result() -> fusion.FusionResult:
+    folds = []
+    for index in range(2):
+        y = np.array([0, 1, 2, 3])
+        gender_true = np.array([1.0, 0.0, 1.0, 0.0])
+        p_female = np.array([0.9, 0.2, 0.3, 0.1])  # the third item is wrongly gendered
+        right, wrong = one_hot_probabilities(y), one_hot_probabilities([1, 2, 3, 4])
+        mixed = right.copy()
+        mixed[2] = wrong[2]
+        probabilities = {("plain", "none"): mixed, ("fusion", "true"): right,
+                         ("fusion", "predicted"): mixed, ("fusion", "predicted-probability"): mixed,
+                         ("per-gender", "true"): right, ("per-gender", "predicted"): mixed,
+                         ("per-gender", "predicted-probability"): mixed}
+        gender = fusion.GenderFold(split_name=f"speaker-fold-{index + 1}",
+                                   trained_on_actors=(1, 2), test_actors=(3, 4),
+                                   p_female=p_female, y_true=gender_true,
+                                   metrics={"accuracy": 0.75, "auc": 1.0, "f1": 0.667},
+                                   history={"loss": [0.7]}, cached=False)
+        split = splits.Split(f"speaker-fold-{index + 1}", train=[0], validation=[1],
+                             test=[2, 3, 4, 5], fold=index, seed=0, train_actors=(1,),
+                             validation_actors=(2,), test_actors=(3, 4))
+        folds.append(fusion.FusionFold(
+            split=split, gender=gender, y_true=y, probabilities=probabilities,
+            metrics={k: experiments.evaluate_emotion(y, v) for k, v in probabilities.items()}))
+    return fusion.FusionResult(variant="clean", gender_variant="clean", folds=folds,
+                               hyperparameters={}, gender_hyperparameters={},
+                               fusion_model=None, fusion_history={"loss": [1.0]})
+
+
+def test_fold_table_and_error_cost():
+    result = hand_result()
+    table = result.fold_table()
+    assert len(table) == 2 * 7
+    fused = table[(table["model"] == "fusion") & (table["gender_source"] == "predicted")]
+    assert fused["gender_accuracy"].tolist() == [0.75, 0.75]
+    assert fused["accuracy"].tolist() == [0.75, 0.75]
+    cost = result.error_cost()
+    assert cost["gender_accuracy"] == pytest.approx(0.75)
+    assert cost["n_wrong"] == 2 and cost["n_test"] == 8
+    assert cost["accuracy_on_wrong_true"] == 1.0
+    assert cost["accuracy_on_wrong_predicted"] == 0.0
+    assert cost["uar_cost"] > 0
+    text = fusion.describe_fusion(table, cost)
+    assert "Fusion with the predicted gender" in text
+    assert "2 of 8 wrong" in text
+    gender = result.gender_table()
+    assert gender["n_wrong"].tolist() == [1, 1]
+    assert gender["trained_on_actors"].tolist() == ["1 2", "1 2"]

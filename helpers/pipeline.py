@@ -9,6 +9,7 @@ variants come out. Because features are cached by content, a later notebook call
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +32,9 @@ class RunData:
         UrbanSound8K rows selected as noise (with ``path``).
     profile : config.Profile
     standin : bool
-        True when the generated stand-in corpus is used.
+        True when the speech is the generated stand-in corpus.
+    standin_noise : bool
+        True when the noise is the generated stand-in noise set.
     ravdess_root, noise_root : Path
     """
 
@@ -40,6 +43,7 @@ class RunData:
     noise: pd.DataFrame
     profile: config.Profile
     standin: bool
+    standin_noise: bool
     ravdess_root: Path
     noise_root: Path
 
@@ -48,6 +52,7 @@ class RunData:
         return {
             "profile": self.profile.name,
             "data": "stand-in (synthetic)" if self.standin else "real",
+            "noise": "stand-in (synthetic)" if self.standin_noise else "real",
             "ravdess_root": str(self.ravdess_root),
             "noise_root": str(self.noise_root),
             "n_manifest": len(self.manifest),
@@ -89,8 +94,11 @@ def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = 
     """
     run_profile = config.get_profile(profile)
     folds = parse_folds(noise_folds)
-    ravdess_root, noise_root, standin = config.resolve_data_roots(ravdess_dir or None, noise_dir or None)
-    if standin:
+    # Arguments first, then SER_RAVDESS_DIR / SER_NOISE_DIR, then the generated stand-in.
+    ravdess_dir = ravdess_dir or os.environ.get("SER_RAVDESS_DIR", "")
+    noise_dir = noise_dir or os.environ.get("SER_NOISE_DIR", "")
+    ravdess_root, noise_root, _ = config.resolve_data_roots(ravdess_dir or None, noise_dir or None)
+    if not (ravdess_dir and noise_dir):
         from helpers import corpus
 
         standin_ravdess, standin_noise = corpus.ensure_standin()
@@ -101,7 +109,7 @@ def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = 
     clips = splits.subset_per_actor(manifest, clips_per_actor=run_profile.clips_per_actor, seed=seed)
     clips = clips.reset_index(drop=True)
     return RunData(manifest=manifest, clips=clips, noise=noise, profile=run_profile,
-                   standin=not (ravdess_dir and noise_dir), ravdess_root=ravdess_root,
+                   standin=not ravdess_dir, standin_noise=not noise_dir, ravdess_root=ravdess_root,
                    noise_root=noise_root)
 
 

@@ -73,6 +73,9 @@ GENDER_HYPERPARAMETERS: dict = {"dense_units": 256, "dropout_rate": 0.5, "learni
 GENDER_BATCH_SIZE = 16
 #: Decision threshold turning ``p_female`` into a label.
 GENDER_THRESHOLD = 0.5
+#: Below this share of changed predictions when the gender input is flipped, the conclusion
+#: says that the fusion model makes little use of gender.
+LITTLE_USE = 0.05
 
 
 class FusionError(ProjectError):
@@ -135,6 +138,12 @@ class FusionFold:
         Emotion probabilities keyed by ``(model, gender_source)``.
     metrics : dict of (str, str) to dict
         :func:`helpers.experiments.evaluate_emotion` of each entry of ``probabilities``.
+    flip_changed : float
+        Share of test items whose predicted emotion changes when the fusion model is given the
+        opposite of the true gender: how much the model uses its gender input at all.
+    flip_shift : float
+        Mean total-variation distance between the fusion model's probabilities with the true
+        and with the opposite gender (0: gender ignored; 1: completely different outputs).
     """
 
     split: splits.Split
@@ -142,6 +151,8 @@ class FusionFold:
     y_true: np.ndarray
     probabilities: dict
     metrics: dict
+    flip_changed: float = float("nan")
+    flip_shift: float = float("nan")
 
 
 @dataclasses.dataclass
@@ -202,7 +213,8 @@ class FusionResult:
         -------
         pd.DataFrame
             Columns ``fold, split, test_actors, trained_on_actors`` (space-separated actor
-            numbers), ``n_test, n_wrong, accuracy, auc, f1, epochs``.
+            numbers), ``n_test, n_wrong, accuracy, auc, f1, epochs``, and the fusion model's
+            ``fusion_flip_changed`` and ``fusion_flip_shift`` (see :class:`FusionFold`).
         """
         rows = []
         for index, fold in enumerate(self.folds):
@@ -215,6 +227,8 @@ class FusionResult:
                 "n_wrong": int(np.sum(gender.predicted != gender.y_true)),
                 **{key: gender.metrics[key] for key in ("accuracy", "auc", "f1")},
                 "epochs": len(gender.history.get("loss", [])),
+                "fusion_flip_changed": fold.flip_changed,
+                "fusion_flip_shift": fold.flip_shift,
             })
         return pd.DataFrame(rows)
 
@@ -230,7 +244,8 @@ class FusionResult:
             fusion(true gender) − fusion(predicted gender); ``accuracy_on_wrong_true`` and
             ``accuracy_on_wrong_predicted``: the fusion model's emotion accuracy on the
             wrongly gendered items when given the true and the predicted gender (NaN when
-            there are none).
+            there are none); ``flip_changed`` and ``flip_shift``: the fusion model's
+            sensitivity to its gender input (see :class:`FusionFold`), over all test items.
         """
         table = self.fold_table()
         fusion = table[table["model"] == "fusion"].pivot(index="fold", columns="gender_source")
@@ -254,6 +269,10 @@ class FusionResult:
                 hits += int(np.sum(predicted[wrong] == fold.y_true[wrong]))
                 total += int(np.sum(wrong))
             cost[f"accuracy_on_wrong_{source}"] = hits / total if total else float("nan")
+        sizes = np.array([len(f.y_true) for f in self.folds], dtype=np.float64)
+        for key in ("flip_changed", "flip_shift"):
+            values = np.array([getattr(f, key) for f in self.folds], dtype=np.float64)
+            cost[key] = float(np.sum(values * sizes) / np.sum(sizes))
         return cost
 
 
@@ -549,6 +568,11 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
                               ("predicted-probability", gender.p_female)):
             probabilities["fusion", source] = training.predict_proba(model, {
                 "log_mel": spectrogram, "gender": value.astype(np.float32)[:, np.newaxis]})
+        # How much does the model use its gender input at all? Give it the opposite gender.
+        flipped = training.predict_proba(model, {
+            "log_mel": spectrogram, "gender": (1.0 - gender.y_true).astype(np.float32)[:, np.newaxis]})
+        flip_changed = float(np.mean(flipped.argmax(axis=1) != fused.probabilities.argmax(axis=1)))
+        flip_shift = float(np.mean(0.5 * np.abs(flipped - fused.probabilities).sum(axis=1)))
         if fusion_model is None:
             fusion_model, fusion_history = model, fused.history
 
@@ -566,7 +590,8 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         metrics = {key: experiments.evaluate_emotion(y[split.test], value)
                    for key, value in probabilities.items()}
         folds.append(FusionFold(split=split, gender=gender, y_true=y[split.test],
-                                probabilities=probabilities, metrics=metrics))
+                                probabilities=probabilities, metrics=metrics,
+                                flip_changed=flip_changed, flip_shift=flip_shift))
         if progress is not None:
             progress(f"{split.name}: gender accuracy {gender.metrics['accuracy']:.3f}; UAR plain "
                      f"{metrics['plain', 'none']['uar']:.3f}, fusion (predicted gender) "
@@ -743,10 +768,10 @@ def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float =
         values = values[f"delta_{metric}"].to_numpy()
         low, high = difference_interval(values, confidence=confidence)
         std = values.std(ddof=1) if values.size > 1 else 0.0
-        text = f"{values.mean():+.3f} ± {std:.3f}"
+        text = f"{_signed(values.mean())} ± {std:.3f}"
         if np.isnan(low):
             return text, "undecided (one fold gives no interval)"
-        interval = f"{level} interval of the mean {low:+.3f} to {high:+.3f}"
+        interval = f"{level} interval of the mean {_signed(low)} to {_signed(high)}"
         if low > 0:
             return text, f"helps ({interval})"
         if high < 0:
@@ -768,14 +793,24 @@ def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float =
         (f"**The gender classifier's errors.** It was right on {cost['gender_accuracy']:.1%} "
          f"± {cost['gender_accuracy_std']:.1%} of the test items per fold ({cost['n_wrong']} of "
          f"{cost['n_test']} wrong). Giving the fusion model the true instead of the predicted "
-         f"gender changes UAR by {cost['uar_cost']:+.3f} ± {cost['uar_cost_std']:.3f} and "
-         f"macro-F1 by {cost['macro_f1_cost']:+.3f} ± {cost['macro_f1_cost_std']:.3f}: that is "
+         f"gender changes UAR by {_signed(cost['uar_cost'])} ± {cost['uar_cost_std']:.3f} and "
+         f"macro-F1 by {_signed(cost['macro_f1_cost'])} ± {cost['macro_f1_cost_std']:.3f}: that is "
          "what the errors cost."
          + ("" if not cost["n_wrong"] else
             f" On the wrongly gendered items alone, the fusion model's emotion accuracy is "
             f"{cost['accuracy_on_wrong_true']:.3f} with the true and "
             f"{cost['accuracy_on_wrong_predicted']:.3f} with the predicted gender.")),
     ]
+    if np.isfinite(cost.get("flip_changed", np.nan)):
+        use = (f"**Does the fusion model use gender?** Given the opposite of the true gender, "
+               f"it changes its predicted emotion on {cost['flip_changed']:.1%} of the test "
+               f"items (mean probability shift, total variation, {cost['flip_shift']:.3f}).")
+        if cost["flip_changed"] < LITTLE_USE:
+            use += (" It makes little use of its gender input, so most of its difference to "
+                    "the plain model comes from training variation (its own initialisation "
+                    "and trajectory), not from the gender information; a wrong gender costs "
+                    "correspondingly little.")
+        paragraphs.append(use)
     return "\n\n".join(paragraphs)
 
 
@@ -812,6 +847,11 @@ def save_fusion_model(result: FusionResult, path: str | Path, *,
         **(extra or {}),
     }
     return training.save_model_with_sidecar(result.fusion_model, path, sidecar=sidecar)
+
+
+def _signed(value: float) -> str:
+    """``+0.012`` / ``-0.034``; a value that rounds to zero is ``+0.000``, never ``-0.000``."""
+    return f"{round(float(value), 3) + 0.0:+.3f}"
 
 
 def _check_fold_table(fold_table: pd.DataFrame, metrics: Sequence[str]) -> None:

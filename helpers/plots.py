@@ -248,3 +248,43 @@ def plot_gender_probabilities(names, p_female, *, truths=None, title: str = ""):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_tuning_stage(trials: pd.DataFrame, *, parameter: str, reported: float | None = None,
+                      log_x: bool = False, title: str = ""):
+    """Validation loss and UAR against one searched hyperparameter, one line per protocol.
+
+    ``trials`` has columns ``protocol``, ``state``, ``val_loss``, ``val_uar`` and
+    ``parameter`` (e.g. ``tuning.SweepResult.trials_table()`` rows of one stage). Completed
+    trials are filled circles joined by a line, pruned ones crosses (their last reported loss),
+    each protocol's choice (lowest validation loss) a star; ``reported`` (the original's choice)
+    is a dashed vertical line.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = dict(zip(sorted(trials["protocol"].unique()), sns.color_palette("tab10")))
+    for protocol, group in trials.groupby("protocol", sort=True):
+        group = group.sort_values(parameter)
+        complete = group[group["state"] == "complete"]
+        pruned = group[group["state"] == "pruned"]
+        best = complete.loc[complete["val_loss"].idxmin()] if not complete.empty else None
+        for ax, metric in zip(axes, ("val_loss", "val_uar")):
+            colour = colours[protocol]
+            ax.plot(complete[parameter], complete[metric], marker="o", color=colour, label=protocol)
+            if metric == "val_loss" and not pruned.empty:
+                ax.scatter(pruned[parameter], pruned[metric], marker="x", color=colour,
+                           label=f"{protocol}: pruned")
+            if best is not None:
+                ax.scatter([best[parameter]], [best[metric]], marker="*", s=220, color=colour,
+                           edgecolor="black", zorder=4)
+    for ax, metric in zip(axes, ("validation loss (objective)", "validation UAR")):
+        if reported is not None:
+            ax.axvline(reported, color="grey", linestyle="--", linewidth=1, label="report's choice")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(parameter.replace("_", " "))
+        ax.set_title(metric)
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -51,6 +51,8 @@ __all__ = [
     "MIN_WINDOW_FILL",
     "PREFERRED_EMOTION_MODEL",
     "GENDER_MODEL_NAME",
+    "TRAIN_EMOTION",
+    "TRAIN_GENDER",
     "PredictionError",
     "ModelNotFoundError",
     "LoadedModel",
@@ -59,6 +61,7 @@ __all__ = [
     "window_starts",
     "prepare_windows",
     "collect_audio_files",
+    "compare_with_features",
     "find_emotion_model",
     "find_gender_model",
     "resolve_model_path",
@@ -74,16 +77,17 @@ __all__ = [
 MAX_DURATION_S = 60.0
 #: A window after the first is used when at least this fraction of it holds audio.
 MIN_WINDOW_FILL = 0.75
-#: The default emotion model when the newest run saved it: tested on unseen speakers, trained
-#: on clean and noisy speech.
+#: The default emotion model when the newest run saved it (or its tuned version, from notebook
+#: 04): tested on unseen speakers, trained on clean and noisy speech.
 PREFERRED_EMOTION_MODEL = "emotion_aggregation_speaker-independent"
 #: The name notebook 05 saves the gender model under (``gender.keras`` + ``gender.json``).
 GENDER_MODEL_NAME = "gender"
 #: Suffixes looked for when a folder is walked (a file named explicitly is always tried).
 AUDIO_SUFFIXES = frozenset(datasets.AUDIO_SUFFIXES | {".au", ".snd", ".caf", ".w64", ".rf64"})
 
-TRAIN_EMOTION = "python run_all.py --only 01,02,03 (notebook 03_emotion.ipynb saves the emotion models)"
-TRAIN_GENDER = "python run_all.py --only 05 (notebook 05_gender.ipynb saves gender.keras)"
+#: What to run when a model is missing (said in the messages).
+TRAIN_EMOTION = "`python run_all.py --only 01,02,03` (notebook 03_emotion.ipynb saves the emotion models)"
+TRAIN_GENDER = "`python run_all.py --only 05` (notebook 05_gender.ipynb saves gender.keras)"
 
 
 class PredictionError(ProjectError):
@@ -198,8 +202,9 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None) -> Path:
 
     The newest ``emotion_*.keras`` (with a sidecar) marks the newest run: models saved from the
     same data (same ``data_fingerprint``) count as that run. Among them the speaker-independent
-    ones come first, and of those the aggregation variant, then clean, then the newest. Fusion
-    models (a second, gender input) are never chosen by default: name one to use it.
+    ones come first, and of those the aggregation variant, then clean; then a tuned model
+    (notebook 04's ``*_tuned``) before an untuned one, then the newest. Fusion models (a second,
+    gender input) are never chosen by default: name one to use it.
 
     Raises
     ------
@@ -222,9 +227,10 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None) -> Path:
                 if c[1].get("data_fingerprint") == newest[1].get("data_fingerprint")]
 
     def rank(candidate):
-        _, sidecar, mtime = candidate
+        path, sidecar, mtime = candidate
+        tuned = path.stem.endswith("_tuned") or "tuning_studies" in sidecar
         return (sidecar.get("protocol") == "speaker-independent",
-                sidecar.get("variant") == "aggregation", sidecar.get("variant") == "clean", mtime)
+                sidecar.get("variant") == "aggregation", sidecar.get("variant") == "clean", tuned, mtime)
 
     return max(same_run, key=rank)[0].resolve()
 
@@ -544,7 +550,7 @@ class Predictor:
             raise PredictionError(f"gender={gender.path} is a {gender.task} model")
         if emotion.needs_gender and gender is None:
             raise PredictionError(f"{emotion.path} is a fusion model that takes the speaker's gender: "
-                                  f"it needs a gender model ({TRAIN_GENDER})")
+                                  f"it needs a gender model; train one with {TRAIN_GENDER}")
         if max_duration_s is not None and not max_duration_s > 0:
             raise PredictionError(f"max_duration_s={max_duration_s} must be positive or None")
         window_starts(1.0, hop_s=hop_s)  # validates hop_s
@@ -583,7 +589,7 @@ class Predictor:
 
     def describe(self) -> str:
         """Two lines naming the models in use."""
-        gender = self.gender.describe() if self.gender else f"none (train one: {TRAIN_GENDER})"
+        gender = self.gender.describe() if self.gender else f"none found; train one with {TRAIN_GENDER}"
         return f"emotion model: {self.emotion.describe()}\ngender model:  {gender}"
 
     def prepare(self, path: str | os.PathLike, *,
@@ -706,6 +712,61 @@ class Predictor:
             gender=gender, p_female=p_female, windows=len(starts), window_starts_s=list(starts))
 
 
+def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLike], x: np.ndarray, *,
+                          truth: Sequence[str] | None = None) -> dict:
+    """Predict files from disk and compare with the emotion model's output on their stored features.
+
+    The check that prediction preprocesses as training did: ``x`` holds the clean log-mels the
+    model was trained and tested on (from the feature cache), row for row with ``paths``.
+
+    Parameters
+    ----------
+    predictor : Predictor
+    paths : sequence of path [shape=(n,)]
+    x : np.ndarray [shape=(n, n_mels, n_frames)]
+    truth : sequence of str [shape=(n,)], optional
+        True labels; adds the accuracy of both.
+
+    Returns
+    -------
+    dict
+        ``n_files``, ``label_agreement`` (fraction of files whose top label is the same),
+        ``max_abs_difference`` (largest probability difference), and with ``truth``
+        ``accuracy_files`` and ``accuracy_features``.
+
+    Raises
+    ------
+    PredictionError
+        If ``paths`` and ``x`` differ in length, or a file cannot be predicted.
+    """
+    from helpers import training
+
+    if len(paths) != len(x) or (truth is not None and len(truth) != len(paths)):
+        raise PredictionError(f"paths ({len(paths)}), x ({len(x)}) and truth "
+                              f"({'-' if truth is None else len(truth)}) must have one row per file")
+    predictions = predictor.predict_files(list(paths))
+    failed = [p.message for p in predictions if not p.ok]
+    if failed:
+        raise PredictionError(f"{len(failed)} files could not be predicted: {'; '.join(failed[:5])}")
+    labels = list(predictor.emotion.labels)
+    from_files = np.array([[p.emotion_probabilities[label] for label in labels] for p in predictions])
+    inputs = training.add_channel_axis(x)
+    if predictor.emotion.needs_gender:
+        gender = np.array([[float(p.p_female > predictor.gender.threshold)] for p in predictions],
+                          dtype=np.float32)
+        inputs = {"log_mel": inputs, "gender": gender}
+    from_features = training.predict_proba(predictor.emotion.model, inputs)
+    result = {"n_files": len(paths),
+              "label_agreement": float(np.mean(from_files.argmax(1) == from_features.argmax(1))),
+              "max_abs_difference": float(np.max(np.abs(from_files - from_features)))}
+    if truth is not None:
+        truth = np.asarray(truth)
+        names = np.asarray(labels)
+        result["accuracy_files"] = float(np.mean(names[from_files.argmax(1)] == truth))
+        result["accuracy_features"] = float(np.mean(names[from_features.argmax(1)] == truth))
+    return result
+
+
 # ----------------------------------------------------------------------------------------------
 # Tables, the upload widget and the command
 # ----------------------------------------------------------------------------------------------
@@ -755,7 +816,7 @@ def format_table(predictions: Sequence[Prediction], *, gender_available: bool = 
     lines.append(f"{len(predictions)} file{'s' * (len(predictions) != 1)}: "
                  f"{len(predictions) - n_failed} predicted, {n_failed} failed")
     if not gender_available:
-        lines.append(f"no gender model: gender not predicted (train one: {TRAIN_GENDER})")
+        lines.append(f"no gender model, so gender is not predicted; train one with {TRAIN_GENDER}")
     return "\n".join(lines)
 
 

@@ -68,13 +68,6 @@ CASE_STUDY_TABLES: tuple[str, ...] = ("case_study_emotion", "case_study_gender",
 RUN_KEYS: frozenset[str] = frozenset({
     "profile", "data", "ravdess_root", "noise_root", "n_manifest", "n_clips", "n_noise_clips",
     "seed", "data_fingerprint", "versions", "parameters"})
-# Results files whose absence marks a section "not run", with the notebook that writes them.
-SOURCES: dict[str, tuple[str, str]] = {
-    "table1": ("tables/table1_emotion.csv", "03"),
-    "table2": ("tables/table2_tuning.csv", "04"),
-    "table3": ("tables/table3_gender.csv", "05"),
-    "fusion": ("tables/fusion.csv", "07"),
-}
 
 
 class ReportError(ProjectError):
@@ -144,6 +137,17 @@ def build_report(outputs_dir: str | os.PathLike, *, profile: str | None = None,
     results = _Results(Path(outputs_dir))
     notebooks = Path(notebooks_dir) if notebooks_dir is not None else config.NOTEBOOKS_DIR
     now = now or _datetime.datetime.now(_datetime.timezone.utc)
+    sections = [
+        ("Data and profile", _data_section, (results, profile)),
+        ("Notebooks", _notebooks_section, (results, notebooks)),
+        ("Table 1", _table1_section, (results,)),
+        ("How the protocols differ", _protocol_section, (results,)),
+        ("Table 2", _table2_section, (results,)),
+        ("Table 3", _table3_section, (results,)),
+        ("Case studies", _prediction_section, (results,)),
+        ("Fusion", _fusion_section, (results,)),
+        ("All figures", _figures_section, (results,)),
+    ]
     parts = [
         "# Reproduction report",
         f"Regenerated {now.strftime('%Y-%m-%d %H:%M UTC')} by `run_all.py`"
@@ -153,15 +157,7 @@ def build_report(outputs_dir: str | os.PathLike, *, profile: str | None = None,
         "tables' `published_*` columns or, where a table has none, from "
         "`helpers/evaluation.py`, where they were typed once from the original report. "
         "A section whose results are absent says *not run*.",
-        _data_section(results, profile),
-        _notebooks_section(results, notebooks),
-        _table1_section(results),
-        _protocol_section(results),
-        _table2_section(results),
-        _table3_section(results),
-        _prediction_section(results),
-        _fusion_section(results),
-        _figures_section(results),
+        *(_safe_section(title, build, arguments) for title, build, arguments in sections),
     ]
     return "\n\n".join(part.strip("\n") for part in parts if part) + "\n"
 
@@ -169,6 +165,16 @@ def build_report(outputs_dir: str | os.PathLike, *, profile: str | None = None,
 # ----------------------------------------------------------------------------------------------
 # Sections
 # ----------------------------------------------------------------------------------------------
+
+
+def _safe_section(title: str, build, arguments: tuple) -> str:
+    # The report is written at the end of every run: a results file in an unexpected shape
+    # must cost its own section, not the report (nor the run's exit status).
+    try:
+        return build(*arguments)
+    except Exception as error:  # noqa: BLE001
+        return (f"## {title}\n\n*Could not be built from the results files:* "
+                f"`{type(error).__name__}: {error}`")
 
 
 def _data_section(results: "_Results", profile: str | None) -> str:
@@ -367,7 +373,10 @@ def _prediction_section(results: "_Results") -> str:
             lines += [f"From `metrics/{name}.json`:", markdown_table(["item", "value"], rows)]
     for stem in tables:
         table = results.table(stem)
-        table = table.drop(columns=[c for c in table.columns if c in ("path", "windows")])
+        # Absolute paths are long and machine-specific; bare file names are kept.
+        long_paths = [c for c in table.columns if c == "path"
+                      and table[c].astype(str).str.contains("/").any()]
+        table = table.drop(columns=long_paths + [c for c in table.columns if c == "windows"])
         lines += [f"[`tables/{stem}.csv`](tables/{stem}.csv):", frame_to_markdown(table)]
     lines.append(results.figures_markdown(SECTION_FIGURES["prediction"]))
     return "\n\n".join(line for line in lines if line)
@@ -536,6 +545,10 @@ def _cell(row: pd.Series, column: str) -> str:
     value = row.get(column)
     if isinstance(value, str):
         return value
+    if "learning_rate" in str(column) and isinstance(value, numbers.Real) \
+            and not math.isnan(float(value)):
+        # Learning rates differ in the fourth decimal (0.002 against 0.0022).
+        return f"{float(value):.4g}"
     text = format_number(value)
     std = row.get(f"{column}_std")
     if text != MISSING and isinstance(std, numbers.Real) and not math.isnan(float(std)):

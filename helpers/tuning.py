@@ -61,12 +61,14 @@ __all__ = [
     "make_storage",
     "redact_url",
     "grid_subset",
+    "sweep_grids",
     "sweep_split",
     "study_name",
     "validation_metrics",
     "run_sweep",
     "table2",
     "agreement",
+    "json_records",
 ]
 
 #: Stage 1: dropout rates tried with the original learning rate.
@@ -149,7 +151,7 @@ class StageResult:
             "stage": self.stage, "parameter": self.parameter, "study_name": self.study_name,
             "grid": list(self.grid), "fixed": dict(self.fixed), "best_value": self.best_value,
             "best_val_loss": self.best_score, "new_trials": self.new_trials,
-            "trials": _records(self.trials),
+            "trials": json_records(self.trials),
         }
 
 
@@ -310,7 +312,8 @@ def study_name(*, data_key: str, variant: str, protocol: str, stage: str, settin
 # ----------------------------------------------------------------------------------------------
 
 
-def grid_subset(values: Sequence[float], n: int) -> tuple[float, ...]:
+def grid_subset(values: Sequence[float], n: int, *, include: float | None = None
+                ) -> tuple[float, ...]:
     """``n`` values spread evenly over a sorted grid (all of it when ``n >= len(values)``).
 
     Parameters
@@ -319,28 +322,66 @@ def grid_subset(values: Sequence[float], n: int) -> tuple[float, ...]:
         The full grid, distinct values.
     n : int
         How many to keep (the profile's ``sweep_trials_per_stage``).
+    include : float, optional
+        A value of the grid that must be kept (the untuned model's): it replaces the chosen
+        value nearest to it (by grid position; the lower one on a tie).
 
     Returns
     -------
     tuple of float
-        Sorted; the smallest and largest values are kept whenever ``n >= 2``.
+        Sorted. Without ``include`` the smallest and largest values are kept when ``n >= 2``.
 
     Raises
     ------
     TuningError
-        If ``values`` is empty or has repeats or non-finite values, or ``n < 1``.
+        If ``values`` is empty or has repeats or non-finite values, ``n < 1``, or ``include``
+        is not in ``values``.
     """
     grid = sorted(float(v) for v in values)
     if not grid or len(set(grid)) != len(grid) or not all(math.isfinite(v) for v in grid):
         raise TuningError(f"grid={list(values)!r} must hold distinct finite numbers")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise TuningError(f"n={n!r} must be a positive integer")
+    if include is not None and _match(include, grid) is None:
+        raise TuningError(f"include={include!r} must be one of the grid's values {grid}")
     if n >= len(grid):
         return tuple(grid)
     if n == 1:
-        return (grid[len(grid) // 2],)
-    index = np.unique(np.round(np.linspace(0, len(grid) - 1, n)).astype(int))
+        index = [len(grid) // 2]
+    else:
+        index = list(np.unique(np.round(np.linspace(0, len(grid) - 1, n)).astype(int)))
+    if include is not None:
+        wanted = grid.index(_match(include, grid))
+        if wanted not in index:
+            nearest = min(index, key=lambda i: (abs(i - wanted), i))
+            index = sorted(set(index) - {nearest} | {wanted})
     return tuple(grid[i] for i in index)
+
+
+def sweep_grids(n_trials: int, *, dropout_grid: Sequence[float] = DROPOUT_GRID,
+                learning_rate_grid: Sequence[float] = LEARNING_RATE_GRID,
+                start_learning_rate: float = ORIGINAL_HYPERPARAMETERS["learning_rate"]
+                ) -> dict[str, tuple[float, ...]]:
+    """The two stages' grids for ``n_trials`` values each.
+
+    Each keeps the untuned model's value when its grid has it (dropout 0.25, learning rate
+    ``start_learning_rate``): the original model is then a trial of stage 1, and stage 2's
+    trial at the stage-1 learning rate is stage 1's best model, loaded from the model cache.
+
+    Returns
+    -------
+    dict
+        ``{"dropout_rate": (...), "learning_rate": (...)}``.
+    """
+    anchors = {"dropout_rate": ORIGINAL_HYPERPARAMETERS["dropout_rate"],
+               "learning_rate": start_learning_rate}
+    grids = {}
+    for parameter, values in (("dropout_rate", dropout_grid),
+                              ("learning_rate", learning_rate_grid)):
+        sorted_values = sorted(float(v) for v in values)
+        anchor = anchors[parameter] if _match(anchors[parameter], sorted_values) else None
+        grids[parameter] = grid_subset(values, n_trials, include=anchor)
+    return grids
 
 
 def sweep_split(items: pd.DataFrame, *, protocol: str, seed: int, n_folds: int,
@@ -531,8 +572,7 @@ def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], 
         if todo:
             for value in todo:
                 if status[value]["failed"]:
-                    # The grid sampler counts a failed grid point as visited; queue it again.
-                    study.enqueue_trial({parameter: value}, user_attrs={"retry": True})
+                    _requeue(study, parameter, value)
             optimize(len(todo))
             continue
         waiting = [v for v, s in status.items() if not s["done"] and s["active"]]
@@ -559,6 +599,28 @@ def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], 
         warnings.warn(f"study {study.study_name!r}: {parameter}={failed} failed "
                       f"{max_attempts} times and is left out of the choice", stacklevel=3)
     return len(study.get_trials(deepcopy=False)) - before
+
+
+def _requeue(study: optuna.Study, parameter: str, value: float) -> None:
+    """Queue a failed grid value again.
+
+    The grid sampler counts a failed grid point as visited, so it would never try it again. The
+    new waiting trial carries the failed trial's grid position (as Optuna's own retry callback
+    does): a plain ``enqueue_trial`` would lack it, and the sampler's bookkeeping after the
+    trial fails on a trial without one.
+    """
+    failed = [t for t in study.get_trials(deepcopy=False)
+              if t.state == optuna.trial.TrialState.FAIL and parameter in t.params
+              and _match(t.params[parameter], [value]) is not None]
+    last = failed[-1] if failed else None
+    if last is None or not {"grid_id", "search_space"} <= set(last.system_attrs):
+        study.enqueue_trial({parameter: value}, user_attrs={"retry_of": None})
+        return
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=last.params,
+        distributions=last.distributions,
+        system_attrs={key: last.system_attrs[key] for key in ("grid_id", "search_space")},
+        user_attrs={"retry_of": last.number}))
 
 
 def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) -> pd.DataFrame:
@@ -673,8 +735,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise TuningError(f"max_attempts={max_attempts!r} must be a positive integer")
     n_trials = profile.sweep_trials_per_stage if n_trials is None else n_trials
-    grids = {"dropout_rate": grid_subset(dropout_grid, n_trials),
-             "learning_rate": grid_subset(learning_rate_grid, n_trials)}
+    grids = sweep_grids(n_trials, dropout_grid=dropout_grid,
+                        learning_rate_grid=learning_rate_grid,
+                        start_learning_rate=start_learning_rate)
     if not all(0 <= v < 1 for v in grids["dropout_rate"]):
         raise TuningError(f"dropout_grid={list(dropout_grid)} must lie in [0, 1)")
     if not all(v > 0 for v in grids["learning_rate"]) or not start_learning_rate > 0:
@@ -893,7 +956,8 @@ def agreement(sweeps: Sequence[SweepResult]) -> dict:
             "matches_report": matches}
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows of ``frame`` as JSON-ready dicts (NaN becomes None, numpy scalars Python numbers)."""
     return [{k: (None if isinstance(v, float) and not math.isfinite(v) else
                  v.item() if isinstance(v, np.generic) else v)
              for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -154,7 +154,8 @@ class TuningPanel:
         hyperparameter.
     """
 
-    def __init__(self, data, *, baseline: Mapping[str, float] = tuning.REPORTED_TUNED_HYPERPARAMETERS,
+    def __init__(self, data, *,
+                 baseline: Mapping[str, float] = tuning.REPORTED_TUNED_HYPERPARAMETERS,
                  reference: Mapping[str, float] | None = None, variant: str = "aggregation",
                  variants=None, epochs: int = 8, max_epochs: int = 30, max_items: int = 320,
                  auto_baseline: bool = True, seed: int = config.SEED, batch_size: int = 32,
@@ -220,6 +221,11 @@ class TuningPanel:
     # Display
     # ------------------------------------------------------------------------------------------
 
+    @property
+    def figure(self) -> Figure:
+        """The live loss/accuracy figure (e.g. to save it with ``io.save_figure``)."""
+        return self._figure
+
     def _ipython_display_(self):
         from IPython.display import display
 
@@ -260,7 +266,8 @@ class TuningPanel:
                                  f"{len(items)}")
             recordings = items.drop_duplicates("clip_id")
             versions = max(1, len(items) // max(1, len(recordings)))
-            per_actor = max(1, (self.max_items // versions) // max(1, recordings["actor"].nunique()))
+            n_actors = max(1, recordings["actor"].nunique())
+            per_actor = max(1, (self.max_items // versions) // n_actors)
             chosen = splits.subset_per_actor(recordings, clips_per_actor=per_actor, seed=self.seed)
             keep = items["clip_id"].isin(set(chosen["clip_id"])).to_numpy()
             x, items = x[keep], items[keep].reset_index(drop=True)
@@ -273,7 +280,7 @@ class TuningPanel:
     # ------------------------------------------------------------------------------------------
 
     def settings(self) -> dict:
-        """The sliders' current values: ``dropout_rate``, ``learning_rate``, ``epochs``, ``variant``."""
+        """The sliders' values: ``dropout_rate``, ``learning_rate``, ``epochs``, ``variant``."""
         return {"dropout_rate": float(self.dropout.value),
                 "learning_rate": float(self.learning_rate.value),
                 "epochs": int(self.epochs.value), "variant": str(self.variant.value)}
@@ -294,7 +301,9 @@ class TuningPanel:
         try:
             x, items, split = self._checked_subset(variant)
             key = (variant, epochs)
-            self._current_baseline = self.baselines.get(key)
+            is_baseline = self._same(hyperparameters, self.baseline_hyperparameters)
+            # The baseline's curves are drawn beside the user's only when they differ from it.
+            self._current_baseline = None if is_baseline else self.baselines.get(key)
             self.history, self.epoch_log = {}, []
             self.last_hyperparameters = {**hyperparameters, "epochs": epochs, "variant": variant}
             self._say(f"Training on {split.train.size} items of <i>{variant}</i> "
@@ -304,14 +313,14 @@ class TuningPanel:
                             epochs=epochs, live=True)
             self.runs.append(run)
             self.last_model = run.model
-            if self._same(hyperparameters, self.baseline_hyperparameters):
+            if is_baseline:
                 self.baselines.setdefault(key, run)
             elif key not in self.baselines and self.auto_baseline:
                 self._say("Training the tuned baseline on the same subset for comparison...")
                 self.baselines[key] = self._fit(x, items, split, variant=variant,
                                                 hyperparameters=self.baseline_hyperparameters,
                                                 epochs=epochs, live=False)
-            self._current_baseline = self.baselines.get(key)
+            self._current_baseline = None if is_baseline else self.baselines.get(key)
             self._redraw()
             self._show_results(run)
             stopped = len(run.history.get("loss", [])) < epochs
@@ -363,7 +372,8 @@ class TuningPanel:
 
     @staticmethod
     def _same(a: dict, b: dict) -> bool:
-        return all(math.isclose(a[k], b[k], rel_tol=1e-6) for k in ("dropout_rate", "learning_rate"))
+        return all(math.isclose(a[k], b[k], rel_tol=1e-6)
+                   for k in ("dropout_rate", "learning_rate"))
 
     # ------------------------------------------------------------------------------------------
     # Plot and results
@@ -409,15 +419,15 @@ class TuningPanel:
         if baseline is not None:
             rows.append(baseline.row("tuned baseline (same subset)"))
         if self.reference is not None:
-            rows.append({"model": "tuned model, full data (Table 2, test)",
-                         "dropout": self.reference.get("dropout", self.reference.get("dropout_rate")),
+            dropout = self.reference.get("dropout", self.reference.get("dropout_rate"))
+            rows.append({"model": "tuned model, full data (Table 2, test)", "dropout": dropout,
                          "learning_rate": self.reference.get("learning_rate"),
                          **{k: self.reference.get(k) for k in RESULT_KEYS}})
         return pd.DataFrame(rows)
 
     def _show_results(self, run: PanelRun) -> None:
-        self.results.value = self.results_table(run).to_html(index=False, float_format="{:.4g}".format,
-                                                             na_rep="")
+        self.results.value = self.results_table(run).to_html(
+            index=False, float_format="{:.4g}".format, na_rep="")
 
     def _say(self, message: str) -> None:
         self.status.value = message

@@ -226,7 +226,8 @@ def hand_result() -> fusion.FusionResult:
                              validation_actors=(2,), test_actors=(3, 4))
         folds.append(fusion.FusionFold(
             split=split, gender=gender, y_true=y, probabilities=probabilities,
-            metrics={k: experiments.evaluate_emotion(y, v) for k, v in probabilities.items()}))
+            metrics={k: experiments.evaluate_emotion(y, v) for k, v in probabilities.items()},
+            flip_changed=[0.0, 0.04][index], flip_shift=0.01))
     return fusion.FusionResult(variant="clean", gender_variant="clean", folds=folds,
                                hyperparameters={}, gender_hyperparameters={},
                                fusion_model=None, fusion_history={"loss": [1.0]})
@@ -248,6 +249,10 @@ def test_fold_table_and_error_cost():
     text = fusion.describe_fusion(table, cost)
     assert "Fusion with the predicted gender" in text
     assert "2 of 8 wrong" in text
+    assert cost["flip_changed"] == pytest.approx(0.02) and cost["flip_shift"] == pytest.approx(0.01)
+    assert "changes its predicted emotion on 2.0% of the test items" in text
+    assert "makes little use of its gender input" in text
     gender = result.gender_table()
     assert gender["n_wrong"].tolist() == [1, 1]
     assert gender["trained_on_actors"].tolist() == ["1 2", "1 2"]
+    assert gender["fusion_flip_changed"].tolist() == [0.0, 0.04]

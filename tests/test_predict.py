@@ -93,7 +93,7 @@ def test_window_starts_with_overlap_and_bad_arguments():
 
 # --- preprocessing equals training ------------------------------------------------------------
 
-def test_prediction_preprocessing_equals_the_training_features(tmp_path):
+def test_prediction_preprocessing_equals_the_training_features(predictor, tmp_path):
     # RAVDESS-named clips of RAVDESS length, WAV and FLAC, mono and stereo, through the very
     # function that built the training features.
     paths = make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2), emotions=(1, 5, 6),
@@ -113,6 +113,11 @@ def test_prediction_preprocessing_equals_the_training_features(tmp_path):
         assert windows.shape == (1, FEATURES.n_mels, FEATURES.n_frames)
         assert np.array_equal(windows[0], X[row])
         assert np.array_equal(windows[0], features.log_mel(audio.load_window(path)))
+    # And so the model gives the files the probabilities it gives their training features.
+    check = predict.compare_with_features(predictor, items["path"].tolist(), X, truth=items["emotion"])
+    assert check["n_files"] == len(items) and check["label_agreement"] == 1.0
+    assert check["max_abs_difference"] < 1e-6
+    assert check["accuracy_files"] == check["accuracy_features"]
 
 
 def test_every_window_is_loaded_as_training_loads_a_window(tmp_path):
@@ -246,6 +251,10 @@ def _truncated_flac(folder: Path) -> Path:
     return truncate(write_clip(folder / "truncated.flac", duration_s=3.7))
 
 
+def _truncated_aiff(folder: Path) -> Path:
+    return truncate(write_clip(folder / "truncated.aiff", duration_s=3.7, subtype="PCM_24", channels=2))
+
+
 def _corrupt(folder: Path) -> Path:
     path = folder / "corrupt.wav"
     path.write_bytes(np.random.default_rng(0).bytes(8_192))
@@ -282,6 +291,7 @@ BAD_INPUTS = [
     (_zero_bytes, "empty file (0 bytes)"),
     (_truncated_wav, "truncated: the header declares"),
     (_truncated_flac, "corrupt or truncated audio"),
+    (_truncated_aiff, "truncated: the header declares"),
     (_corrupt, "not a readable audio file"),
     (_silent, "all-silent"),
     (_shorter_than_a_frame, "less than one FFT frame"),
@@ -440,6 +450,10 @@ def test_default_models_are_the_newest_runs_preferred_ones(tmp_path):
     _fake_model(tmp_path, "emotion_aggregation_speaker-independent", 250, variant="aggregation",
                 protocol="speaker-independent", **run)
     assert predict.find_emotion_model(tmp_path).name == "emotion_aggregation_speaker-independent.keras"
+    # Notebook 04's tuned version of it comes first, even when saved before a rerun of 03.
+    _fake_model(tmp_path, "emotion_aggregation_speaker-independent_tuned", 240, variant="aggregation",
+                protocol="speaker-independent", tuning_studies=["study"], **run)
+    assert predict.find_emotion_model(tmp_path).name == "emotion_aggregation_speaker-independent_tuned.keras"
 
     assert predict.find_gender_model(tmp_path) is None
     _fake_model(tmp_path, "gender_other", 100, task="gender")
@@ -482,3 +496,20 @@ def test_python_dash_m_helpers_predict(models_dir, tmp_path):
     ok, missing = json.loads(result.stdout)
     assert set(ok) == JSON_OK_KEYS and ok["ok"] is True and ok["windows"] == 1
     assert missing == {"path": str(tmp_path / "x.wav"), "ok": False, "error": "file or folder not found"}
+
+
+def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, capsys):
+    import datetime
+
+    clip = write_clip(tmp_path / "mine.flac", duration_s=3.5).read_bytes()
+    box = predict.upload_widget(predictor, folder=tmp_path / "uploads")
+    upload, _ = box.children
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    upload.value = tuple({"name": name, "type": "audio/x-flac", "size": len(content),
+                          "content": memoryview(content), "last_modified": now}
+                         for name, content in (("../outside/mine.flac", clip), ("broken.wav", b"")))
+
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["broken.wav", "mine.flac"]
+    shown = capsys.readouterr().out  # outside a kernel, the widget's output is printed
+    assert "empty file (0 bytes)" in shown and "Audio object" in shown  # one player: one good file

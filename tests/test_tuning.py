@@ -82,6 +82,23 @@ def test_grid_subset_spreads_values_and_keeps_the_ends():
     assert len(tuning.grid_subset(tuning.LEARNING_RATE_GRID, 5)) == 5
 
 
+def test_grid_subset_keeps_an_included_value():
+    assert tuning.grid_subset(tuning.DROPOUT_GRID, 2, include=0.25) == (0.25, 0.5)
+    assert 0.002 in tuning.grid_subset(tuning.LEARNING_RATE_GRID, 3, include=0.002)
+    with pytest.raises(tuning.TuningError, match="include="):
+        tuning.grid_subset(tuning.DROPOUT_GRID, 2, include=0.33)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_sweep_grids_always_try_the_untuned_model(n):
+    grids = tuning.sweep_grids(n)
+    assert len(grids["dropout_rate"]) == min(n, len(tuning.DROPOUT_GRID))
+    assert len(grids["learning_rate"]) == n
+    assert tuning.ORIGINAL_HYPERPARAMETERS["dropout_rate"] in grids["dropout_rate"]
+    assert tuning.ORIGINAL_HYPERPARAMETERS["learning_rate"] in grids["learning_rate"]
+    assert tuning.sweep_grids(8)["learning_rate"] == tuning.LEARNING_RATE_GRID
+
+
 @pytest.mark.parametrize("values, n", [((), 2), ((0.1, 0.1), 2), ((0.1, float("nan")), 1),
                                        ((0.1, 0.2), 0)])
 def test_grid_subset_rejects_bad_grids(values, n):
@@ -186,10 +203,12 @@ def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished
     assert len(optuna.get_all_study_names(storage)) == 4
 
 
-def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
+@pytest.mark.parametrize("n_trials, stop_at", [(2, 2), (3, 2)])
+def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch, n_trials,
+                                                  stop_at):
     x, items = data
     kwargs = dict(protocol="original", profile=PROFILE, seed=2, data_key="resume",
-                  variant="clean", n_trials=2, learning_rate_grid=(0.002,),
+                  variant="clean", n_trials=n_trials, learning_rate_grid=(0.002,),
                   storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
                   cache_folder=tmp_path / "cache")
     real_fit = training.fit_model
@@ -197,8 +216,8 @@ def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
 
     def interrupted_fit(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # the user stops the sweep during the second trial
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt  # the user stops the sweep during this trial
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit_model", interrupted_fit)
@@ -209,8 +228,8 @@ def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
     storage = tuning.make_storage(kwargs["storage"])
     names = optuna.get_all_study_names(storage)
     assert len(names) == 1  # stage 2 had not started
-    states = [t.state for t in optuna.load_study(study_name=names[0], storage=storage).trials]
-    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    states = [t.state.name for t in optuna.load_study(study_name=names[0], storage=storage).trials]
+    assert states == ["COMPLETE"] * (stop_at - 1) + ["FAIL"]
 
     resumed_calls = []
 
@@ -220,14 +239,32 @@ def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch):
 
     monkeypatch.setattr(training, "fit_model", counting_fit)
     result = tuning.run_sweep(x, items, **kwargs)
-    # Only the interrupted dropout trial trains again: the finished one is kept, and stage 2's
-    # single learning rate is stage 1's best model, loaded from the cache.
-    assert len(resumed_calls) == 1
+    # The finished trials are kept; the interrupted one and the ones never started train now.
+    # Stage 2's single learning rate is stage 1's best model, loaded from the cache.
+    assert len(resumed_calls) == n_trials - (stop_at - 1)
     trials = result.stage("dropout").trials
     assert result.stage("dropout").study_name == names[0]
-    assert list(trials["state"]) == ["complete", "fail", "complete"]
-    assert sorted(trials.loc[trials["state"] == "complete", "value"]) == [0.0, 0.5]
+    assert list(trials["state"]).count("fail") == 1
+    assert sorted(trials.loc[trials["state"] == "complete", "value"]) == \
+        list(tuning.grid_subset(tuning.DROPOUT_GRID, n_trials, include=0.25))
     assert len(optuna.get_all_study_names(storage)) == 2
+    assert result.stage("learning_rate").trials["cached"].all()
+    # A third run has nothing left to do.
+    assert tuning.run_sweep(x, items, **kwargs).new_trials == 0
+
+
+def test_force_starts_the_studies_afresh(tmp_path, data):
+    x, items = data
+    kwargs = dict(protocol="original", profile=PROFILE, seed=5, data_key="force", variant="clean",
+                  n_trials=1, storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
+                  cache_folder=tmp_path / "cache")
+    first = tuning.run_sweep(x, items, **kwargs)
+    again = tuning.run_sweep(x, items, force=True, **kwargs)
+    assert first.new_trials == again.new_trials == 2
+    assert not again.stage("learning_rate").trials["cached"].any()  # retrained, not loaded
+    study = optuna.load_study(study_name=again.stage("dropout").study_name,
+                              storage=tuning.make_storage(kwargs["storage"]))
+    assert len(study.trials) == 1
 
 
 class PruneLargeDropout(optuna.pruners.BasePruner):
@@ -247,8 +284,8 @@ def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
     trials = result.stage("dropout").trials.set_index("value")
     assert trials.loc[0.5, "state"] == "pruned"
     assert trials.loc[0.5, "pruned_at_epoch"] == 1
-    assert trials.loc[0.0, "state"] == "complete"
-    assert result.best["dropout_rate"] == 0.0
+    assert trials.loc[0.25, "state"] == "complete"
+    assert result.best["dropout_rate"] == 0.25
 
 
 def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
@@ -290,7 +327,8 @@ def test_table2_compares_original_and_tuned_on_the_test_part(finished, data):
     for key in (*experiments.TABLE1_METRICS, "dropout", "learning_rate"):
         assert rows.loc["difference", key] == pytest.approx(
             rows.loc["tuned", key] - rows.loc["original", key])
-    assert rows.loc["original", "dropout"] == 0.25 and rows.loc["original", "learning_rate"] == 0.002
+    assert rows.loc["original", "dropout"] == 0.25
+    assert rows.loc["original", "learning_rate"] == 0.002
     assert rows.loc["tuned", "dropout"] == finished["result"].best["dropout_rate"]
     assert rows.loc["original", "published_loss"] == evaluation.ORIGINAL_TABLE2["original"]["loss"]
     assert rows.loc["tuned", "published_accuracy_binary"] == 0.966

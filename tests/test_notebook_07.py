@@ -1,0 +1,88 @@
+"""Notebook 07 (fusion) under papermill with the smoke profile: the files it wrote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from notebook_support import smoke_run  # noqa: F401  (fixture)
+
+from helpers import config, fusion, splits, training
+
+SMOKE = config.get_profile("smoke")
+ROWS = [("plain", "none")] + [(model, source) for model in ("fusion", "per-gender")
+                              for source in ("true", "predicted", "predicted-probability")]
+
+
+@pytest.fixture(scope="module")
+def run07(smoke_run):  # noqa: F811
+    smoke_run.ensure("07")
+    return smoke_run
+
+
+def test_fusion_table_has_one_row_per_model_and_gender_source(run07):
+    table = run07.table("fusion")
+    assert list(zip(table["model"], table["gender_source"])) == ROWS
+    required = ["variant", "folds", "uar", "uar_std", "macro_f1", "macro_f1_std", "delta_uar",
+                "delta_uar_std", "delta_macro_f1", "delta_macro_f1_std", "gender_accuracy"]
+    assert set(required) <= set(table.columns)
+    assert (table["variant"] == "clean").all()  # the smoke profile's variant
+    assert (table["folds"] == SMOKE.n_folds).all()
+    assert (table[["uar", "macro_f1"]].apply(lambda c: c.between(0, 1))).all().all()
+    plain = table.iloc[0]
+    assert plain[["delta_uar", "delta_uar_std", "delta_macro_f1"]].tolist() == [0, 0, 0]
+    assert (table.loc[table["gender_source"] == "true", "gender_accuracy"] == 1).all()
+    assert (run07.outputs / "tables" / "fusion.md").read_text().count("\n") == len(ROWS) + 2
+
+
+def test_paired_differences_follow_from_the_fold_table(run07):
+    folds = run07.table("fusion_folds")
+    assert sorted(folds["fold"].unique()) == list(range(1, SMOKE.n_folds + 1))
+    table = run07.table("fusion").drop(columns="variant")
+    recomputed = fusion.summarise_fusion(folds)
+    pd.testing.assert_frame_equal(table, recomputed, check_dtype=False, atol=1e-9)
+    wide = folds.pivot(index="fold", columns=["model", "gender_source"], values="uar")
+    expected = (wide["fusion", "predicted"] - wide["plain", "none"]).mean()
+    assert table.set_index(["model", "gender_source"]).loc[("fusion", "predicted"),
+                                                           "delta_uar"] == pytest.approx(expected)
+
+
+def test_plain_rows_are_notebook_03s_speaker_independent_folds(run07):
+    # Same folds, seed and hyperparameters: the plain model's mean UAR is Table 1's.
+    table1 = run07.table("table1_emotion").set_index(["variant", "protocol"])
+    plain = run07.table("fusion").iloc[0]
+    row = table1.loc[("clean", "speaker-independent")]
+    assert plain["uar"] == pytest.approx(row["uar"]) and plain["uar_std"] == pytest.approx(row["uar_std"])
+
+
+def test_gender_classifiers_never_heard_their_test_actors(run07):
+    gender = run07.table("fusion_gender")
+    summary = run07.metrics("07_fusion")
+    assert len(gender) == SMOKE.n_folds
+    assert gender[["fusion_flip_changed", "fusion_flip_shift"]].apply(lambda c: c.between(0, 1)).all().all()
+    for row, split in zip(gender.itertuples(), summary["splits"]):
+        test = {int(a) for a in str(row.test_actors).split()}
+        seen = {int(a) for a in str(row.trained_on_actors).split()}
+        assert test == set(split["test_actors"]) and not test & seen
+        assert seen == set(split["train_actors"]) | set(split["validation_actors"])
+    # The folds are notebook 03's: speaker_folds over the actors with the same seed.
+    items = pd.DataFrame({"actor": range(1, 25)}).assign(
+        gender=lambda t: np.where(t["actor"] % 2, "male", "female"))
+    expected = splits.speaker_folds(items, n_folds=SMOKE.n_folds, seed=config.SEED)
+    assert [s["test_actors"] for s in summary["splits"]] == [list(s.test_actors) for s in expected]
+
+
+def test_metrics_json_conclusion_figure_and_model(run07):
+    summary = run07.metrics("07_fusion")
+    assert {"summary", "folds", "paired_differences", "gender_folds", "gender_error_cost",
+            "conclusion", "splits", "parameters", "seed", "versions"} <= set(summary)
+    assert summary["variant"] == summary["gender_variant"] == "clean"
+    assert "Fusion with the predicted gender" in summary["conclusion"]
+    cost = summary["gender_error_cost"]
+    assert 0 <= cost["gender_accuracy"] <= 1 and cost["n_test"] == 24 * SMOKE.clips_per_actor
+    assert (run07.outputs / "figures" / "fusion_paired_differences.png").stat().st_size > 1000
+    model, sidecar = training.load_model_with_sidecar(run07.outputs / "models" / summary["model"])
+    assert [tensor.name for tensor in model.inputs] == ["log_mel", "gender"]
+    assert sidecar["labels"] == list(config.EMOTIONS) and sidecar["task"] == "emotion-fusion"
+    executed = run07.outputs / "notebooks" / "07_fusion.ipynb"
+    assert executed.is_file()

@@ -8,6 +8,9 @@ two stages are a grid search each, stored as Optuna studies:
 2. **learning rate** over :data:`LEARNING_RATE_GRID` (log-spaced around 0.002, including the
    report's 0.0022) with the best dropout of stage 1.
 
+A profile with fewer trials per stage tries an evenly spread subset that keeps the untuned
+values (:func:`sweep_grids`).
+
 Every trial trains on the split's training part (early stopping on its validation part, as
 everywhere in the project) and is scored on the validation part only: the objective is the
 validation cross-entropy (``loss``) of the restored best weights; validation UAR, accuracy and
@@ -16,10 +19,13 @@ made afterwards by :func:`table2`, which trains the original and the tuned hyper
 once each and tests them once.
 
 Studies live in SQLite under ``outputs/optuna/`` by default (:func:`default_storage_url`); any
-SQLAlchemy URL (PostgreSQL, MySQL) lets several processes or machines share one study. A
-study's name encodes the data fingerprint, variant, protocol, stage and every setting that
-changes a trial's result, so a changed dataset or profile starts a new study, an interrupted
-sweep continues where it stopped, and a finished one is read back without training.
+SQLAlchemy URL (PostgreSQL, MySQL) lets several processes or machines share one study: each
+worker takes grid values no one has started, and waits for the others before a stage's result
+is read. A study's name encodes the data fingerprint, variant, protocol, stage and every
+setting that changes a trial's result, so a changed dataset or profile starts a new study, an
+interrupted sweep continues where it stopped (an interrupted trial runs again; one whose
+process was killed, once its heartbeat is older than the grace period), and a finished one is
+read back without training.
 
 Hopeless trials are pruned: each epoch's validation loss is reported to Optuna and a
 :class:`optuna.pruners.MedianPruner` stops a trial whose best loss so far is worse than the
@@ -45,6 +51,7 @@ import optuna
 import pandas as pd
 
 from helpers import config, evaluation, experiments, models, splits, training
+from helpers import io as project_io
 from helpers.errors import ProjectError
 
 __all__ = [
@@ -132,7 +139,7 @@ class StageResult:
         objective; for a pruned trial its last reported loss), ``val_uar``, ``val_accuracy``,
         ``val_macro_f1``, ``epochs``, ``cached``, ``seconds``.
     new_trials : int
-        Trials this call ran (0 when the study was already finished).
+        Trials added to the study during this call (0 when it was already finished).
     """
 
     stage: str
@@ -570,16 +577,18 @@ def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], 
         todo = [v for v, s in status.items()
                 if not s["done"] and not s["active"] and s["failed"] < max_attempts]
         if todo:
-            for value in todo:
-                if status[value]["failed"]:
-                    _requeue(study, parameter, value)
-            optimize(len(todo))
+            if status[todo[0]]["failed"]:
+                _requeue(study, parameter, todo[0])
+            # One trial at a time, looking again before the next: a worker sharing the study
+            # may have started the other values meanwhile, and the grid sampler would run a
+            # value that is still running elsewhere a second time rather than wait for it.
+            optimize(1)
             continue
         waiting = [v for v, s in status.items() if not s["done"] and s["active"]]
         queued = [t for t in study.get_trials(deepcopy=False,
                                               states=(optuna.trial.TrialState.WAITING,))]
         if queued:
-            optimize(len(queued))
+            optimize(1)
             continue
         if not waiting:
             break
@@ -681,7 +690,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         One of ``experiments.PROTOCOLS``; the search uses :func:`sweep_split`'s split.
     profile : config.Profile
         Epochs, patience and batch size of every trial; ``sweep_trials_per_stage`` sets how
-        many grid values each stage tries (see :func:`grid_subset`).
+        many grid values each stage tries (see :func:`sweep_grids`).
     seed : int
         Seed of the split, the weights and the shuffles; the same for every trial, so trials
         differ only in their hyperparameters.
@@ -698,7 +707,8 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     dropout_grid, learning_rate_grid : sequence of float
         The full grids of the two stages.
     start_learning_rate : float
-        The learning rate held fixed while the dropout is searched.
+        The learning rate held fixed while the dropout is searched (kept in stage 2's grid
+        when that grid has it).
     fold : int
         Fold searched on under the speaker-independent protocol.
     split : splits.Split, optional
@@ -759,7 +769,8 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         "epochs": profile.max_epochs, "patience": profile.early_stopping_patience,
         "batch_size": profile.batch_size, "seed": seed,
         "builder": f"{builder.__module__}.{builder.__qualname__}",
-        "versions": training._cache_versions(),
+        # A library upgrade can change every trial's result, so it starts new studies.
+        "versions": project_io.library_versions(),
     }
     say = progress or (lambda message: None)
     fixed = {"learning_rate": float(start_learning_rate)}

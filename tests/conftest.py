@@ -17,6 +17,10 @@ import pandas as pd
 import pytest
 import soundfile
 
+# One session-wide smoke run shared by every notebook test module (defined here, not imported
+# into each module: a fixture imported into several modules is instantiated once per module).
+from notebook_support import smoke_run  # noqa: E402,F401
+
 RAVDESS_RATE = 48_000  # the sample rate of the real RAVDESS speech files
 US8K_RATE = 22_050
 US8K_CLASS_IDS = {

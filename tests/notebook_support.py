@@ -1,6 +1,6 @@
 """Run notebooks headlessly through ``run_all.py`` with the smoke profile, once per session.
 
-Import the fixture into a test module (``from notebook_support import smoke_run``) and call
+``tests/conftest.py`` provides the ``smoke_run`` fixture to every test module; call
 ``smoke_run.ensure("03")``: notebooks not yet run in this session (and the ones before the
 requested one that it depends on) are executed in order into a temporary outputs folder, on
 the generated stand-in corpus, exactly as a user's ``python run_all.py`` would run them.

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 import pytest
-from notebook_support import smoke_run  # noqa: F401  (pytest fixture)
+
 
 from helpers import evaluation, experiments
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from notebook_support import smoke_run  # noqa: F401  (pytest fixture)
+
 
 from helpers import config, evaluation, splits
 

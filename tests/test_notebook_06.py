@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from notebook_support import PROJECT_ROOT, smoke_run  # noqa: F401  (pytest fixture)
+from notebook_support import PROJECT_ROOT
 
 from helpers import config, corpus
 

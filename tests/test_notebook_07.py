@@ -1,11 +1,14 @@
-"""Notebook 07 (fusion) under papermill with the smoke profile: the files it wrote."""
+"""Notebook 07 (fusion) under papermill with the smoke profile: the files it wrote, and the report."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
-from notebook_support import smoke_run  # noqa: F401  (fixture)
+
+from test_report import assert_table_matches, first_table, section
 
 from helpers import config, fusion, splits, training
 
@@ -86,3 +89,33 @@ def test_metrics_json_conclusion_figure_and_model(run07):
     assert sidecar["labels"] == list(config.EMOTIONS) and sidecar["task"] == "emotion-fusion"
     executed = run07.outputs / "notebooks" / "07_fusion.ipynb"
     assert executed.is_file()
+
+
+def test_report_after_the_run_matches_the_results_files(run07):
+    # run_all.py rewrote the report after notebook 07; every number in it is a results file's.
+    result = run07.done["07"]
+    outputs = run07.outputs
+    assert str(outputs / "report.md") in result.stdout
+    text = (outputs / "report.md").read_text()
+    table1 = pd.read_csv(outputs / "tables" / "table1_emotion.csv")
+    assert assert_table_matches(first_table(section(text, "Table 1")), table1) > 0
+    table = pd.read_csv(outputs / "tables" / "fusion.csv")
+    # Six numbers per row (folds, UAR, macro-F1, both differences, gender accuracy); the plain
+    # row has no gender accuracy.
+    assert assert_table_matches(first_table(section(text, "Fusion")), table) == len(table) * 6 - 1
+    for stem, prefix in (("table2_tuning", "Table 2"), ("table3_gender", "Table 3")):
+        path = outputs / "tables" / f"{stem}.csv"
+        if path.is_file():
+            assert assert_table_matches(first_table(section(text, prefix)), pd.read_csv(path)) > 0
+        else:
+            assert "*Not run:*" in section(text, prefix)
+    assert run07.metrics("07_fusion")["conclusion"] in text
+    data = {row["item"]: row["value"] for row in first_table(section(text, "Data and profile"))}
+    assert data["profile"] == "smoke" and data["data"] == "stand-in (synthetic)"
+    for row in first_table(section(text, "Notebooks")):
+        link = re.search(r"\]\((notebooks/[^)]+)\)", row["executed copy"])
+        assert link and (outputs / link.group(1)).is_file(), row
+    html = (outputs / "report.html").read_text()
+    sources = re.findall(r'<img[^>]*src="([^"]+)"', html)
+    assert len(sources) == text.count("![") > 0
+    assert all(s.startswith("data:image/png;base64,") for s in sources)

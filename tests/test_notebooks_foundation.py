@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from notebook_support import smoke_run  # noqa: F401  (fixture)
+
 
 from helpers import config, experiments
 

@@ -1,4 +1,8 @@
-"""The reproduction report: built from results files, tolerant of absent ones, figures inline."""
+"""The reproduction report: built from results files, tolerant of absent ones, figures inline.
+
+The check on a real smoke run is in ``test_notebook_07.py``, which shares that module's smoke
+run; the helpers here that read a report back are imported there.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from notebook_support import smoke_run  # noqa: F401  (fixture)
-
 from helpers import io, report
 
 # ----------------------------------------------------------------------------------------------
@@ -258,39 +260,6 @@ def test_parse_cell_reads_back_what_the_report_writes():
     assert report.parse_cell("-0.008") == (-0.008, None)
     assert report.parse_cell(report.MISSING) is None
     assert report.parse_cell("clean") is None
-
-
-# ----------------------------------------------------------------------------------------------
-# The report of a smoke run
-# ----------------------------------------------------------------------------------------------
-
-
-def test_smoke_run_report_matches_the_results_files(smoke_run):  # noqa: F811
-    result = smoke_run.ensure("07")
-    outputs = smoke_run.outputs
-    assert "report" in result.stdout and str(outputs / "report.md") in result.stdout
-    text = (outputs / "report.md").read_text()
-    table1 = pd.read_csv(outputs / "tables" / "table1_emotion.csv")
-    assert assert_table_matches(first_table(section(text, "Table 1")), table1) > 0
-    fusion = pd.read_csv(outputs / "tables" / "fusion.csv")
-    assert assert_table_matches(first_table(section(text, "Fusion")), fusion) == len(fusion) * 6 - 1
-    for stem, prefix in (("table2_tuning", "Table 2"), ("table3_gender", "Table 3")):
-        path = outputs / "tables" / f"{stem}.csv"
-        if path.is_file():
-            assert assert_table_matches(first_table(section(text, prefix)), pd.read_csv(path)) > 0
-        else:
-            assert "*Not run:*" in section(text, prefix)
-    conclusion = smoke_run.metrics("07_fusion")["conclusion"]
-    assert conclusion in text
-    data = {row["item"]: row["value"] for row in first_table(section(text, "Data and profile"))}
-    assert data["profile"] == "smoke" and data["data"] == "stand-in (synthetic)"
-    for row in first_table(section(text, "Notebooks")):
-        link = re.search(r"\]\((notebooks/[^)]+)\)", row["executed copy"])
-        assert link and (outputs / link.group(1)).is_file(), row
-    html = (outputs / "report.html").read_text()
-    sources = re.findall(r'<img[^>]*src="([^"]+)"', html)
-    assert len(sources) == text.count("![") > 0
-    assert all(s.startswith("data:image/png;base64,") for s in sources)
 
 
 def test_a_malformed_results_file_costs_only_its_section(outputs, tmp_path):

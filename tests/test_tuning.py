@@ -203,7 +203,7 @@ def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished
     assert len(optuna.get_all_study_names(storage)) == 4
 
 
-@pytest.mark.parametrize("n_trials, stop_at", [(2, 2), (3, 2)])
+@pytest.mark.parametrize("n_trials, stop_at", [(3, 2)])
 def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch, n_trials,
                                                   stop_at):
     x, items = data

@@ -20,3 +20,15 @@ class AudioError(ProjectError):
 
 class ConfigError(ProjectError):
     """A parameter is outside the range the function accepts."""
+
+
+def check_int(value, *, name: str, minimum: int, error: type[ProjectError] = ConfigError) -> int:
+    """Return ``value`` as an int, or raise ``error`` naming ``name`` unless it is an integer
+    (not a bool) of at least ``minimum``."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise error(f"{name}={value!r} must be an integer >= {minimum}")
+    if value < minimum:
+        raise error(f"{name}={value} must be >= {minimum}")
+    return int(value)

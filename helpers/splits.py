@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import config
+from helpers import errors
 from helpers.errors import ProjectError
 
 __all__ = [
@@ -496,11 +497,7 @@ def _check_seed(seed) -> int:
 
 
 def _check_int(value, *, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise SplitError(f"{name}={value!r} must be an integer >= {minimum}")
-    if value < minimum:
-        raise SplitError(f"{name}={value} must be >= {minimum}")
-    return int(value)
+    return errors.check_int(value, name=name, minimum=minimum, error=SplitError)
 
 
 def _check_fractions(*, train: float, validation: float, test: float) -> np.ndarray:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from helpers import config
 from helpers import io as project_io
+from helpers import errors
 from helpers.errors import ProjectError
 
 __all__ = [
@@ -510,11 +511,7 @@ def add_channel_axis(x: np.ndarray) -> np.ndarray:
 
 
 def _check_int(value, *, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TrainingError(f"{name}={value!r} must be an integer >= {minimum}")
-    if value < minimum:
-        raise TrainingError(f"{name}={value} must be >= {minimum}")
-    return int(value)
+    return errors.check_int(value, name=name, minimum=minimum, error=TrainingError)
 
 
 def _as_inputs(x: Inputs):

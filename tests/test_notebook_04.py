@@ -14,7 +14,7 @@ PROTOCOLS = ("original", "speaker-independent")
 
 
 @pytest.fixture(scope="module")
-def outputs(smoke_run):  # noqa: F811
+def outputs(smoke_run):
     smoke_run.ensure("04")
     return smoke_run
 

@@ -17,7 +17,7 @@ SMOKE = config.get_profile("smoke")
 
 
 @pytest.fixture(scope="module")
-def run05(smoke_run):  # noqa: F811
+def run05(smoke_run):
     smoke_run.ensure("05")
     return smoke_run
 

@@ -17,7 +17,7 @@ GENDER_NOTEBOOK = any((PROJECT_ROOT / "notebooks").glob("05_*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def run06(smoke_run):  # noqa: F811
+def run06(smoke_run):
     smoke_run.ensure("06")
     return smoke_run
 

@@ -18,7 +18,7 @@ ROWS = [("plain", "none")] + [(model, source) for model in ("fusion", "per-gende
 
 
 @pytest.fixture(scope="module")
-def run07(smoke_run):  # noqa: F811
+def run07(smoke_run):
     smoke_run.ensure("07")
     return smoke_run
 

@@ -100,6 +100,21 @@ def normalization_stats(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(x, dtype=np.float64)), float(np.std(x, dtype=np.float64))
 
 
+def model_key(*, data_key: str, builder: Callable, hyperparameters: dict, split: splits.Split,
+              profile: config.Profile, seed: int, extra_inputs: dict | None = None) -> str:
+    """Model-cache key of one trained split: everything that determines its weights.
+
+    Shared with the tuning sweep, so a trial's model is the cached model notebook 03 loads.
+    """
+    return training.training_key(
+        data_key=data_key, builder=builder, hyperparameters=hyperparameters,
+        train=split.train, validation=split.validation, epochs=profile.max_epochs,
+        patience=profile.early_stopping_patience, batch_size=profile.batch_size, seed=seed,
+        extra=sorted(extra_inputs) if extra_inputs else None,
+        extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None,
+    )
+
+
 def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparameters: dict,
                 profile: config.Profile, seed: int, data_key: str, force: bool = False,
                 builder: Callable = models.build_emotion_cnn, extra_inputs: dict | None = None,
@@ -137,13 +152,8 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
         return {"log_mel": spectrogram, **{k: v[index] for k, v in extra_inputs.items()}}
 
     one_hot = np.eye(n_classes, dtype=np.float32)[y]
-    key = training.training_key(
-        data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-        train=split.train, validation=split.validation, epochs=profile.max_epochs,
-        patience=profile.early_stopping_patience, batch_size=profile.batch_size, seed=seed,
-        extra=sorted(extra_inputs) if extra_inputs else None,
-        extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None,
-    )
+    key = model_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
+                    split=split, profile=profile, seed=seed, extra_inputs=extra_inputs)
     input_shape = (x.shape[1], x.shape[2], 1)
 
     def build():

@@ -465,18 +465,6 @@ class _PruningCallback(keras.callbacks.Callback):
                                      f"worse than the median of earlier trials")
 
 
-def _model_cache_key(*, data_key: str, builder: Callable, hyperparameters: dict,
-                     split: splits.Split, profile: config.Profile, seed: int) -> str:
-    # The recipe of experiments.train_split's key (without extra inputs), so that a trial's
-    # model is the cached model Table 2 and notebook 03 load for the same hyperparameters.
-    return training.training_key(
-        data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-        train=split.train, validation=split.validation, epochs=profile.max_epochs,
-        patience=profile.early_stopping_patience, batch_size=profile.batch_size, seed=seed,
-        extra=None, extra_values=None,
-    )
-
-
 def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: splits.Split, *,
                  hyperparameters: dict, profile: config.Profile, seed: int, data_key: str,
                  builder: Callable, force: bool, cache_folder) -> tuple[keras.Model, dict, bool]:
@@ -484,8 +472,8 @@ def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: split
     one_hot = np.eye(n_classes, dtype=np.float32)[y]
     normalization = experiments.normalization_stats(x[split.train])
     input_shape = (x.shape[1], x.shape[2], 1)
-    key = _model_cache_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-                           split=split, profile=profile, seed=seed)
+    key = experiments.model_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
+                                split=split, profile=profile, seed=seed)
 
     def build():
         return builder(input_shape, normalization=normalization, seed=seed, **hyperparameters)

@@ -40,6 +40,7 @@ __all__ = [
     "fit_model",
     "training_key",
     "train_or_load",
+    "architecture_digest",
     "save_model_with_sidecar",
     "load_model_with_sidecar",
     "predict_proba",
@@ -280,7 +281,8 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     key : str
         Cache key, usually from :func:`training_key`; letters, digits, ``_``, ``.``, ``-``.
     build : callable () -> keras.Model
-        Makes a fresh compiled model; only called on a cache miss.
+        Makes a fresh compiled model. Always called (building is cheap): the model's
+        architecture, from :func:`architecture_digest`, is part of the cache entry's name.
     fit : callable (model) -> dict
         Trains the model in place and returns its history (a dict of per-epoch lists, e.g.
         from :func:`fit_model`, or a Keras ``History``); only called on a cache miss.
@@ -304,8 +306,8 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
 
     Notes
     -----
-    The model (``<key>.keras``) and history (``<key>.history.json``) are each written
-    atomically; a cache entry counts only when both exist. An entry that fails to load is
+    The model (``<key>-<architecture>.keras``) and history (``<key>-<architecture>.history.json``)
+    are each written atomically; a cache entry counts only when both exist. An entry that fails to load is
     reported with a warning and retrained.
     """
     if not isinstance(key, str) or not _KEY_PATTERN.match(key):
@@ -313,8 +315,15 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
             f"key={key!r} must be a non-empty string of letters, digits, '_', '.' or '-'"
         )
     folder = Path(folder) if folder is not None else config.MODELS_DIR / "cache"
-    model_path = folder / f"{key}.keras"
-    history_path = folder / f"{key}.history.json"
+    # The fresh model's architecture is part of the entry's name, so a change to a builder
+    # (a layer added or removed, a width, an initializer, the optimizer) retrains instead of
+    # reusing a model trained with the old code under the same data and hyperparameters.
+    model = build()
+    if not isinstance(model, keras.Model):
+        raise TrainingError(f"build() returned a {type(model).__name__}; expected a keras.Model")
+    stem = f"{key}-{architecture_digest(model)}"
+    model_path = folder / f"{stem}.keras"
+    history_path = folder / f"{stem}.history.json"
     if not force and model_path.is_file() and history_path.is_file():
         try:
             model = keras.saving.load_model(model_path)
@@ -324,9 +333,6 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
                           stacklevel=2)
         else:
             return model, history, True
-    model = build()
-    if not isinstance(model, keras.Model):
-        raise TrainingError(f"build() returned a {type(model).__name__}; expected a keras.Model")
     history = fit(model)
     if isinstance(history, keras.callbacks.History):
         history = _history_dict(history)
@@ -338,6 +344,46 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     _save_keras(model, model_path)
     project_io.write_json(history_path, history)
     return model, history, False
+
+
+def architecture_digest(model: keras.Model) -> str:
+    """Short hash of a compiled model's serialised configuration (layers and compile settings).
+
+    Two builds from the same code and arguments give the same digest; any change to a layer,
+    an initializer seed, the normalisation constants, the optimizer settings, the loss or the
+    metrics gives another. Weights are not included.
+
+    Parameters
+    ----------
+    model : keras.Model
+
+    Returns
+    -------
+    str
+        8 hexadecimal digits.
+    """
+    description = json.loads(model.to_json())
+    optimizer = (description.get("compile_config") or {}).get("optimizer")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        # Keras numbers optimizer names per process ("adam", "adam_1", ...): not architecture.
+        optimizer["config"].pop("name", None)
+    # Unnamed layers get per-process numbered names too ("dense", "dense_3"); replace every
+    # layer name by its position so that only the structure counts.
+    aliases = {layer.name: f"<layer {k}>" for k, layer in enumerate(model.layers)}
+    aliases[model.name] = "<model>"
+    text = json.dumps(_replace_names(description, aliases), sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+
+
+def _replace_names(value, aliases: Mapping[str, str]):
+    """Copy of a JSON value with every string equal to a key of ``aliases`` replaced."""
+    if isinstance(value, str):
+        return aliases.get(value, value)
+    if isinstance(value, list):
+        return [_replace_names(item, aliases) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace_names(item, aliases) for key, item in value.items()}
+    return value
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config  # noqa: E402
+from helpers import config, models  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
 from helpers.training import (  # noqa: E402
     ModelFileError,
     TrainingError,
     add_channel_axis,
+    architecture_digest,
     fit_model,
     load_model_with_sidecar,
     make_early_stopping,
@@ -188,16 +189,18 @@ def test_train_or_load_caches_and_force_retrains(data, tmp_path):
     key = training_key(x=x, y=y, builder=build_tiny, epochs=2, seed=0)
     model, history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
     assert not cached and calls == {"build": 1, "fit": 1}
-    assert (tmp_path / f"{key}.keras").is_file() and (tmp_path / f"{key}.history.json").is_file()
+    stem = f"{key}-{architecture_digest(build_tiny())}"
+    assert (tmp_path / f"{stem}.keras").is_file() and (tmp_path / f"{stem}.history.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
 
+    # Building is cheap and always done (its architecture names the entry); fitting is not.
     loaded, loaded_history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
-    assert cached and calls == {"build": 1, "fit": 1}
+    assert cached and calls == {"build": 2, "fit": 1}
     assert loaded_history == history
     np.testing.assert_allclose(predict_proba(loaded, x), predict_proba(model, x), rtol=1e-6)
 
     _, _, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path, force=True)
-    assert not cached and calls == {"build": 2, "fit": 2}
+    assert not cached and calls == {"build": 3, "fit": 2}
 
     with pytest.raises(TrainingError, match="key='../escape'"):
         train_or_load("../escape", build=build, fit=fit, folder=tmp_path)
@@ -209,7 +212,50 @@ def test_train_or_load_default_folder_follows_config(data, tmp_path, monkeypatch
     _, _, cached = train_or_load("tiny-key", build=build_tiny, folder=None,
                                  fit=lambda m: fit_model(m, x, y, x_val=None, y_val=None,
                                                          epochs=1, seed=0))
-    assert not cached and (tmp_path / "models" / "cache" / "tiny-key.keras").is_file()
+    assert not cached
+    assert [p.name for p in (tmp_path / "models" / "cache").glob("*.keras")] == [
+        f"tiny-key-{architecture_digest(build_tiny())}.keras"]
+
+
+def test_changed_architecture_under_the_same_key_retrains(data, tmp_path):
+    # The key covers data and hyperparameters, not the builder's code: editing the builder
+    # (here a wider hidden layer) must not reuse the model trained with the old code.
+    x, y = data
+
+    def build_wider():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((N_FEATURES,), name="features")
+        hidden = keras.layers.Dense(7, activation="relu")(inputs)
+        outputs = keras.layers.Dense(N_CLASSES, activation="softmax")(hidden)
+        model = keras.Model(inputs, outputs, name="tiny")
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    def fit(model):
+        return fit_model(model, x, y, x_val=None, y_val=None, epochs=1, seed=0)
+
+    assert not train_or_load("same-key", build=build_tiny, fit=fit, folder=tmp_path)[2]
+    assert train_or_load("same-key", build=build_tiny, fit=fit, folder=tmp_path)[2]
+    model, _, cached = train_or_load("same-key", build=build_wider, fit=fit, folder=tmp_path)
+    assert not cached and model.layers[1].units == 7
+    assert len(list(tmp_path.glob("same-key-*.keras"))) == 2
+
+
+def test_architecture_digest_ignores_generated_names_only():
+    # Two builds in one process get different automatic layer and optimizer names.
+    first, second = build_tiny(), build_tiny()
+    assert [l.name for l in first.layers] != [l.name for l in second.layers]
+    assert architecture_digest(first) == architecture_digest(second)
+    assert architecture_digest(build_tiny(learning_rate=0.02)) != architecture_digest(first)
+    emotion = models.build_emotion_cnn((16, 24, 1), filters=(4, 8), dense_units=16)
+    assert architecture_digest(emotion) == architecture_digest(
+        models.build_emotion_cnn((16, 24, 1), filters=(4, 8), dense_units=16))
+    for changed in ({"dropout_rate": 0.5}, {"dense_units": 17}, {"filters": (4, 8, 8)},
+                    {"normalization": (-40.0, 15.0)}, {"seed": 1}):
+        arguments = {"filters": (4, 8), "dense_units": 16, **changed}
+        assert architecture_digest(models.build_emotion_cnn((16, 24, 1), **arguments)) \
+            != architecture_digest(emotion), changed
 
 
 def test_sidecar_round_trip(data, tmp_path):

@@ -6,7 +6,8 @@ Usage::
                       [--noise-folds 1|all|2,5] [--only 01,02] [--from 03] [--force]
 
 With no ``--ravdess`` the generated stand-in corpus is used (made once under ``data/``).
-Executed copies go to ``outputs/notebooks/``. A failing notebook stops the run: its executed
+Executed copies go to ``outputs/notebooks/``, and what the kernels write to standard error
+(TensorFlow's start-up lines, warnings) to ``outputs/notebooks/logs/``. A failing notebook stops the run: its executed
 copy, showing the error, is kept as ``<name>.failed.ipynb`` beside the last good copy, and
 the exit status is non-zero.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import sys
 import time
@@ -102,17 +104,20 @@ def run_notebook(notebook: Path, *, parameters: dict) -> float:
     target = config.EXECUTED_DIR / notebook.name
     partial = config.EXECUTED_DIR / f".{notebook.stem}.partial.ipynb"
     failed = config.EXECUTED_DIR / f"{notebook.stem}.failed.ipynb"
+    log = config.EXECUTED_DIR / "logs" / f"{notebook.stem}.stderr.log"
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(notebook), str(partial), parameters=parameters, kernel_name="python3",
-            cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=False,
-        )
+        with _stderr_to(log):
+            papermill.execute_notebook(
+                str(notebook), str(partial), parameters=parameters, kernel_name="python3",
+                cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=False,
+            )
     except PapermillExecutionError as error:
         os.replace(partial, failed)
         raise RuntimeError(
             f"{notebook.name} failed in cell {error.exec_count} (index {error.cell_index}): "
             f"{error.ename}: {error.evalue}\n  executed copy with the error: {failed}"
+            f"\n  kernel messages: {log}"
         ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -120,6 +125,29 @@ def run_notebook(notebook: Path, *, parameters: dict) -> float:
     os.replace(partial, target)
     failed.unlink(missing_ok=True)
     return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path):
+    """Send this process's standard error, and so every kernel's, to ``path`` for a while.
+
+    The kernels inherit file descriptor 2: TensorFlow's start-up lines and Jupyter's warnings
+    land in the log instead of between the progress lines. Cell output is unaffected (it is
+    in the executed notebook), and an error is still reported on the terminal afterwards.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "wb") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield path
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,3 +79,24 @@ def test_failing_notebook_is_named_and_kept(tmp_path, monkeypatch):
     assert any(output.get("ename") == "ValueError" for cell in executed.cells for output in cell.get("outputs", []))
     assert good.read_text() == "last good copy"  # the last good results stay in place
     assert not list((tmp_path / "executed").glob(".*partial*"))
+
+
+def test_kernel_stderr_goes_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(config, "EXECUTED_DIR", tmp_path / "executed")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("PROFILE = 'x'", metadata={"tags": ["parameters"]}),
+        # What TensorFlow's C++ start-up lines do: write to the process's file descriptor 2.
+        nbformat.v4.new_code_cell("import os\nos.write(2, b'kernel chatter\\n')\nprint('cell output')"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "08_noisy.ipynb")
+    run_all.run_notebook(tmp_path / "08_noisy.ipynb", parameters={"PROFILE": "smoke"})
+    print("after the run", file=sys.stderr)
+    captured = capfd.readouterr()
+    assert "kernel chatter" not in captured.err and "after the run" in captured.err
+    log = tmp_path / "executed" / "logs" / "08_noisy.stderr.log"
+    assert "kernel chatter" in log.read_text()
+    executed = nbformat.read(tmp_path / "executed" / "08_noisy.ipynb", as_version=4)
+    texts = [output.get("text", "") for cell in executed.cells for output in cell.get("outputs", [])]
+    assert "cell output\n" in texts  # the notebook's own output is untouched

@@ -34,6 +34,7 @@ import pandas as pd
 
 from helpers import config, evaluation, experiments, models, splits, training
 from helpers.errors import ProjectError
+from helpers.gender import train_gender_split
 
 __all__ = [
     "FusionError",
@@ -444,40 +445,21 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
                           "classifier's training or validation data")
     if gender_split.train.size == 0:
         raise FusionError(f"split {split.name!r} selects no training items of gender_items")
-    y = gender_labels(gender_items)
-    x_train = x_gender[gender_split.train]
-    normalization = experiments.normalization_stats(x_train)
-    has_validation = gender_split.validation.size > 0
-    key = training.training_key(
-        task="fusion-gender", data_key=data_key, builder=models.build_gender_cnn,
-        hyperparameters=hyperparameters, train=gender_split.train,
-        validation=gender_split.validation, epochs=profile.gender_epochs,
-        steps_per_epoch=profile.gender_steps_per_epoch, batch_size=GENDER_BATCH_SIZE,
-        patience=profile.early_stopping_patience, seed=seed)
-
-    def build():
-        return models.build_gender_cnn((x_gender.shape[1], x_gender.shape[2], 1),
-                                       normalization=normalization, seed=seed, **hyperparameters)
-
-    def fit(model):
-        validation = gender_split.validation
-        return training.fit_model(
-            model, training.add_channel_axis(x_train), y[gender_split.train],
-            x_val=training.add_channel_axis(x_gender[validation]) if has_validation else None,
-            y_val=y[validation] if has_validation else None,
-            epochs=profile.gender_epochs, batch_size=GENDER_BATCH_SIZE,
-            patience=profile.early_stopping_patience, min_delta=0.03, seed=seed,
-            steps_per_epoch=profile.gender_steps_per_epoch)
-
-    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
-                                                     folder=cache_folder)
+    # One training routine for every gender model in the project (notebook 05's); the fold's
+    # test actors are its test part, so they are never trained or validated on.
+    fold_result, model = train_gender_split(
+        x_gender, gender_items, gender_split, hyperparameters=hyperparameters,
+        epochs=profile.gender_epochs, steps_per_epoch=profile.gender_steps_per_epoch,
+        batch_size=GENDER_BATCH_SIZE, seed=seed, data_key=data_key,
+        patience=profile.early_stopping_patience, min_delta=0.03, force=force,
+        cache_folder=cache_folder)
     p_female = training.predict_proba(model, training.add_channel_axis(x_test))[:, 0]
     y_test = gender_labels(test_items)
     return GenderFold(split_name=split.name, trained_on_actors=trained_on,
                       test_actors=tuple(sorted(int(a) for a in test_items["actor"].unique())),
                       p_female=p_female.astype(np.float64), y_true=y_test,
                       metrics=evaluation.binary_metrics(y_test.astype(np.int64), p_female),
-                      history=history, cached=cached)
+                      history=fold_result.history, cached=fold_result.cached)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ Usage::
 
 With no ``--ravdess`` the generated stand-in corpus is used (made once under ``data/``).
 Executed copies go to ``outputs/notebooks/``, and what the kernels write to standard error
-(TensorFlow's start-up lines, warnings) to ``outputs/notebooks/logs/``. A failing notebook stops the run: its executed
-copy, showing the error, is kept as ``<name>.failed.ipynb`` beside the last good copy, and
-the exit status is non-zero.
+(TensorFlow's start-up lines, warnings) to ``outputs/notebooks/logs/``. A failing notebook
+stops the run: its executed copy, showing the error, is kept as ``<name>.failed.ipynb``
+beside the last good copy, and the exit status is non-zero.
 """
 
 from __future__ import annotations

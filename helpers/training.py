@@ -306,9 +306,9 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
 
     Notes
     -----
-    The model (``<key>-<architecture>.keras``) and history (``<key>-<architecture>.history.json``)
-    are each written atomically; a cache entry counts only when both exist. An entry that fails to load is
-    reported with a warning and retrained.
+    The model (``<key>-<architecture>.keras``) and history
+    (``<key>-<architecture>.history.json``) are each written atomically; a cache entry counts
+    only when both exist. An entry that fails to load is reported with a warning and retrained.
     """
     if not isinstance(key, str) or not _KEY_PATTERN.match(key):
         raise TrainingError(

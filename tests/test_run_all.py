@@ -55,17 +55,23 @@ def test_committed_notebooks_are_clean_and_parameterised():
         assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
 
 
-def test_failing_notebook_is_named_and_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "EXECUTED_DIR", tmp_path / "executed")
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
+def _scratch_notebook(folder: Path, monkeypatch, name: str, *sources: str) -> Path:
+    """A parameterised notebook of code cells in ``folder``; run_all's outputs go beside it."""
+    monkeypatch.setattr(config, "EXECUTED_DIR", folder / "executed")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", folder)
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("PROFILE = 'x'", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("value = 1"),
-        nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+        *(nbformat.v4.new_code_cell(source) for source in sources),
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "09_broken.ipynb"
+    path = folder / name
     nbformat.write(notebook, path)
+    return path
+
+
+def test_failing_notebook_is_named_and_kept(tmp_path, monkeypatch):
+    path = _scratch_notebook(tmp_path, monkeypatch, "09_broken.ipynb",
+                             "value = 1", "raise ValueError('broken on purpose')")
     good = tmp_path / "executed" / "09_broken.ipynb"
     good.parent.mkdir()
     good.write_text("last good copy")
@@ -82,16 +88,10 @@ def test_failing_notebook_is_named_and_kept(tmp_path, monkeypatch):
 
 
 def test_kernel_stderr_goes_to_a_log_not_the_terminal(tmp_path, monkeypatch, capfd):
-    monkeypatch.setattr(config, "EXECUTED_DIR", tmp_path / "executed")
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path)
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("PROFILE = 'x'", metadata={"tags": ["parameters"]}),
-        # What TensorFlow's C++ start-up lines do: write to the process's file descriptor 2.
-        nbformat.v4.new_code_cell("import os\nos.write(2, b'kernel chatter\\n')\nprint('cell output')"),
-    ])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "08_noisy.ipynb")
-    run_all.run_notebook(tmp_path / "08_noisy.ipynb", parameters={"PROFILE": "smoke"})
+    # What TensorFlow's C++ start-up lines do: write to the process's file descriptor 2.
+    path = _scratch_notebook(tmp_path, monkeypatch, "08_noisy.ipynb",
+                             "import os\nos.write(2, b'kernel chatter\\n')\nprint('cell output')")
+    run_all.run_notebook(path, parameters={"PROFILE": "smoke"})
     print("after the run", file=sys.stderr)
     captured = capfd.readouterr()
     assert "kernel chatter" not in captured.err and "after the run" in captured.err

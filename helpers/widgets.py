@@ -7,8 +7,11 @@ well under a minute on a laptop CPU), redraws the loss and accuracy curves after
 and puts the result beside the tuned baseline trained on the same subset.
 
 Only the core ipywidgets controls and an ``Output`` holding a matplotlib figure are used, so
-the panel works in JupyterLab, the classic notebook and Colab. Without a front end (papermill,
-tests) the panel is built all the same, and :meth:`TuningPanel.train` or
+the panel works in JupyterLab, the classic notebook and Colab. On Colab, whose built-in widget
+manager predates ipywidgets 8 (which ``requirements.txt`` installs), displaying the panel first
+switches Colab to its ipywidgets-8 widget manager (``google.colab.output
+.enable_custom_widget_manager``). Without a front end (papermill, tests) the panel is built all
+the same, and :meth:`TuningPanel.train` or
 ``panel.train_button.click()`` runs a trial from Python.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 
@@ -229,6 +233,7 @@ class TuningPanel:
     def _ipython_display_(self):
         from IPython.display import display
 
+        _enable_colab_widgets()
         display(self.widget)
 
     def display(self) -> None:
@@ -435,6 +440,25 @@ class TuningPanel:
 
 def _clip(value: float, low: float, high: float) -> float:
     return float(min(max(value, low), high))
+
+
+def _enable_colab_widgets() -> bool:
+    """On Colab, use its widget manager for ipywidgets 8; return whether it was switched on.
+
+    Elsewhere (JupyterLab, the classic notebook, papermill) this does nothing. An older Colab
+    runtime without the switch keeps its built-in manager.
+    """
+    if "google.colab" not in sys.modules:
+        return False
+    try:
+        from google.colab import output
+    except ImportError:
+        return False
+    enable = getattr(output, "enable_custom_widget_manager", None)
+    if enable is None:
+        return False
+    enable()
+    return True
 
 
 def _in_ipython() -> bool:

@@ -145,3 +145,31 @@ def test_bad_settings_are_refused(feature_set, kwargs, match):
 def test_default_baseline_is_the_reported_choice(feature_set):
     panel = widgets.TuningPanel(feature_set, builder=tiny_cnn)
     assert panel.baseline_hyperparameters == tuning.REPORTED_TUNED_HYPERPARAMETERS
+
+
+def test_displaying_on_colab_switches_on_its_ipywidgets_8_manager(feature_set, monkeypatch):
+    import sys
+    import types
+
+    calls = []
+    google, colab, output = (types.ModuleType(n) for n in
+                             ("google", "google.colab", "google.colab.output"))
+    output.enable_custom_widget_manager = lambda: calls.append("enabled")
+    colab.output = output
+    google.colab = colab
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    panel = widgets.TuningPanel(feature_set, builder=tiny_cnn)
+
+    panel.display()  # not on Colab: nothing switched
+    assert calls == [] and shown == [panel.widget]
+
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    panel.display()
+    assert calls == ["enabled"] and shown == [panel.widget, panel.widget]
+
+    del output.enable_custom_widget_manager  # an older Colab runtime: displayed all the same
+    panel.display()
+    assert calls == ["enabled"] and len(shown) == 3

@@ -288,24 +288,42 @@ def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
     assert result.best["dropout_rate"] == 0.25
 
 
-def test_default_pruner_stops_a_trial_worse_than_the_median(tmp_path):
+def test_default_pruner_stops_a_trial_worse_than_the_median_only_after_the_warm_up():
     # The callback reports each epoch's validation loss; after two finished trials a much worse
-    # third one is pruned once past the warm-up epochs.
-    study = optuna.create_study(direction="minimize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2,
-                                                                   n_warmup_steps=2))
-    for losses in ([1.0, 0.8, 0.7, 0.6], [1.1, 0.9, 0.8, 0.7]):
+    # third one is pruned once past the warm-up (10 epochs in the full profile).
+    full = config.get_profile("full")
+    study = optuna.create_study(direction="minimize", pruner=tuning.default_pruner(full))
+    for offset in (0.0, 0.1):
         trial = study.ask()
         callback = tuning._PruningCallback(trial)
-        for epoch, loss in enumerate(losses):
-            callback.on_epoch_end(epoch, {"val_loss": loss})
-        study.tell(trial, losses[-1])
+        for epoch in range(14):
+            callback.on_epoch_end(epoch, {"val_loss": 2.0 - 0.1 * epoch + offset})
+        study.tell(trial, 0.7 + offset)
     trial = study.ask()
     callback = tuning._PruningCallback(trial)
-    for epoch in range(2):
+    for epoch in range(tuning.PRUNE_WARMUP_EPOCHS):
         callback.on_epoch_end(epoch, {"val_loss": 5.0})  # warm-up: never pruned
     with pytest.raises(optuna.TrialPruned):
-        callback.on_epoch_end(2, {"val_loss": 5.0})
+        callback.on_epoch_end(tuning.PRUNE_WARMUP_EPOCHS, {"val_loss": 5.0})
+
+
+@pytest.mark.parametrize("profile, warmup", [("full", 10), ("quick", 3), ("smoke", 1)])
+def test_default_pruner_warm_up_is_capped_at_half_the_epochs(profile, warmup):
+    pruner = tuning.default_pruner(config.get_profile(profile))
+    assert tuning.describe_pruner(pruner)["settings"]["_n_warmup_steps"] == str(warmup)
+
+
+def test_another_pruner_starts_new_studies(finished, data):
+    # Pruned trials count as done, so a study must not be resumed under another pruner.
+    x, items = data
+    other = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=5)
+    result = tuning.run_sweep(x, items, pruner=other, **finished["kwargs"])
+    before = {stage.study_name for stage in finished["result"].stages}
+    after = {stage.study_name for stage in result.stages}
+    assert len(after) == 2 and not before & after
+    assert result.stage("dropout").trials["cached"].all()  # the models themselves are reused
+    same = tuning.run_sweep(x, items, pruner=tuning.default_pruner(PROFILE), **finished["kwargs"])
+    assert {stage.study_name for stage in same.stages} == before and same.new_trials == 0
 
 
 # ----------------------------------------------------------------------------------------------

@@ -207,10 +207,12 @@ def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished
 def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch, n_trials,
                                                   stop_at):
     x, items = data
+    # The tiny model is still near chance after two epochs; this test is about resuming, so
+    # nothing is pruned.
     kwargs = dict(protocol="original", profile=PROFILE, seed=2, data_key="resume",
                   variant="clean", n_trials=n_trials, learning_rate_grid=(0.002,),
                   storage=f"sqlite:///{tmp_path / 's.db'}", builder=tiny_cnn,
-                  cache_folder=tmp_path / "cache")
+                  pruner=optuna.pruners.NopPruner(), cache_folder=tmp_path / "cache")
     real_fit = training.fit_model
     calls = []
 
@@ -288,35 +290,45 @@ def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
     assert result.best["dropout_rate"] == 0.25
 
 
-def test_default_pruner_stops_a_trial_worse_than_the_median_only_after_the_warm_up():
-    # The callback reports each epoch's validation loss; after two finished trials a much worse
-    # third one is pruned once past the warm-up (10 epochs in the full profile).
+def _report(trial, losses):
+    callback = tuning._PruningCallback(trial)
+    for epoch, loss in enumerate(losses):
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+
+
+def test_default_pruner_stops_only_a_trial_no_better_than_chance_after_the_warm_up():
+    # The case that ruled out a median rule: a slow starter far behind two earlier trials at
+    # epoch 11 (the eventual best on the real data) must run on.
     full = config.get_profile("full")
     study = optuna.create_study(direction="minimize", pruner=tuning.default_pruner(full))
     for offset in (0.0, 0.1):
         trial = study.ask()
-        callback = tuning._PruningCallback(trial)
-        for epoch in range(14):
-            callback.on_epoch_end(epoch, {"val_loss": 2.0 - 0.1 * epoch + offset})
+        _report(trial, [2.0 - 0.1 * epoch + offset for epoch in range(14)])
         study.tell(trial, 0.7 + offset)
-    trial = study.ask()
-    callback = tuning._PruningCallback(trial)
-    for epoch in range(tuning.PRUNE_WARMUP_EPOCHS):
-        callback.on_epoch_end(epoch, {"val_loss": 5.0})  # warm-up: never pruned
+    slow = study.ask()
+    _report(slow, [1.8] * 8 + [1.5, 1.3, 1.25, 1.25, 1.0])
+    study.tell(slow, 0.36)
+    assert study.trials[-1].state == optuna.trial.TrialState.COMPLETE
+
+    stuck = study.ask()
+    chance = math.log(len(config.EMOTIONS))
+    _report(stuck, [chance + 0.5] * tuning.PRUNE_WARMUP_EPOCHS)  # warm-up: never pruned
     with pytest.raises(optuna.TrialPruned):
-        callback.on_epoch_end(tuning.PRUNE_WARMUP_EPOCHS, {"val_loss": 5.0})
+        _report(stuck, [chance + 0.5] * (tuning.PRUNE_WARMUP_EPOCHS + 1))
 
 
 @pytest.mark.parametrize("profile, warmup", [("full", 10), ("quick", 3), ("smoke", 1)])
 def test_default_pruner_warm_up_is_capped_at_half_the_epochs(profile, warmup):
     pruner = tuning.default_pruner(config.get_profile(profile))
-    assert tuning.describe_pruner(pruner)["settings"]["_n_warmup_steps"] == str(warmup)
+    settings = tuning.describe_pruner(pruner)["settings"]
+    assert settings["_n_warmup_steps"] == str(warmup)
+    assert float(settings["_upper"]) == pytest.approx(math.log(8))
 
 
 def test_another_pruner_starts_new_studies(finished, data):
     # Pruned trials count as done, so a study must not be resumed under another pruner.
     x, items = data
-    other = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=5)
+    other = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     result = tuning.run_sweep(x, items, pruner=other, **finished["kwargs"])
     before = {stage.study_name for stage in finished["result"].stages}
     after = {stage.study_name for stage in result.stages}

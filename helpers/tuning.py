@@ -77,6 +77,7 @@ __all__ = [
     "sweep_grids",
     "default_pruner",
     "describe_pruner",
+    "training_depth",
     "sweep_split",
     "study_name",
     "validation_metrics",
@@ -668,6 +669,7 @@ def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) ->
             "val_loss": float(trial.value) if trial.value is not None else np.nan,
             **{f"val_{k}": attrs.get(f"val_{k}", np.nan) for k in VALIDATION_KEYS if k != "loss"},
             "epochs": attrs.get("epochs", len(trial.intermediate_values)),
+            "best_epoch": _best_epoch(trial.intermediate_values),
             "pruned_at_epoch": (max(trial.intermediate_values) + 1
                                 if trial.state == optuna.trial.TrialState.PRUNED
                                 and trial.intermediate_values else np.nan),
@@ -675,9 +677,15 @@ def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) ->
             "seconds": seconds,
         })
     columns = ["number", "state", "value", "val_loss",
-               *[f"val_{k}" for k in VALIDATION_KEYS if k != "loss"], "epochs",
+               *[f"val_{k}" for k in VALIDATION_KEYS if k != "loss"], "epochs", "best_epoch",
                "pruned_at_epoch", "cached", "seconds"]
     return pd.DataFrame(rows, columns=columns).sort_values("number", ignore_index=True)
+
+
+def _best_epoch(losses: dict[int, float]) -> float:
+    """1-based epoch of the lowest reported validation loss (NaN when none was reported)."""
+    finite = {step: value for step, value in losses.items() if math.isfinite(value)}
+    return float(min(finite, key=finite.get) + 1) if finite else np.nan
 
 
 # ----------------------------------------------------------------------------------------------
@@ -988,6 +996,41 @@ def agreement(sweeps: Sequence[SweepResult]) -> dict:
                                             rel_tol=1e-9) for p in s.best} for s in sweeps}
     return {"chosen": chosen, "agree": agree, "grid_steps_apart": steps,
             "matches_report": matches}
+
+
+def training_depth(trials: pd.DataFrame, *, early_epoch: int = 2) -> pd.DataFrame:
+    """How far the completed trials trained before their best validation loss, per protocol.
+
+    Early stopping keeps each trial's best weights; when most trials have their lowest
+    validation loss within the first ``early_epoch`` epochs, the search compares barely trained
+    models and its choice says little about the hyperparameters.
+
+    Parameters
+    ----------
+    trials : pd.DataFrame
+        Rows of :meth:`SweepResult.trials_table` (``protocol``, ``state``, ``best_epoch``).
+    early_epoch : int
+        A best epoch at or before this one counts as early.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per protocol: ``n_complete``, ``median_best_epoch``, ``best_by_early_epoch``
+        (trials whose best epoch is at most ``early_epoch``) and ``barely_trained`` (more than
+        half of them are).
+    """
+    missing = {"protocol", "state", "best_epoch"} - set(trials.columns)
+    if missing:
+        raise TuningError(f"trials lacks columns {sorted(missing)}")
+    rows = []
+    for protocol, group in trials[trials["state"] == "complete"].groupby("protocol", sort=False):
+        best = group["best_epoch"].dropna()
+        early = int((best <= early_epoch).sum())
+        rows.append({"protocol": protocol, "n_complete": len(group),
+                     "median_best_epoch": float(best.median()) if len(best) else np.nan,
+                     "best_by_early_epoch": early, "barely_trained": early > len(group) / 2})
+    return pd.DataFrame(rows, columns=["protocol", "n_complete", "median_best_epoch",
+                                       "best_by_early_epoch", "barely_trained"])
 
 
 def json_records(frame: pd.DataFrame) -> list[dict]:

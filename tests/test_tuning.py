@@ -382,3 +382,30 @@ def test_agreement_compares_protocols_and_the_report(finished):
     assert report == {"dropout_rate": True, "learning_rate": True}
     with pytest.raises(tuning.TuningError):
         tuning.agreement([])
+
+
+def test_trials_record_the_epoch_of_the_lowest_validation_loss(finished):
+    trials = finished["result"].trials_table()
+    complete = trials[trials["state"] == "complete"]
+    assert complete["best_epoch"].between(1, PROFILE.max_epochs).all()
+    assert (complete["best_epoch"] <= complete["epochs"]).all()
+    assert tuning._best_epoch({0: 2.0, 1: 1.5, 2: float("nan"), 3: 1.7}) == 2.0
+    assert math.isnan(tuning._best_epoch({}))
+
+
+def test_training_depth_flags_a_search_of_barely_trained_models():
+    trials = pd.DataFrame({
+        "protocol": ["original"] * 3 + ["speaker-independent"] * 4,
+        "state": ["complete"] * 3 + ["complete", "complete", "complete", "pruned"],
+        "best_epoch": [23.0, 19.0, 1.0, 1.0, 2.0, 5.0, 1.0],
+    })
+    depth = tuning.training_depth(trials).set_index("protocol")
+    assert depth.loc["original", "n_complete"] == 3
+    assert depth.loc["original", "median_best_epoch"] == 19.0
+    assert depth.loc["original", "best_by_early_epoch"] == 1
+    assert not depth.loc["original", "barely_trained"]
+    assert depth.loc["speaker-independent", "n_complete"] == 3  # the pruned trial is left out
+    assert depth.loc["speaker-independent", "best_by_early_epoch"] == 2
+    assert depth.loc["speaker-independent", "barely_trained"]
+    with pytest.raises(tuning.TuningError, match="best_epoch"):
+        tuning.training_depth(trials.drop(columns="best_epoch"))

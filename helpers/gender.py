@@ -264,7 +264,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
     result = GenderFoldResult(
         split=split, metrics=metrics, history=history,
         test_items=items.iloc[split.test].reset_index(drop=True), y_true=y[split.test],
-        p_female=p_female.astype(np.float32), best_epoch=_best_epoch(history, min_delta),
+        p_female=p_female.astype(np.float32), best_epoch=training.restored_epoch(history.get("val_loss", []), min_delta),
         normalization=normalization, cached=cached, seconds=seconds,
     )
     return result, model
@@ -573,18 +573,6 @@ def gender_sidecar(result: GenderFoldResult, *, hyperparameters: Mapping,
 # ----------------------------------------------------------------------------------------------
 # Internals
 # ----------------------------------------------------------------------------------------------
-
-
-def _best_epoch(history: Mapping, min_delta: float) -> int | None:
-    """One-based epoch whose weights early stopping restored (first epoch that set the best)."""
-    losses = history.get("val_loss")
-    if not losses:
-        return None
-    best_index, best = 0, float(losses[0])
-    for index, value in enumerate(losses[1:], start=1):
-        if value < best - min_delta:
-            best_index, best = index, float(value)
-    return best_index + 1
 
 
 def _actor_list(actors) -> list[int] | None:

@@ -101,6 +101,21 @@ def make_early_stopping(*, patience: int = 3, min_delta: float = 0.03,
                                          patience=patience, restore_best_weights=True)
 
 
+def restored_epoch(val_losses: Sequence[float], min_delta: float) -> int | None:
+    """One-based epoch whose weights early stopping (``restore_best_weights``) keeps.
+
+    As Keras's ``EarlyStopping`` in ``min`` mode: the first epoch, then each epoch whose loss
+    beats the best so far by more than ``min_delta`` (a NaN never does). None without losses.
+    """
+    if len(val_losses) == 0:
+        return None
+    best_index, best = 0, float(val_losses[0])
+    for index, value in enumerate(val_losses[1:], start=1):
+        if value < best - min_delta:
+            best_index, best = index, float(value)
+    return best_index + 1
+
+
 def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
               x_val: Inputs | None, y_val: np.ndarray | None, epochs: int,
               batch_size: int = 50, patience: int = 3, min_delta: float = 0.03, seed: int,

@@ -106,6 +106,8 @@ TABLE2_ROWS: tuple[str, ...] = ("original", "tuned", "difference")
 
 # Bump when the meaning of a trial changes, so old studies are not resumed by new code.
 SEARCH_VERSION = 1
+#: Early stopping's minimum improvement in every trial (the original's, as in notebook 03).
+MIN_DELTA = 0.03
 #: Epochs a trial always runs before the pruner may stop it (capped at half a profile's epochs).
 PRUNE_WARMUP_EPOCHS = 10
 # The validation metric each trial is scored by (minimised) and reported per epoch.
@@ -516,7 +518,7 @@ def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: split
             model, training.add_channel_axis(x[split.train]), one_hot[split.train],
             x_val=training.add_channel_axis(x[split.validation]), y_val=one_hot[split.validation],
             epochs=profile.max_epochs, batch_size=profile.batch_size,
-            patience=profile.early_stopping_patience, min_delta=0.03, seed=seed,
+            patience=profile.early_stopping_patience, min_delta=MIN_DELTA, seed=seed,
             callbacks=[_PruningCallback(trial)])
 
     model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
@@ -683,9 +685,15 @@ def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) ->
 
 
 def _best_epoch(losses: dict[int, float]) -> float:
-    """1-based epoch of the lowest reported validation loss (NaN when none was reported)."""
-    finite = {step: value for step, value in losses.items() if math.isfinite(value)}
-    return float(min(finite, key=finite.get) + 1) if finite else np.nan
+    """1-based epoch whose weights early stopping kept, from a trial's reported losses (NaN if none).
+
+    The same rule as the trials' early stopping (:func:`helpers.training.restored_epoch` with
+    :data:`MIN_DELTA`); an epoch that reported no loss counts as no improvement.
+    """
+    if not losses:
+        return np.nan
+    series = [losses.get(step, np.nan) for step in range(max(losses) + 1)]
+    return float(training.restored_epoch(series, MIN_DELTA))
 
 
 # ----------------------------------------------------------------------------------------------

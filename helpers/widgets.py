@@ -442,23 +442,21 @@ def _clip(value: float, low: float, high: float) -> float:
     return float(min(max(value, low), high))
 
 
-def _enable_colab_widgets() -> bool:
-    """On Colab, use its widget manager for ipywidgets 8; return whether it was switched on.
+def _enable_colab_widgets() -> None:
+    """On Colab, use its widget manager for ipywidgets 8.
 
     Elsewhere (JupyterLab, the classic notebook, papermill) this does nothing. An older Colab
     runtime without the switch keeps its built-in manager.
     """
     if "google.colab" not in sys.modules:
-        return False
+        return
     try:
         from google.colab import output
     except ImportError:
-        return False
+        return
     enable = getattr(output, "enable_custom_widget_manager", None)
-    if enable is None:
-        return False
-    enable()
-    return True
+    if enable is not None:
+        enable()
 
 
 def _in_ipython() -> bool:

@@ -391,6 +391,8 @@ def test_trials_record_the_epoch_of_the_lowest_validation_loss(finished):
     assert (complete["best_epoch"] <= complete["epochs"]).all()
     assert tuning._best_epoch({0: 2.0, 1: 1.5, 2: float("nan"), 3: 1.7}) == 2.0
     assert math.isnan(tuning._best_epoch({}))
+    # As early stopping: an improvement under MIN_DELTA does not move the kept epoch.
+    assert tuning._best_epoch({0: 2.0, 1: 2.0 - tuning.MIN_DELTA / 2}) == 1.0
 
 
 def test_training_depth_flags_a_search_of_barely_trained_models():

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, models, splits, training
+from helpers import config, evaluation, functionals, recipes, splits, training
 from helpers.errors import ConfigError
 
 PROTOCOLS: tuple[str, ...] = ("original", "clip-grouped", "speaker-independent")
@@ -44,6 +44,8 @@ class FoldResult:
     y_true: np.ndarray
     probabilities: np.ndarray
     cached: bool
+    seconds: float = 0.0
+    train_samples_per_s: float | None = None
 
 
 @dataclasses.dataclass
@@ -55,12 +57,15 @@ class ProtocolResult:
     folds: list[FoldResult]
     model: object
     hyperparameters: dict
+    recipe: str = "original"
+    mode: str = "single-clip"
 
     def row(self) -> dict:
         """One Table 1 row: metric means (and ``*_std`` over folds for k-fold protocols)."""
         rows = [{k: fold.metrics[k] for k in TABLE1_METRICS} for fold in self.folds]
         summary = evaluation.summarise_folds(rows, keys=TABLE1_METRICS)
-        row = {"variant": self.variant, "protocol": self.protocol, "folds": len(self.folds),
+        row = {"recipe": self.recipe, "mode": self.mode, "variant": self.variant,
+               "protocol": self.protocol, "folds": len(self.folds),
                "n_test": int(sum(len(f.split.test) for f in self.folds))}
         for key in TABLE1_METRICS:
             row[key] = summary[key]
@@ -100,40 +105,46 @@ def normalization_stats(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(x, dtype=np.float64)), float(np.std(x, dtype=np.float64))
 
 
-def model_key(*, data_key: str, builder: Callable, hyperparameters: dict, split: splits.Split,
-              profile: config.Profile, seed: int, extra_inputs: dict | None = None) -> str:
-    """Model-cache key of one trained split: everything that determines its weights.
+def emotion_recipe(profile: config.Profile, *, hyperparameters: dict | None = None,
+                   builder: Callable | None = None,
+                   recipe: recipes.Recipe | None = None) -> recipes.Recipe:
+    """The recipe one emotion split trains with, filled in for a run profile.
 
-    Shared with the tuning sweep, so a trial's model is the cached model notebook 03 loads.
+    ``recipe`` defaults to the reconstruction (``original``); ``hyperparameters`` and
+    ``builder``, when given, replace the recipe's (a tuning trial, a test's tiny model).
     """
-    return training.training_key(
-        data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-        train=split.train, validation=split.validation, epochs=profile.max_epochs,
-        patience=profile.early_stopping_patience, batch_size=profile.batch_size, seed=seed,
-        extra=sorted(extra_inputs) if extra_inputs else None,
-        extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None,
-    )
+    recipe = recipe or recipes.original_emotion()
+    if builder is not None:
+        recipe = recipe.replace(builder=builder)
+    if hyperparameters is not None:
+        recipe = recipe.replace(hyperparameters=dict(hyperparameters))
+    return recipe.for_profile(profile)
 
 
-def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparameters: dict,
+def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparameters: dict | None = None,
                 profile: config.Profile, seed: int, data_key: str, force: bool = False,
-                builder: Callable = models.build_emotion_cnn, extra_inputs: dict | None = None,
-                cache_folder: str | Path | None = None) -> tuple[FoldResult, object]:
-    """Train on ``split.train`` (early stopping on ``split.validation``), test on ``split.test``.
+                builder: Callable | None = None, extra_inputs: dict | None = None,
+                cache_folder: str | Path | None = None,
+                recipe: recipes.Recipe | None = None) -> tuple[FoldResult, object]:
+    """Train on ``split.train`` (stopping on ``split.validation``), test on ``split.test``.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n_items, n_mels, n_frames)]
+    x : np.ndarray [shape=(n_items, n_mels, n_frames) or (n_items, n_features)]
+        Log-mel spectrograms, or functionals for a recipe that takes them.
     y : np.ndarray [shape=(n_items,)]
         Integer class labels.
-    hyperparameters : dict
-        Keyword arguments of ``builder`` (e.g. ``dropout_rate``, ``learning_rate``).
+    hyperparameters : dict, optional
+        Keyword arguments of the recipe's builder (e.g. ``dropout_rate``, ``learning_rate``);
+        default: the recipe's own.
     data_key : str
         Identity of ``x`` (the feature cache key and variant); with the split indices and the
-        hyperparameters it keys the model cache, so an unchanged rerun loads the model.
+        recipe it keys the model cache, so an unchanged rerun loads the model.
     extra_inputs : dict, optional
         ``{input_name: np.ndarray [shape=(n_items, ...)]}`` for multi-input models (fusion);
         they are fed beside the spectrogram, whose input is named ``"log_mel"``.
+    recipe : helpers.recipes.Recipe, optional
+        How to train (default: ``original``); see :func:`emotion_recipe`.
 
     Returns
     -------
@@ -141,37 +152,39 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
     model : keras.Model
         The trained (or cached) model.
     """
-    n_classes = len(config.EMOTIONS)
-    x_train = x[split.train]
-    normalization = normalization_stats(x_train)
-
-    def inputs(index):
-        spectrogram = training.add_channel_axis(x[index])
-        if not extra_inputs:
-            return spectrogram
-        return {"log_mel": spectrogram, **{k: v[index] for k, v in extra_inputs.items()}}
-
-    one_hot = np.eye(n_classes, dtype=np.float32)[y]
-    key = model_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-                    split=split, profile=profile, seed=seed, extra_inputs=extra_inputs)
-    input_shape = (x.shape[1], x.shape[2], 1)
-
-    def build():
-        return builder(input_shape, normalization=normalization, seed=seed, **hyperparameters)
-
-    def fit(model):
-        return training.fit_model(
-            model, inputs(split.train), one_hot[split.train],
-            x_val=inputs(split.validation), y_val=one_hot[split.validation],
-            epochs=profile.max_epochs, batch_size=profile.batch_size,
-            patience=profile.early_stopping_patience, min_delta=0.03, seed=seed)
-
-    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
-                                                     folder=cache_folder)
-    probabilities = training.predict_proba(model, inputs(split.test))
+    recipe = emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder, recipe=recipe)
+    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key, force=force,
+                                    cache_folder=cache_folder, extra_inputs=extra_inputs)
+    probabilities = training.predict_proba(
+        trained.model, training.recipe_inputs(recipe, x, split.test, extra_inputs=extra_inputs))
     metrics = evaluate_emotion(y[split.test], probabilities)
-    return FoldResult(split=split, metrics=metrics, history=history, y_true=y[split.test],
-                      probabilities=probabilities, cached=cached), model
+    return FoldResult(split=split, metrics=metrics, history=trained.history, y_true=y[split.test],
+                      probabilities=probabilities, cached=trained.cached,
+                      seconds=trained.seconds,
+                      train_samples_per_s=trained.train_samples_per_s), trained.model
+
+
+def prepare_inputs(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
+                   mode: str) -> np.ndarray:
+    """A recipe's inputs under an evaluation mode.
+
+    ``single-clip`` leaves ``x`` as it is. ``speaker-adaptive`` z-scores each actor's
+    functionals over that actor's own items (training and test actors alike): it uses the test
+    speaker's unlabelled audio, so it stands for a deployment with enrollment recordings.
+
+    Raises
+    ------
+    ConfigError
+        If ``mode`` is unknown, or speaker-adaptive is asked of a log-mel recipe.
+    """
+    if mode not in recipes.MODES:
+        raise ConfigError(f"mode={mode!r} must be one of {recipes.MODES}")
+    if mode == "single-clip":
+        return x
+    if recipe.features == "log_mel":
+        raise ConfigError(f"mode='speaker-adaptive' needs a functionals recipe; recipe "
+                          f"{recipe.name!r} takes log-mel spectrograms")
+    return functionals.per_speaker_standardise(x, items["actor"].to_numpy())
 
 
 def evaluate_emotion(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -183,17 +196,24 @@ def evaluate_emotion(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
 
 
 def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: str,
-                 profile: config.Profile, hyperparameters: dict, seed: int, data_key: str,
-                 force: bool = False, builder: Callable = models.build_emotion_cnn,
+                 profile: config.Profile, hyperparameters: dict | None, seed: int, data_key: str,
+                 force: bool = False, builder: Callable | None = None,
                  extra_inputs: dict | None = None, progress: Callable[[str], None] | None = None,
-                 split_list: list[splits.Split] | None = None) -> ProtocolResult:
+                 split_list: list[splits.Split] | None = None,
+                 recipe: recipes.Recipe | None = None, mode: str = "single-clip") -> ProtocolResult:
     """Run every split of a protocol on one variant and collect the results.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(n_items, n_mels, n_frames)]
+    x : np.ndarray [shape=(n_items, n_mels, n_frames) or (n_items, n_features)]
+        Log-mel spectrograms, or functionals for a recipe that takes them.
     items : pd.DataFrame
         The variant's item table, aligned with ``x``.
+    recipe : helpers.recipes.Recipe, optional
+        How to train (default: ``original``).
+    mode : str
+        ``"single-clip"`` or ``"speaker-adaptive"``: every actor's functionals standardised
+        over that actor's own items first (:func:`prepare_inputs`).
     split_list : list of Split, optional
         Use these splits instead of making them (to compare models on identical folds).
     progress : callable, optional
@@ -202,12 +222,13 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     if len(x) != len(items):
         raise ConfigError(f"x has {len(x)} rows but items has {len(items)}")
     y = emotion_labels(items)
+    x = prepare_inputs(x, items, recipe=emotion_recipe(profile, recipe=recipe), mode=mode)
     split_list = split_list or make_splits(items, protocol=protocol, seed=seed, n_folds=profile.n_folds)
     folds, first_model = [], None
     for split in split_list:
         fold, model = train_split(x, y, split, hyperparameters=hyperparameters, profile=profile,
                                   seed=seed, data_key=f"{data_key}:{variant}", force=force,
-                                  builder=builder, extra_inputs=extra_inputs)
+                                  builder=builder, extra_inputs=extra_inputs, recipe=recipe)
         folds.append(fold)
         if first_model is None:
             first_model = model
@@ -216,8 +237,9 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
             progress(f"{variant:12s} {protocol:20s} {split.name:22s} "
                      f"{'cached' if fold.cached else f'{epochs} epochs'}: "
                      f"UAR {fold.metrics['uar']:.3f}, accuracy {fold.metrics['accuracy']:.3f}")
+    used = emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder, recipe=recipe)
     return ProtocolResult(variant=variant, protocol=protocol, folds=folds, model=first_model,
-                          hyperparameters=dict(hyperparameters))
+                          hyperparameters=used.params, recipe=used.name, mode=mode)
 
 
 def save_protocol_model(result: ProtocolResult, path: str | Path, *, feature_config: config.FeatureConfig,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, models, splits, training
+from helpers import config, evaluation, experiments, models, recipes, splits, training
 from helpers.errors import ProjectError
 
 __all__ = [
@@ -111,7 +111,7 @@ class GenderFoldResult:
             "confusion": confusion(self.y_true, self.p_female),
             "epochs": len(self.history.get("loss", [])),
             "best_epoch": self.best_epoch,
-            "normalization": list(self.normalization),
+            "normalization": _normalization_record(self.normalization),
             "cached": self.cached,
             "seconds": round(self.seconds, 2),
         }
@@ -152,6 +152,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
                        patience: int | None = None, min_delta: float = 0.0,
                        force: bool = False, cache_folder: str | Path | None = None,
                        builder: Callable = models.build_gender_cnn,
+                       recipe: recipes.Recipe | None = None,
                        ) -> tuple[GenderFoldResult, object]:
     """Train the gender CNN on a split's training actors and test it on its test actors.
 
@@ -193,6 +194,9 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
         Model cache folder; None for :func:`helpers.training.train_or_load`'s default.
     builder : callable
         Model builder (``build_gender_cnn``).
+    recipe : helpers.recipes.Recipe, optional
+        Train with this recipe (e.g. ``ours`` on functionals) instead of the original recipe
+        built from the settings above, which are then ignored.
 
     Returns
     -------
@@ -207,8 +211,9 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
         outside the table, or the training or test part is empty or holds one gender only.
     """
     x = np.asarray(x)
-    if x.ndim != 3:
-        raise GenderError(f"x has shape {x.shape}; expected (n_items, n_mels, n_frames)")
+    if x.ndim != (3 if recipe is None or recipe.features == "log_mel" else 2):
+        raise GenderError(f"x has shape {x.shape}; expected (n_items, n_mels, n_frames) log-mels, "
+                          f"or (n_items, n_features) functionals for a functionals recipe")
     if len(x) != len(items):
         raise GenderError(f"x has {len(x)} rows but items has {len(items)}; expected equal")
     for column in ("actor", "clip_id"):
@@ -229,42 +234,22 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
                 f"split {split.name!r}: {part} part holds gender(s) "
                 f"{[LABELS[v] for v in present]}; expected both {list(LABELS)}"
             )
-    has_validation = split.validation.size > 0
-    patience = epochs if patience is None else patience
-    hyperparameters = dict(hyperparameters)
-    normalization = experiments.normalization_stats(x[split.train])
-    input_shape = (x.shape[1], x.shape[2], 1)
-    targets = y.astype(np.float32)[:, np.newaxis]
-
-    key = training.training_key(
-        task="gender", data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-        train=split.train, validation=split.validation, epochs=epochs,
-        steps_per_epoch=steps_per_epoch, batch_size=batch_size, patience=patience,
-        min_delta=min_delta, seed=seed,
-    )
-
-    def build():
-        return builder(input_shape, normalization=normalization, seed=seed, **hyperparameters)
-
-    def fit(model):
-        validation = split.validation if has_validation else None
-        return training.fit_model(
-            model, training.add_channel_axis(x[split.train]), targets[split.train],
-            x_val=None if validation is None else training.add_channel_axis(x[validation]),
-            y_val=None if validation is None else targets[validation],
-            epochs=epochs, batch_size=batch_size, patience=patience, min_delta=min_delta,
-            seed=seed, steps_per_epoch=steps_per_epoch)
-
-    start = time.perf_counter()
-    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
-                                                     folder=cache_folder)
-    p_female = training.predict_proba(model, training.add_channel_axis(x[split.test]))[:, 0]
-    seconds = time.perf_counter() - start
+    if recipe is None:
+        recipe = recipes.original_gender().replace(
+            builder=builder, hyperparameters=dict(hyperparameters), epochs=epochs,
+            steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+            patience=-1 if patience is None else patience, min_delta=min_delta)
+    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
+                                    force=force, cache_folder=cache_folder)
+    model, history, cached = trained.model, trained.history, trained.cached
+    p_female = training.predict_proba(model, training.recipe_inputs(recipe, x, split.test))[:, 0]
+    seconds = trained.seconds
+    normalization = trained.normalization
     metrics = evaluation.binary_metrics(y[split.test], p_female)
     result = GenderFoldResult(
         split=split, metrics=metrics, history=history,
         test_items=items.iloc[split.test].reset_index(drop=True), y_true=y[split.test],
-        p_female=p_female.astype(np.float32), best_epoch=training.restored_epoch(history.get("val_loss", []), min_delta),
+        p_female=p_female.astype(np.float32), best_epoch=trained.best_epoch,
         normalization=normalization, cached=cached, seconds=seconds,
     )
     return result, model
@@ -563,7 +548,7 @@ def gender_sidecar(result: GenderFoldResult, *, hyperparameters: Mapping,
         "hyperparameters": dict(hyperparameters),
         "training": {**dict(training_settings), "best_epoch": result.best_epoch,
                      "epochs_trained": len(result.history.get("loss", [])),
-                     "normalization": list(result.normalization)},
+                     "normalization": _normalization_record(result.normalization)},
         "data_fingerprint": data_fingerprint,
         "metrics": {key: result.metrics[key] for key in TABLE3_METRICS},
         **dict(extra or {}),
@@ -573,6 +558,13 @@ def gender_sidecar(result: GenderFoldResult, *, hyperparameters: Mapping,
 # ----------------------------------------------------------------------------------------------
 # Internals
 # ----------------------------------------------------------------------------------------------
+
+
+def _normalization_record(normalization) -> list | str:
+    """The input statistics for a JSON record: the scalar pair, or a note for per-feature ones."""
+    if all(np.ndim(value) == 0 for value in normalization):
+        return [float(value) for value in normalization]
+    return f"per-feature mean and std over {np.size(normalization[0])} features (in the model)"
 
 
 def _actor_list(actors) -> list[int] | None:

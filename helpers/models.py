@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 from helpers import config
@@ -298,6 +299,125 @@ def build_gender_cnn(
     return model
 
 
+def build_functionals_mlp(
+    input_shape: Sequence[int],
+    *,
+    n_classes: int = len(config.EMOTIONS),
+    hidden_units: int = 256,
+    input_dropout: float = 0.2,
+    dropout_rate: float = 0.5,
+    learning_rate: float = 0.001,
+    weight_decay: float = 0.01,
+    decay_steps: int | None = None,
+    normalization: tuple | None = None,
+    seed: int = config.SEED,
+    name: str = "functionals_mlp",
+) -> keras.Model:
+    """Build and compile the ``ours`` classifier on a vector of openSMILE functionals.
+
+    Layers: [Normalization per feature] → Dropout(``input_dropout``) → Dense(``hidden_units``)
+    + GELU → Dropout(``dropout_rate``) → Dense(``n_classes``) + softmax, or one sigmoid unit
+    when ``n_classes`` is 1 (gender: ``P(female)``). AdamW with decoupled weight decay, and a
+    cosine decay of the learning rate to zero over ``decay_steps`` steps when given.
+
+    Input dropout on thousands of correlated functionals acts like feature bagging: each step
+    sees another random subset, so no single speaker-specific feature can carry the decision.
+
+    Parameters
+    ----------
+    input_shape : (int,)
+        Number of functionals.
+    n_classes : int
+        Softmax width; 1 for a binary sigmoid output.
+    hidden_units, input_dropout, dropout_rate, learning_rate, weight_decay : number
+        Width of the hidden layer, dropout on the inputs and on the hidden layer (in [0, 1)),
+        AdamW's peak learning rate and weight decay.
+    decay_steps : int or None
+        Gradient steps of the whole run for the cosine schedule; None keeps the rate constant.
+    normalization : (np.ndarray, np.ndarray) or None
+        Training-set per-feature ``(mean, std)``; the model starts with a non-trainable
+        ``(x - mean) / std`` layer, so a saved model carries its preprocessing.
+    seed : int
+    name : str
+
+    Returns
+    -------
+    keras.Model
+        Compiled model mapping ``(batch, n_features)`` to probabilities.
+
+    Raises
+    ------
+    ConfigError
+        If a width, rate, step count or the normalisation statistics are out of range.
+    """
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input_shape={input_shape!r} must be (n_features,)") from None
+    if len(shape) != 1 or shape[0] <= 0:
+        raise ConfigError(f"input_shape={input_shape!r} must be (n_features,) with n_features > 0")
+    if not (isinstance(n_classes, int) and not isinstance(n_classes, bool)
+            and (n_classes == 1 or n_classes >= 2)):
+        raise ConfigError(f"n_classes={n_classes!r} must be 1 (sigmoid) or an int >= 2")
+    _check_common(dense_units=hidden_units, dropout_rate=dropout_rate,
+                  learning_rate=learning_rate, seed=seed)
+    if not (isinstance(input_dropout, (int, float)) and 0 <= input_dropout < 1):
+        raise ConfigError(f"input_dropout={input_dropout!r} must be a number in [0, 1)")
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ConfigError(f"weight_decay={weight_decay!r} must be a number >= 0")
+    if decay_steps is not None:
+        _check_positive_int("decay_steps", decay_steps)
+
+    features = keras.Input(shape=shape, name="functionals")
+    x = _vector_normalization_layer(normalization, n_features=shape[0])(features)
+    x = layers.Dropout(input_dropout, seed=seed + 40 * _SEED_STRIDE, name="input_dropout")(x)
+    x = layers.Dense(hidden_units, activation="gelu", name="hidden",
+                     kernel_initializer=_glorot(seed, 41))(x)
+    x = layers.Dropout(dropout_rate, seed=seed + 42 * _SEED_STRIDE, name="dropout")(x)
+    binary = n_classes == 1
+    outputs = layers.Dense(n_classes, activation="sigmoid" if binary else "softmax",
+                           name="p_female" if binary else "probabilities",
+                           kernel_initializer=_glorot(seed, 43), dtype=OUTPUT_DTYPE)(x)
+    model = keras.Model(features, outputs, name=name)
+    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+            if decay_steps else learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate=rate, weight_decay=weight_decay)
+    if binary:
+        model.compile(optimizer=optimizer, loss="binary_crossentropy",
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy"),
+                               keras.metrics.AUC(name="auc")])
+    else:
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy",
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def build_ensemble(members: Sequence[keras.Model], *, name: str = "ensemble") -> keras.Model:
+    """One model that averages the outputs of several trained models with the same input.
+
+    The members keep their weights (the result is for prediction; it is not compiled), so an
+    ensemble saves and loads as a single ``.keras`` file.
+
+    Raises
+    ------
+    ConfigError
+        If ``members`` is empty or the members' inputs differ.
+    """
+    members = list(members)
+    if not members:
+        raise ConfigError("members is empty; expected at least one trained model")
+    if len(members) == 1:
+        return members[0]
+    shapes = {tuple(m.inputs[0].shape[1:]) for m in members}
+    if len(shapes) != 1 or any(len(m.inputs) != 1 for m in members):
+        raise ConfigError(f"members take different inputs {sorted(map(str, shapes))}; expected one")
+    inputs = keras.Input(shape=members[0].inputs[0].shape[1:], name=members[0].inputs[0].name)
+    for k, member in enumerate(members):
+        member.name = f"member_{k}"
+    outputs = layers.Average(name="average", dtype=OUTPUT_DTYPE)([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
 def count_trainable_params(model: keras.Model) -> int:
     """Number of trainable scalars in ``model`` (what Keras's summary calls trainable params).
 
@@ -429,6 +549,25 @@ def _normalization_layer(normalization: tuple[float, float] | None) -> layers.La
     # axis=None: one scalar mean and variance for every cell of the spectrogram. The values are
     # part of the layer's config, so a saved model carries them.
     layer = layers.Normalization(axis=None, mean=mean, variance=std**2, name="normalization")
+    layer.trainable = False
+    return layer
+
+
+def _vector_normalization_layer(normalization, *, n_features: int) -> layers.Layer:
+    """A non-trainable per-feature ``(x - mean) / std`` layer, or an identity."""
+    if normalization is None:
+        return layers.Identity(name="no_normalization")
+    try:
+        mean, std = (np.asarray(value, dtype=np.float64).reshape(-1) for value in normalization)
+    except (TypeError, ValueError):
+        raise ConfigError("normalization must be a (mean, std) pair of vectors or None") from None
+    if mean.shape != (n_features,) or std.shape != (n_features,):
+        raise ConfigError(f"normalization vectors have shapes {mean.shape}, {std.shape}; "
+                          f"expected ({n_features},) each")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+        raise ConfigError("normalization=(mean, std) must be finite with every std > 0")
+    layer = layers.Normalization(axis=-1, mean=mean.tolist(), variance=(std**2).tolist(),
+                                 name="normalization")
     layer.trainable = False
     return layer
 

@@ -343,6 +343,104 @@ def speaker_folds(items: pd.DataFrame, *, n_folds: int = 6, seed: int,
     return splits
 
 
+#: The consecutive folds of the reference baselines: actors 1-4, 5-8, ..., 21-24 (2 F + 2 M each).
+CONSECUTIVE_FOLDS: tuple[tuple[int, ...], ...] = tuple(tuple(range(a, a + 4)) for a in range(1, 25, 4))
+
+
+def check_fold_definition(folds, *, source: str = "folds") -> list[list[int]]:
+    """Validate a list of test-actor lists (e.g. read from a user's JSON file).
+
+    Parameters
+    ----------
+    folds : object
+        Should be a non-empty list of non-empty lists of actor numbers 1-24, no actor twice.
+    source : str
+        Where the definition came from, for the messages (e.g. the file name).
+
+    Returns
+    -------
+    list of list of int
+
+    Raises
+    ------
+    SplitError
+        Naming the problem: not a list of lists, an empty fold, a value that is not a whole
+        actor number, an actor outside 1-24, or an actor in two folds.
+    """
+    if not isinstance(folds, list) or not folds:
+        raise SplitError(f"{source}: expected a non-empty JSON list of test-actor lists, e.g. "
+                         f"[[1, 2, 3, 4], [5, 6, 7, 8]]; got {type(folds).__name__}")
+    seen: dict[int, int] = {}
+    checked = []
+    for k, fold in enumerate(folds, start=1):
+        if not isinstance(fold, list):
+            raise SplitError(f"{source}: fold {k} is {fold!r}; expected a list of actor numbers")
+        if not fold:
+            raise SplitError(f"{source}: fold {k} is empty; every fold needs at least one test actor")
+        actors = []
+        for actor in fold:
+            if isinstance(actor, bool) or not isinstance(actor, (int, np.integer)):
+                raise SplitError(f"{source}: fold {k} holds {actor!r}; expected whole actor numbers")
+            if not 1 <= actor <= 24:
+                raise SplitError(f"{source}: fold {k} holds actor {actor}; RAVDESS actors are 1-24")
+            if int(actor) in seen:
+                raise SplitError(f"{source}: actor {actor} is in fold {seen[int(actor)]} and fold "
+                                 f"{k}; a test actor belongs to one fold")
+            seen[int(actor)] = k
+            actors.append(int(actor))
+        checked.append(sorted(actors))
+    return checked
+
+
+def folds_from_test_actors(items: pd.DataFrame, test_actor_lists, *, seed: int,
+                           validation_actors: int = 2) -> list[Split]:
+    """Speaker-independent splits with the given test actors (e.g. published fold definitions).
+
+    For every fold, the validation actors are drawn from that fold's *training* actors (half
+    female, half male where both are left), seeded; the rest train.
+
+    Parameters
+    ----------
+    items : pd.DataFrame
+        Item table with ``actor`` (and ``gender``, or RAVDESS's odd = male convention).
+    test_actor_lists : list of list of int
+        Checked with :func:`check_fold_definition`.
+    seed : int
+    validation_actors : int
+        Even number of validation actors per fold.
+
+    Raises
+    ------
+    SplitError
+        If the definition is malformed, a fold's test actors are not in ``items``, or too few
+        training actors would remain.
+    """
+    _check_table(items, argument="items")
+    seed = _check_seed(seed)
+    folds = check_fold_definition(test_actor_lists)
+    validation_actors = _check_int(validation_actors, name="validation_actors", minimum=0)
+    female, male = _actors_by_gender(items)
+    present = set(female) | set(male)
+    actor_column = _actor_column(items)
+    rng = np.random.default_rng(seed)
+    result = []
+    for k, test in enumerate(folds):
+        missing = sorted(set(test) - present)
+        if missing:
+            raise SplitError(f"fold {k + 1}: test actors {missing} have no items in the table")
+        rest = [np.setdiff1d(group, test) for group in (female, male)]
+        per_gender = validation_actors // 2
+        if any(len(group) <= per_gender for group in rest):
+            raise SplitError(f"fold {k + 1}: too few training actors of each gender left for "
+                             f"{validation_actors} validation actors")
+        validation = np.concatenate([rng.choice(group, size=per_gender, replace=False)
+                                     for group in rest])
+        train = np.setdiff1d(np.concatenate(rest), validation)
+        result.append(_actor_split(f"speaker-fold-{k + 1}", actor_column, seed=seed, fold=k,
+                                   train=train, validation=validation, test=np.asarray(test)))
+    return result
+
+
 def gender_split(items: pd.DataFrame, *, seed: int, n_train: int = 12, n_validation: int = 6,
                  n_test: int = 6) -> Split:
     """The gender study's actor split: training, validation and test actors, each half female.

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import config
+from helpers import config, models
 from helpers import io as project_io
 from helpers import errors
 from helpers.errors import ProjectError
@@ -80,7 +80,7 @@ def make_early_stopping(*, patience: int = 3, min_delta: float = 0.03,
     min_delta : float
         Smallest decrease of ``monitor`` that counts as an improvement.
     monitor : str
-        Logged quantity to watch (minimised).
+        Logged quantity to watch: minimised, except ``val_uar`` (maximised).
 
     Returns
     -------
@@ -97,30 +97,59 @@ def make_early_stopping(*, patience: int = 3, min_delta: float = 0.03,
     patience = _check_int(patience, name="patience", minimum=0)
     if not np.isfinite(min_delta) or min_delta < 0:
         raise TrainingError(f"min_delta={min_delta} must be finite and >= 0")
-    return keras.callbacks.EarlyStopping(monitor=monitor, mode="min", min_delta=float(min_delta),
+    mode = "max" if monitor == "val_uar" else "min"
+    return keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, min_delta=float(min_delta),
                                          patience=patience, restore_best_weights=True)
 
 
-def restored_epoch(val_losses: Sequence[float], min_delta: float) -> int | None:
+def restored_epoch(val_losses: Sequence[float], min_delta: float, *, mode: str = "min") -> int | None:
     """One-based epoch whose weights early stopping (``restore_best_weights``) keeps.
 
-    As Keras's ``EarlyStopping`` in ``min`` mode: the first epoch, then each epoch whose loss
-    beats the best so far by more than ``min_delta`` (a NaN never does). None without losses.
+    As Keras's ``EarlyStopping``: the first epoch, then each epoch whose value beats the best so
+    far by more than ``min_delta`` (lower in ``min`` mode, higher in ``max`` mode; a NaN never
+    does). None without values.
     """
     if len(val_losses) == 0:
         return None
-    best_index, best = 0, float(val_losses[0])
+    sign = -1.0 if mode == "max" else 1.0
+    best_index, best = 0, sign * float(val_losses[0])
     for index, value in enumerate(val_losses[1:], start=1):
-        if value < best - min_delta:
-            best_index, best = index, float(value)
+        if sign * value < best - min_delta:
+            best_index, best = index, sign * float(value)
     return best_index + 1
+
+
+class ValidationUAR(keras.callbacks.Callback):
+    """Log ``val_uar`` (unweighted average recall on the validation data) after every epoch.
+
+    Keras has no UAR metric; this callback computes it from the model's predictions and writes
+    it into the epoch's logs, so that early stopping, the history and any later callback see it.
+    A one-column output is thresholded at 0.5 (binary), a wider one is arg-maxed.
+    """
+
+    def __init__(self, x_val: Inputs, y_val: np.ndarray, *, batch_size: int = 256):
+        super().__init__()
+        self.x_val = _as_inputs(x_val)
+        y_val = np.asarray(y_val)
+        self.y_val = (np.argmax(y_val, axis=1) if y_val.ndim == 2 and y_val.shape[1] > 1
+                      else np.rint(y_val.reshape(len(y_val))).astype(np.int64))
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        output = np.asarray(self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0))
+        predicted = (output[:, 0] >= 0.5).astype(np.int64) if output.shape[1] == 1 else output.argmax(1)
+        recalls = [np.mean(predicted[self.y_val == label] == label) for label in np.unique(self.y_val)]
+        logs["val_uar"] = float(np.mean(recalls))
 
 
 def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
               x_val: Inputs | None, y_val: np.ndarray | None, epochs: int,
               batch_size: int = 50, patience: int = 3, min_delta: float = 0.03, seed: int,
               verbose: int = 0, callbacks: Sequence[keras.callbacks.Callback] = (),
-              steps_per_epoch: int | None = None) -> dict[str, list[float]]:
+              steps_per_epoch: int | None = None,
+              monitor: str = "val_loss") -> dict[str, list[float]]:
     """Train a compiled model with the study's early stopping, reproducibly.
 
     ``keras.utils.set_random_seed(seed)`` is called first, so the epoch shuffles (and dropout)
@@ -153,6 +182,9 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
         Gradient steps per epoch (the gender study used 8); None for one pass over the data.
         When given, each epoch draws `steps_per_epoch` batches from an endless seeded stream
         of shuffled passes, continuing where the previous epoch stopped.
+    monitor : str
+        What early stopping watches: ``"val_loss"`` (minimised) or ``"val_uar"`` (maximised,
+        computed by :class:`ValidationUAR` before early stopping runs).
 
     Returns
     -------
@@ -186,7 +218,10 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
     if x_val is not None:
         _check_inputs(x_val, y_val, name="x_val")
         validation_data = (_as_inputs(x_val), np.asarray(y_val))
-        all_callbacks.insert(0, make_early_stopping(patience=patience, min_delta=min_delta))
+        all_callbacks.insert(0, make_early_stopping(patience=patience, min_delta=min_delta,
+                                                    monitor=monitor))
+        if monitor == "val_uar":
+            all_callbacks.insert(0, ValidationUAR(x_val, y_val))
     keras.utils.set_random_seed(seed)
     if steps_per_epoch is None:
         history = model.fit(
@@ -359,6 +394,189 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     _save_keras(model, model_path)
     project_io.write_json(history_path, history)
     return model, history, False
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """What :func:`train_recipe` returns for one split.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The trained model; for an ensemble recipe, one model averaging its members.
+    history : dict of str to list of float
+        The first member's per-epoch history.
+    histories : list of dict
+        Every member's history.
+    cached : bool
+        True when every member came from the model cache.
+    best_epoch : int or None
+        One-based epoch whose weights the first member kept.
+    normalization : tuple
+        The training-set statistics the model's input layer applies.
+    seconds : float
+        Wall time of training (or loading) all members.
+    train_samples_per_s : float or None
+        Training items times epochs run, per second of training (None when cached).
+    """
+
+    model: keras.Model
+    history: dict
+    histories: list
+    cached: bool
+    best_epoch: int | None
+    normalization: tuple
+    seconds: float
+    train_samples_per_s: float | None = None
+
+
+def recipe_inputs(recipe, x: np.ndarray, rows: np.ndarray, *,
+                  extra_inputs: Mapping[str, np.ndarray] | None = None) -> Inputs:
+    """The model inputs of some rows, as a recipe's builder expects them.
+
+    Log-mel spectrograms get a channel axis (and, with ``extra_inputs``, become the
+    ``"log_mel"`` entry of a dict beside the extra inputs); functionals are used as they are.
+    """
+    if recipe.features == "log_mel":
+        spectrogram = add_channel_axis(x[rows])
+        if not extra_inputs:
+            return spectrogram
+        return {"log_mel": spectrogram, **{k: v[rows] for k, v in extra_inputs.items()}}
+    return np.asarray(x[rows], dtype=np.float32)
+
+
+def normalization_statistics(recipe, x_train: np.ndarray) -> tuple:
+    """Training-set statistics for a recipe's input normalisation.
+
+    ``scalar``: one mean and std over every value (float64 accumulation); ``per-feature``: a
+    mean and std per column, with a std of 1 for constant columns.
+    """
+    if recipe.normalization == "scalar":
+        return float(np.mean(x_train, dtype=np.float64)), float(np.std(x_train, dtype=np.float64))
+    mean = np.mean(x_train, axis=0, dtype=np.float64)
+    std = np.std(x_train, axis=0, dtype=np.float64)
+    return mean, np.where(std > 1e-8, std, 1.0)
+
+
+def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int, data_key: str,
+                 force: bool = False, cache_folder: str | os.PathLike | None = None,
+                 callbacks: Sequence[keras.callbacks.Callback] = (), cache: bool = True,
+                 extra_inputs: Mapping[str, np.ndarray] | None = None) -> TrainedModel:
+    """Train a recipe on ``split.train``, stopping on ``split.validation``: the one training path.
+
+    Every task trains through here: Table 1 (:mod:`helpers.experiments`), the tuning sweep,
+    the sliders, gender, fusion and the quality benchmark. The recipe says everything about how
+    (:class:`helpers.recipes.Recipe`); settings it leaves to the run profile must be filled
+    first (:meth:`~helpers.recipes.Recipe.for_profile`).
+
+    Parameters
+    ----------
+    recipe : helpers.recipes.Recipe
+        With ``epochs``, ``batch_size`` and ``patience`` set.
+    x : np.ndarray [shape=(n_items, n_mels, n_frames) or (n_items, n_features)]
+        Log-mel spectrograms or functionals, as ``recipe.features`` says.
+    labels : np.ndarray [shape=(n_items,)]
+        Integer classes (emotion) or 0/1 (gender, 1 = female).
+    split : helpers.splits.Split
+        Positional indices into ``x``; with an empty validation part training runs every epoch.
+    seed : int
+        Seed of the first ensemble member (member ``k`` uses ``seed + k``).
+    data_key : str
+        Identity of ``x``; with the split, the recipe and the seed it keys the model cache.
+    force : bool
+        Retrain even when cached.
+    cache_folder : path-like or None
+        Model cache folder (None: :func:`train_or_load`'s default).
+    callbacks : sequence of keras.callbacks.Callback
+        Extra callbacks for the (first member's) training, e.g. a pruner or a live plot.
+    cache : bool
+        False trains without reading or writing the cache (the sliders' quick trials).
+    extra_inputs : dict, optional
+        ``{input_name: array}`` fed beside the spectrogram (fusion).
+
+    Returns
+    -------
+    TrainedModel
+
+    Raises
+    ------
+    TrainingError
+        If the recipe's epochs, batch size or patience are unset, ``x`` and ``labels`` differ in
+        length, or ``x`` does not have the shape the recipe's features need.
+    """
+    import time
+
+    for field in ("epochs", "batch_size", "patience"):
+        if getattr(recipe, field) is None:
+            raise TrainingError(f"recipe {recipe.name!r}: {field} is unset; call "
+                                f"recipe.for_profile(profile) first")
+    x = np.asarray(x)
+    labels = np.asarray(labels)
+    if len(x) != len(labels):
+        raise TrainingError(f"x has {len(x)} rows but labels has {len(labels)}; expected equal")
+    expected_ndim = 3 if recipe.features == "log_mel" else 2
+    if x.ndim != expected_ndim:
+        raise TrainingError(f"x has shape {x.shape}; recipe {recipe.name!r} takes "
+                            f"{recipe.features} features of {expected_ndim} dimensions")
+    params = recipe.params
+    if recipe.task == "gender" or params.get("n_classes") == 1:
+        targets = labels.astype(np.float32)[:, np.newaxis]
+    else:
+        n_classes = params.get("n_classes", len(config.EMOTIONS))
+        targets = np.eye(n_classes, dtype=np.float32)[labels]
+    normalization = normalization_statistics(recipe, x[split.train])
+    input_shape = (x.shape[1], x.shape[2], 1) if recipe.features == "log_mel" else (x.shape[1],)
+    has_validation = split.validation.size > 0
+    patience = recipe.epochs if recipe.patience < 0 else recipe.patience
+    if recipe.schedule == "cosine":
+        steps = recipe.steps_per_epoch or int(np.ceil(split.train.size / recipe.batch_size))
+        params["decay_steps"] = int(recipe.epochs * steps)
+    x_train = recipe_inputs(recipe, x, split.train, extra_inputs=extra_inputs)
+    x_val = recipe_inputs(recipe, x, split.validation, extra_inputs=extra_inputs) if has_validation else None
+    started = time.perf_counter()
+    members, histories, cached_all, samples = [], [], True, 0
+    for member in range(recipe.ensemble):
+        member_seed = seed + member
+
+        def build(member_seed=member_seed):
+            return recipe.builder(input_shape, normalization=normalization, seed=member_seed,
+                                  **params)
+
+        def fit(model, member_seed=member_seed, member=member):
+            return fit_model(
+                model, x_train, targets[split.train],
+                x_val=x_val, y_val=targets[split.validation] if has_validation else None,
+                epochs=recipe.epochs, batch_size=recipe.batch_size, patience=patience,
+                min_delta=recipe.min_delta, seed=member_seed,
+                steps_per_epoch=recipe.steps_per_epoch, monitor=recipe.monitor,
+                callbacks=callbacks if member == 0 else ())
+
+        if cache:
+            key = training_key(
+                task=recipe.task, recipe=recipe, data_key=data_key, train=split.train,
+                validation=split.validation, seed=member_seed,
+                extra=sorted(extra_inputs) if extra_inputs else None,
+                extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None)
+            model, history, cached = train_or_load(key, build=build, fit=fit, force=force,
+                                                   folder=cache_folder)
+        else:
+            model = build()
+            history, cached = fit(model), False
+        cached_all = cached_all and cached
+        if not cached:
+            per_step = recipe.batch_size if recipe.steps_per_epoch else None
+            run = len(history.get("loss", []))
+            samples += run * (recipe.steps_per_epoch * per_step if per_step else split.train.size)
+        members.append(model)
+        histories.append(history)
+    seconds = time.perf_counter() - started
+    monitored = histories[0].get(recipe.monitor, [])
+    return TrainedModel(
+        model=models.build_ensemble(members), history=histories[0], histories=histories,
+        cached=cached_all,
+        best_epoch=restored_epoch(monitored, recipe.min_delta, mode=recipe.mode_of_monitor),
+        normalization=normalization, seconds=seconds,
+        train_samples_per_s=None if cached_all or seconds <= 0 else samples / seconds)
 
 
 def architecture_digest(model: keras.Model) -> str:

@@ -56,7 +56,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from helpers import config, evaluation, experiments, models, splits, training
+from helpers import config, evaluation, experiments, models, recipes, splits, training
 from helpers import io as project_io
 from helpers.errors import ProjectError
 
@@ -107,7 +107,7 @@ TABLE2_ROWS: tuple[str, ...] = ("original", "tuned", "difference")
 # Bump when the meaning of a trial changes, so old studies are not resumed by new code.
 SEARCH_VERSION = 1
 #: Early stopping's minimum improvement in every trial (the original's, as in notebook 03).
-MIN_DELTA = 0.03
+MIN_DELTA = recipes.original_emotion().min_delta  # the recipe's stopping rule, not a literal
 #: Epochs a trial always runs before the pruner may stop it (capped at half a profile's epochs).
 PRUNE_WARMUP_EPOCHS = 10
 # The validation metric each trial is scored by (minimised) and reported per epoch.
@@ -503,32 +503,17 @@ class _PruningCallback(keras.callbacks.Callback):
 def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: splits.Split, *,
                  hyperparameters: dict, profile: config.Profile, seed: int, data_key: str,
                  builder: Callable, force: bool, cache_folder) -> tuple[keras.Model, dict, bool]:
-    n_classes = len(config.EMOTIONS)
-    one_hot = np.eye(n_classes, dtype=np.float32)[y]
-    normalization = experiments.normalization_stats(x[split.train])
-    input_shape = (x.shape[1], x.shape[2], 1)
-    key = experiments.model_key(data_key=data_key, builder=builder, hyperparameters=hyperparameters,
-                                split=split, profile=profile, seed=seed)
-
-    def build():
-        return builder(input_shape, normalization=normalization, seed=seed, **hyperparameters)
-
-    def fit(model):
-        return training.fit_model(
-            model, training.add_channel_axis(x[split.train]), one_hot[split.train],
-            x_val=training.add_channel_axis(x[split.validation]), y_val=one_hot[split.validation],
-            epochs=profile.max_epochs, batch_size=profile.batch_size,
-            patience=profile.early_stopping_patience, min_delta=MIN_DELTA, seed=seed,
-            callbacks=[_PruningCallback(trial)])
-
-    model, history, cached = training.train_or_load(key, build=build, fit=fit, force=force,
-                                                     folder=cache_folder)
-    if cached:
+    # The trial's model is the one notebook 03 would train with the same settings: same recipe,
+    # same cache key, so a tuned model is loaded rather than trained twice.
+    recipe = experiments.emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder)
+    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key, force=force,
+                                    cache_folder=cache_folder, callbacks=[_PruningCallback(trial)])
+    if trained.cached:
         # A cached model trained to the end; its curve still informs the pruner of later trials.
-        for step, value in enumerate(history.get(OBJECTIVE, [])):
+        for step, value in enumerate(trained.history.get(OBJECTIVE, [])):
             if math.isfinite(value):
                 trial.report(float(value), step=step)
-    return model, history, cached
+    return trained.model, trained.history, trained.cached
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers import config, experiments, models, splits, training, tuning
+from helpers import config, experiments, models, recipes, splits, training, tuning
 from helpers.errors import ProjectError
 
 __all__ = ["PanelError", "PanelRun", "TuningPanel"]
@@ -360,15 +360,14 @@ class TuningPanel:
     def _fit(self, x, items, split, *, variant, hyperparameters, epochs, live) -> PanelRun:
         started = time.perf_counter()
         y = experiments.emotion_labels(items)
-        one_hot = np.eye(len(config.EMOTIONS), dtype=np.float32)[y]
-        model = self.builder((x.shape[1], x.shape[2], 1),
-                             normalization=experiments.normalization_stats(x[split.train]),
-                             seed=self.seed, **hyperparameters)
-        history = training.fit_model(
-            model, training.add_channel_axis(x[split.train]), one_hot[split.train],
-            x_val=training.add_channel_axis(x[split.validation]), y_val=one_hot[split.validation],
-            epochs=epochs, batch_size=self.batch_size, patience=self.patience, seed=self.seed,
-            callbacks=[_LiveHistory(self)] if live else ())
+        # The sliders' quick trials take the original recipe with the panel's settings, uncached.
+        recipe = recipes.original_emotion().replace(
+            builder=self.builder, hyperparameters=dict(hyperparameters), epochs=epochs,
+            batch_size=self.batch_size, patience=self.patience)
+        trained = training.train_recipe(recipe, x, y, split, seed=self.seed, data_key=variant,
+                                        cache=False,
+                                        callbacks=[_LiveHistory(self)] if live else ())
+        model, history = trained.model, trained.history
         probabilities = training.predict_proba(model, training.add_channel_axis(x[split.test]))
         metrics = experiments.evaluate_emotion(y[split.test], probabilities)
         return PanelRun(variant=variant, hyperparameters=dict(hyperparameters), epochs=epochs,

@@ -1,0 +1,221 @@
+"""Speaker-independent quality: the project's headline number, per recipe and evaluation mode.
+
+    python -m benchmarks.quality --ravdess DIR [--task emotion|gender]
+        [--recipes ours,original,compare,egemaps] [--folds FILE] [--seed 42] [--output FILE]
+
+Every recipe is trained and tested on the same folds of test actors (default: the reference
+baselines' consecutive folds 1-4, 5-8, ..., 21-24; ``--folds FILE`` takes a JSON list of
+test-actor lists). Validation actors (2 per fold, 1 female + 1 male) always come from the
+fold's training actors; the test actors are touched once, for the scores. Clean speech only.
+
+It prints one JSON line per recipe and mode:
+``task, recipe, mode, folds [{test_actors, uar, accuracy, macro_f1}], uar_mean, uar_std,
+accuracy_mean, accuracy_std, macro_f1_mean, train_seconds, train_samples_per_s``
+(std: population std over folds). ``--output FILE`` also writes them, one per line.
+
+Recipes: ``ours`` and ``original`` (:mod:`helpers.recipes`); ``compare`` and ``egemaps`` are the
+classical openSMILE + scikit-learn baselines (:mod:`helpers.baselines`). Modes: ``single-clip``
+for all; ``speaker-adaptive`` (each speaker's functionals standardised over that speaker's own
+clips) for the functionals recipes. The ``original`` recipe is trained with the ``full``
+profile on the clean log-mels (hours on 2 cores: about 20 epochs of 960 clips per fold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from helpers import (baselines, config, datasets, evaluation, experiments, functionals, gender,
+                     io, recipes, splits)
+from helpers.errors import ProjectError
+
+ALL_RECIPES = ("ours", "original", "compare", "egemaps")
+
+
+def read_folds(path: str | os.PathLike) -> list[list[int]]:
+    """Read and check a ``--folds`` file: a JSON list of test-actor lists.
+
+    Raises
+    ------
+    helpers.splits.SplitError
+        If the file is missing, not JSON, or not a valid fold definition (the message names
+        the file and the problem).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise splits.SplitError(f"--folds {path}: cannot be read ({error.strerror})") from None
+    try:
+        folds = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise splits.SplitError(f"--folds {path}: not valid JSON ({error})") from None
+    return splits.check_fold_definition(folds, source=f"--folds {path}")
+
+
+def fold_scores(task: str, y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+    """UAR, accuracy and macro F1 of one fold (arg-max of the probabilities)."""
+    labels = config.EMOTIONS if task == "emotion" else config.GENDERS
+    metrics = evaluation.standard_metrics(y_true, probabilities, labels=labels)
+    return {key: float(metrics[key]) for key in ("uar", "accuracy", "macro_f1")}
+
+
+def summary(task: str, recipe: str, mode: str, folds: list[dict], seconds: float,
+            samples_per_s: float | None) -> dict:
+    """The benchmark's JSON line for one recipe and mode."""
+    line = {"task": task, "recipe": recipe, "mode": mode, "folds": folds}
+    for key in ("uar", "accuracy", "macro_f1"):
+        values = np.array([fold[key] for fold in folds])
+        line[f"{key}_mean"] = round(float(values.mean()), 4)
+        if key != "macro_f1":
+            line[f"{key}_std"] = round(float(values.std()), 4)
+    line["train_seconds"] = round(seconds, 1)
+    line["train_samples_per_s"] = None if samples_per_s is None else round(samples_per_s, 1)
+    return line
+
+
+def labels_for(task: str, items) -> np.ndarray:
+    return experiments.emotion_labels(items) if task == "emotion" else gender.gender_labels(items)
+
+
+def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items, split_list, *,
+                           seed: int, say) -> dict:
+    """A baseline (``compare``/``egemaps``) or ``ours`` on every fold, in one mode."""
+    y = labels_for(task, items)
+    folds, seconds, samples = [], 0.0, 0.0
+    if name in baselines.BASELINES:
+        x = baselines.prepare(x, items, mode=mode)
+    else:
+        recipe = recipes.get_recipe(task, name)
+        x = experiments.prepare_inputs(x, items, recipe=recipe, mode=mode)
+    for split in split_list:
+        if name in baselines.BASELINES:
+            probabilities, fit_seconds, rate = baselines.run_fold(x, y, split, task=task, seed=seed)
+            n_samples = rate * fit_seconds
+        else:
+            probabilities, fit_seconds, n_samples = _train_ours(task, x, y, split, seed=seed,
+                                                                data_key=f"benchmark:{name}:{mode}")
+        scores = fold_scores(task, y[split.test], probabilities)
+        folds.append({"test_actors": list(split.test_actors), **{k: round(v, 4) for k, v in scores.items()}})
+        seconds += fit_seconds
+        samples += n_samples
+        say(f"{task} {name} {mode} {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f}, "
+            f"accuracy {scores['accuracy']:.3f} ({fit_seconds:.0f} s)")
+    return summary(task, name, mode, folds, seconds, samples / seconds if seconds > 0 else None)
+
+
+def _train_ours(task, x, y, split, *, seed, data_key):
+    from helpers import training
+
+    recipe = recipes.get_recipe(task, "ours").for_profile(config.get_profile("full"))
+    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key)
+    probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
+    if task == "gender":
+        probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
+    samples = (trained.train_samples_per_s or 0.0) * trained.seconds
+    return probabilities, trained.seconds, samples
+
+
+def run_original(task: str, run, split_list, *, seed: int, say) -> dict:
+    """The reconstruction on the clean log-mels, ``full`` profile, single clip."""
+    from helpers import pipeline, training
+
+    feature_set = pipeline.load_features(run, seed=seed)
+    x, items = feature_set.variant("clean")
+    y = labels_for(task, items)
+    splits_here = splits.folds_from_test_actors(items, [list(s.test_actors) for s in split_list],
+                                                seed=seed)
+    profile = config.get_profile("full")
+    folds, seconds, samples = [], 0.0, 0.0
+    for split in splits_here:
+        recipe = (recipes.original_emotion() if task == "emotion" else recipes.original_gender())
+        recipe = recipe.for_profile(profile)
+        trained = training.train_recipe(recipe, x, y, split, seed=seed,
+                                        data_key=f"benchmark:original:{task}")
+        probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
+        if task == "gender":
+            probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
+        scores = fold_scores(task, y[split.test], probabilities)
+        folds.append({"test_actors": list(split.test_actors), **{k: round(v, 4) for k, v in scores.items()}})
+        seconds += trained.seconds
+        samples += (trained.train_samples_per_s or 0.0) * trained.seconds
+        say(f"{task} original {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f} "
+            f"({trained.seconds:.0f} s, {len(trained.history.get('loss', []))} epochs)")
+    return summary(task, "original", "single-clip", folds, seconds, samples / seconds if seconds else None)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ravdess", required=True, help="RAVDESS speech folder (any layout, WAV or FLAC)")
+    parser.add_argument("--task", choices=recipes.TASKS, default="emotion")
+    parser.add_argument("--recipes", default="ours,compare,egemaps",
+                        help=f"comma-separated, from {','.join(ALL_RECIPES)} (default: ours,compare,egemaps)")
+    parser.add_argument("--folds", help="JSON file: a list of test-actor lists, e.g. [[1,2,3,4],[5,6,7,8]]")
+    parser.add_argument("--modes", default=",".join(recipes.MODES),
+                        help="comma-separated evaluation modes (default: both)")
+    parser.add_argument("--seed", type=int, default=config.SEED)
+    parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
+    args = parser.parse_args(argv)
+    args.recipe_list = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = sorted(set(args.recipe_list) - set(ALL_RECIPES))
+    if unknown or not args.recipe_list:
+        parser.error(f"--recipes {args.recipes!r}: unknown {unknown}; expected names from {ALL_RECIPES}")
+    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad_modes = sorted(set(args.mode_list) - set(recipes.MODES))
+    if bad_modes or not args.mode_list:
+        parser.error(f"--modes {args.modes!r}: unknown {bad_modes}; expected names from {recipes.MODES}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        fold_definition = read_folds(args.folds) if args.folds else [list(f) for f in splits.CONSECUTIVE_FOLDS]
+        manifest, _ = datasets.find_ravdess(args.ravdess)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    items = manifest.reset_index(drop=True)
+    try:
+        split_list = splits.folds_from_test_actors(items, fold_definition, seed=args.seed)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    lines = []
+    cache: dict[str, np.ndarray] = {}
+    for name in args.recipe_list:
+        if name == "original":
+            from helpers import pipeline
+
+            run = pipeline.load_run(profile="full", ravdess_dir=args.ravdess,
+                                    noise_dir=os.environ.get("SER_NOISE_DIR", ""))
+            lines.append(run_original(args.task, run, split_list, seed=args.seed, say=say))
+            print(json.dumps(lines[-1]), flush=True)
+            continue
+        feature_set = (recipes.get_recipe(args.task, name).features if name == "ours"
+                       else baselines.BASELINES[name])
+        if feature_set not in cache:
+            started = time.perf_counter()
+            cache[feature_set] = functionals.extract_for_items(items, feature_set=feature_set)
+            say(f"{feature_set} functionals of {len(items)} clips: {time.perf_counter() - started:.0f} s")
+        for mode in args.mode_list:
+            lines.append(run_functionals_recipe(args.task, name, mode, cache[feature_set], items,
+                                                split_list, seed=args.seed, say=say))
+            print(json.dumps(lines[-1]), flush=True)
+    if args.output:
+        io.write_text(args.output, "".join(json.dumps(line) + "\n" for line in lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""openSMILE functionals (ComParE 2016, eGeMAPS v02): the field's standard acoustic features.
+
+One vector of utterance-level statistics per file, from the ``opensmile`` package (audEERING's
+own binary). They feed the classical baselines (:mod:`helpers.baselines`) and the ``ours``
+recipes (:mod:`helpers.recipes`).
+
+Extraction is slow (ComParE: about 0.3 s per RAVDESS clip on one core), so every file's vector
+is cached on disk under the hash of the file's *contents*, the feature set and the opensmile
+version: a renamed or moved file is not extracted again, an edited one is, and a killed run
+resumes where it stopped. Files are read with the project's loader (any format libsndfile
+reads, mixed down to mono) at their own sample rate, as openSMILE reads a file itself.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers import audio, config, io
+from helpers.errors import ProjectError
+
+#: Short names of the supported feature sets → ``opensmile.FeatureSet`` member names.
+FEATURE_SETS: dict[str, str] = {"compare": "ComParE_2016", "egemaps": "eGeMAPSv02"}
+#: Vector length of each feature set (checked after extraction).
+DIMENSIONS: dict[str, int] = {"compare": 6373, "egemaps": 88}
+FUNCTIONALS_VERSION = 1  # bump when the computation changes in a way the cache key cannot see
+
+
+class FunctionalsError(ProjectError):
+    """A feature-set name or a features table is not what the function accepts."""
+
+
+def check_feature_set(feature_set: str) -> str:
+    """Return ``feature_set`` if it names a supported set.
+
+    Raises
+    ------
+    FunctionalsError
+        If ``feature_set`` is not a key of ``FEATURE_SETS``.
+    """
+    if feature_set not in FEATURE_SETS:
+        raise FunctionalsError(f"feature_set={feature_set!r} must be one of {sorted(FEATURE_SETS)}")
+    return feature_set
+
+
+def opensmile_version() -> str:
+    """Version of the installed ``opensmile`` package (part of every cache key)."""
+    import opensmile
+
+    return opensmile.__version__
+
+
+def functionals_of_signal(y: np.ndarray, sample_rate: int, *, feature_set: str) -> np.ndarray:
+    """Functionals of one mono signal.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+    sample_rate : int
+    feature_set : str
+        ``"compare"`` or ``"egemaps"``.
+
+    Returns
+    -------
+    np.ndarray [shape=(DIMENSIONS[feature_set],), dtype=float32]
+
+    Raises
+    ------
+    FunctionalsError
+        If ``feature_set`` is unknown or ``y`` is not a non-empty 1-D signal.
+    """
+    check_feature_set(feature_set)
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise FunctionalsError(f"y has shape {y.shape}; expected a non-empty mono signal (n_samples,)")
+    values = _smile(feature_set).process_signal(y, sample_rate).to_numpy(dtype=np.float32)[0]
+    # openSMILE writes NaN for a few statistics of degenerate (near-constant) signals.
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def functionals_of_file(path: str | os.PathLike, *, feature_set: str) -> np.ndarray:
+    """Functionals of one audio file, read mono at its own sample rate.
+
+    Raises
+    ------
+    helpers.errors.AudioError
+        If the file cannot be read, is silent or too short (the message names the file).
+    """
+    import soundfile
+
+    rate = soundfile.info(str(path)).samplerate
+    return functionals_of_signal(audio.load_audio(path, sample_rate=rate), rate, feature_set=feature_set)
+
+
+def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
+            cache_folder: str | os.PathLike | None = None, max_workers: int | None = None,
+            progress=None) -> np.ndarray:
+    """Functionals of many files, in order, through the per-file content cache.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    feature_set : str
+        ``"compare"`` or ``"egemaps"``.
+    cache_folder : path-like, optional
+        Default ``config.CACHE_DIR / "functionals"``.
+    max_workers : int, optional
+        Processes for the files not yet cached (default: the CPU count).
+    progress : callable, optional
+        Called with ``(done, total)`` as files finish.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(paths), DIMENSIONS[feature_set]), dtype=float32]
+
+    Raises
+    ------
+    FunctionalsError
+        If ``feature_set`` is unknown or ``paths`` is empty.
+    helpers.errors.AudioError
+        If a file cannot be read (the message names it).
+    """
+    check_feature_set(feature_set)
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise FunctionalsError("paths is empty; expected at least one audio file")
+    folder = Path(cache_folder) if cache_folder is not None else config.CACHE_DIR / "functionals"
+    folder = folder / f"{feature_set}-v{FUNCTIONALS_VERSION}-opensmile{opensmile_version()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    digests = [io.file_digest(p) for p in paths]
+    targets = [folder / f"{digest}.npy" for digest in digests]
+    missing = sorted({k for k, target in enumerate(targets) if not target.is_file()})
+    # Several paths may share one content; extract each content once.
+    todo = {}
+    for k in missing:
+        todo.setdefault(digests[k], k)
+    jobs = list(todo.values())
+    done = len(paths) - len(missing)
+    if jobs:
+        workers = max(1, min(max_workers or os.cpu_count() or 1, len(jobs)))
+        if workers == 1:
+            results = (functionals_of_file(paths[k], feature_set=feature_set) for k in jobs)
+            for k, values in zip(jobs, results):
+                _save(targets[k], values)
+                done += 1
+                if progress is not None:
+                    progress(done, len(paths))
+        else:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set): k
+                           for k in jobs}
+                for future in concurrent.futures.as_completed(futures):
+                    _save(targets[futures[future]], future.result())
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(paths))
+    matrix = np.stack([np.load(target) for target in targets]).astype(np.float32)
+    if matrix.shape[1] != DIMENSIONS[feature_set]:
+        raise FunctionalsError(
+            f"{feature_set} vectors have {matrix.shape[1]} values; expected {DIMENSIONS[feature_set]}")
+    return matrix
+
+
+def extract_for_items(items: pd.DataFrame, *, feature_set: str, **kwargs) -> np.ndarray:
+    """:func:`extract` over an item table's ``path`` column (rows in the table's order)."""
+    if "path" not in items.columns:
+        raise FunctionalsError(f"items has columns {list(items.columns)}; expected a 'path' column")
+    return extract(items["path"].tolist(), feature_set=feature_set, **kwargs)
+
+
+def per_speaker_standardise(x: np.ndarray, speakers: Sequence, *, epsilon: float = 1e-8) -> np.ndarray:
+    """Z-score each speaker's rows over that speaker's own rows (speaker-adaptive mode).
+
+    This uses the statistics of every clip of a speaker, so at test time it needs unlabelled
+    enrollment audio of the test speaker: it is never available to single-clip prediction.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n_items, n_features)]
+    speakers : sequence [shape=(n_items,)]
+        A speaker identity per row.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_items, n_features), dtype=float32]
+
+    Raises
+    ------
+    FunctionalsError
+        If ``x`` is not 2-D or ``speakers`` has another length.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    speakers = np.asarray(speakers)
+    if x.ndim != 2:
+        raise FunctionalsError(f"x has shape {x.shape}; expected (n_items, n_features)")
+    if len(speakers) != len(x):
+        raise FunctionalsError(f"speakers has {len(speakers)} entries but x has {len(x)} rows")
+    out = np.empty_like(x)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        mean = x[rows].mean(axis=0)
+        std = x[rows].std(axis=0)
+        out[rows] = (x[rows] - mean) / np.where(std > epsilon, std, 1.0)
+    return out.astype(np.float32)
+
+
+def _save(target: Path, values: np.ndarray) -> None:
+    with io.atomic_path(target, suffix=".npy") as tmp:
+        np.save(tmp, np.asarray(values, dtype=np.float32))
+
+
+_SMILES: dict = {}
+
+
+def _smile(feature_set: str):
+    """One ``opensmile.Smile`` per feature set and process (building one parses its config)."""
+    if feature_set not in _SMILES:
+        import opensmile
+
+        _SMILES[feature_set] = opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set]),
+            feature_level=opensmile.FeatureLevel.Functionals)
+    return _SMILES[feature_set]

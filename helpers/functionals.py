@@ -83,8 +83,12 @@ def functionals_of_signal(y: np.ndarray, sample_rate: int, *, feature_set: str) 
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def functionals_of_file(path: str | os.PathLike, *, feature_set: str) -> np.ndarray:
+def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0) -> np.ndarray:
     """Functionals of one audio file, read mono at its own sample rate.
+
+    ``speed`` other than 1 plays the file that much faster (pitch, formants and tempo all move,
+    as with a tape played at another speed): the speed perturbation used to augment training
+    speakers (Ko et al., 2015). It is done by resampling, so it costs almost nothing.
 
     Raises
     ------
@@ -94,10 +98,13 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str) -> np.ndar
     import soundfile
 
     rate = soundfile.info(str(path)).samplerate
-    return functionals_of_signal(audio.load_audio(path, sample_rate=rate), rate, feature_set=feature_set)
+    y = audio.load_audio(path, sample_rate=rate)
+    if speed != 1.0:
+        y = audio.resample(y, native_rate=int(round(rate * speed)), sample_rate=rate)
+    return functionals_of_signal(y, rate, feature_set=feature_set)
 
 
-def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
+def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: float = 1.0,
             cache_folder: str | os.PathLike | None = None, max_workers: int | None = None,
             progress=None) -> np.ndarray:
     """Functionals of many files, in order, through the per-file content cache.
@@ -107,6 +114,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
     paths : sequence of path-like
     feature_set : str
         ``"compare"`` or ``"egemaps"``.
+    speed : float
+        Speed perturbation factor (see :func:`functionals_of_file`), in [0.5, 2].
     cache_folder : path-like, optional
         Default ``config.CACHE_DIR / "functionals"``.
     max_workers : int, optional
@@ -126,6 +135,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
         If a file cannot be read (the message names it).
     """
     check_feature_set(feature_set)
+    if not (isinstance(speed, (int, float)) and 0.5 <= speed <= 2.0):
+        raise FunctionalsError(f"speed={speed!r} must be a number in [0.5, 2]")
+    speed = float(speed)
     paths = [str(p) for p in paths]
     if not paths:
         raise FunctionalsError("paths is empty; expected at least one audio file")
@@ -133,7 +145,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
     folder = folder / f"{feature_set}-v{FUNCTIONALS_VERSION}-opensmile{opensmile_version()}"
     folder.mkdir(parents=True, exist_ok=True)
     digests = [io.file_digest(p) for p in paths]
-    targets = [folder / f"{digest}.npy" for digest in digests]
+    suffix = "" if speed == 1.0 else f"-speed{speed:g}"
+    targets = [folder / f"{digest}{suffix}.npy" for digest in digests]
     missing = sorted({k for k, target in enumerate(targets) if not target.is_file()})
     # Several paths may share one content; extract each content once.
     todo = {}
@@ -144,7 +157,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
     if jobs:
         workers = max(1, min(max_workers or os.cpu_count() or 1, len(jobs)))
         if workers == 1:
-            results = (functionals_of_file(paths[k], feature_set=feature_set) for k in jobs)
+            results = (functionals_of_file(paths[k], feature_set=feature_set, speed=speed)
+                       for k in jobs)
             for k, values in zip(jobs, results):
                 _save(targets[k], values)
                 done += 1
@@ -152,8 +166,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str,
                     progress(done, len(paths))
         else:
             with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set): k
-                           for k in jobs}
+                futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
+                                       speed=speed): k for k in jobs}
                 for future in concurrent.futures.as_completed(futures):
                     _save(targets[futures[future]], future.result())
                     done += 1

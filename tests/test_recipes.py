@@ -1,0 +1,223 @@
+"""Recipes and the one training path: every task trains through ``training.train_recipe``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from helpers import (config, experiments, gender, models, recipes, splits, training, tuning,
+                     widgets)
+
+N_FEATURES = 24
+PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
+                         n_folds=2, batch_size=32, gender_epochs=2, gender_steps_per_epoch=2)
+
+
+def functional_items(*, n_actors: int = 8, clips_per_emotion: int = 3, seed: int = 0,
+                     speaker_offset: float = 0.0):
+    """Functionals-shaped vectors whose emotion is a raised feature, with a per-speaker offset."""
+    rng = np.random.default_rng(seed)
+    rows, vectors = [], []
+    for actor in range(1, n_actors + 1):
+        offset = speaker_offset * rng.normal(size=N_FEATURES)
+        for code, emotion in enumerate(config.EMOTIONS, start=1):
+            for k in range(clips_per_emotion):
+                vector = rng.normal(size=N_FEATURES) + offset
+                vector[code] += 4.0
+                vector[0] += 3.0 if actor % 2 == 0 else -3.0  # a "pitch" feature for gender
+                vectors.append(vector)
+                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
+                             "emotion": emotion, "emotion_code": code,
+                             "clip_id": f"a{actor:02d}-e{code}-{k}", "variant": "clean"})
+    return np.stack(vectors).astype(np.float32), pd.DataFrame(rows)
+
+
+def tiny_mlp(input_shape, **kwargs):
+    return models.build_functionals_mlp(input_shape, **{**kwargs, "hidden_units": 32,
+                                                        "input_dropout": 0.0, "dropout_rate": 0.1})
+
+
+def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
+    return recipes.get_recipe(task, "ours", learning_rate=0.01).replace(
+        builder=tiny_mlp, epochs=20, ensemble=2, **changes)
+
+
+def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25, learning_rate=0.002):
+    return models.build_emotion_cnn(input_shape, filters=(4,), dense_units=8,
+                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
+                                    normalization=normalization, seed=seed)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record every call of the one training path, then train as usual."""
+    calls = []
+    real = training.train_recipe
+
+    def recording(recipe, *args, **kwargs):
+        calls.append(recipe)
+        return real(recipe, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_recipe", recording)
+    return calls
+
+
+@pytest.fixture
+def model_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "MODELS_DIR", tmp_path / "models")
+    return tmp_path / "models"
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipes as data
+# ----------------------------------------------------------------------------------------------
+
+
+def test_recipes_hold_their_settings_and_refuse_unknown_ones():
+    original = recipes.get_recipe("emotion", "original")
+    assert original.builder is models.build_emotion_cnn
+    assert (original.monitor, original.min_delta, original.features) == ("val_loss", 0.03, "log_mel")
+    ours = recipes.get_recipe("emotion", "ours")
+    assert (ours.monitor, ours.features, ours.normalization) == ("val_uar", "compare", "per-feature")
+    filled = original.for_profile(PROFILE)
+    assert (filled.epochs, filled.batch_size, filled.patience) == (2, 32, 1)
+    assert dataclasses.replace(ours).params == ours.params
+    with pytest.raises(recipes.RecipeError, match="recipe='mine'"):
+        recipes.get_recipe("emotion", "mine")
+    with pytest.raises(recipes.RecipeError, match="monitor='val_acc'"):
+        ours.replace(monitor="val_acc")
+    with pytest.raises(recipes.RecipeError, match="mode='adaptive'"):
+        recipes.check_mode("adaptive")
+
+
+def test_the_recipe_is_part_of_the_model_cache_key(model_cache):
+    x, items = functional_items()
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    recipe = tiny_ours().for_profile(PROFILE)
+    first = training.train_recipe(recipe, x, y, split, seed=0, data_key="t")
+    again = training.train_recipe(recipe, x, y, split, seed=0, data_key="t")
+    changed = training.train_recipe(recipe.replace(min_delta=0.01), x, y, split, seed=0, data_key="t")
+    assert not first.cached and again.cached and not changed.cached
+
+
+# ----------------------------------------------------------------------------------------------
+# One training path: each task calls it
+# ----------------------------------------------------------------------------------------------
+
+
+def test_table1_trains_through_the_recipe_path(spy, model_cache):
+    x, items = functional_items()
+    result = experiments.run_protocol(x, items, variant="clean", protocol="speaker-independent",
+                                      profile=PROFILE, hyperparameters=None, seed=0,
+                                      data_key="t", recipe=tiny_ours())
+    assert [r.name for r in spy] == ["ours", "ours"]
+    assert result.row()["recipe"] == "ours" and result.row()["mode"] == "single-clip"
+
+
+def test_gender_trains_through_the_recipe_path(spy, model_cache):
+    x, items = functional_items()
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    result, model = gender.train_gender_split(x, items, split, hyperparameters={}, epochs=2,
+                                              steps_per_epoch=None, seed=0, data_key="t",
+                                              recipe=tiny_ours("gender"))
+    assert [(r.task, r.name) for r in spy] == [("gender", "ours")]
+    # The "pitch" feature separates the genders: a trained model gets most clips right.
+    assert result.metrics["accuracy"] > 0.8
+    assert model.output_shape == (None, 1)
+
+
+def test_original_gender_keeps_its_settings_on_the_path(spy, model_cache):
+    rng = np.random.default_rng(0)
+    _, items = functional_items(n_actors=8, clips_per_emotion=1)
+    x = rng.normal(size=(len(items), 8, 12)).astype(np.float32)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    gender.train_gender_split(x, items, split, hyperparameters={"filters": 2, "dense_units": 4,
+                                                                "pool_size": (2, 2)},
+                              epochs=2, steps_per_epoch=2, batch_size=4, seed=0, data_key="t")
+    (recipe,) = spy
+    assert (recipe.name, recipe.epochs, recipe.steps_per_epoch, recipe.batch_size) == ("original", 2, 2, 4)
+    assert recipe.patience == -1  # None: never stop early, keep the best epoch
+
+
+def test_tuning_trials_train_through_the_recipe_path(spy, model_cache):
+    rng = np.random.default_rng(0)
+    _, items = functional_items(n_actors=8, clips_per_emotion=1)
+    x = rng.normal(size=(len(items), 8, 12)).astype(np.float32)
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    trial = optuna.create_study().ask()
+    tuning._train_trial(trial, x, y, split, hyperparameters={"dropout_rate": 0.1, "learning_rate": 0.002},
+                        profile=PROFILE, seed=0, data_key="t", builder=tiny_cnn, force=False,
+                        cache_folder=None)
+    (recipe,) = spy
+    assert recipe.name == "original" and recipe.params["dropout_rate"] == 0.1
+    assert recipe.min_delta == tuning.MIN_DELTA
+
+
+def test_sliders_train_through_the_recipe_path_without_the_cache(spy, model_cache):
+    rng = np.random.default_rng(0)
+    _, items = functional_items(n_actors=8, clips_per_emotion=2)
+    x = rng.normal(size=(len(items), 8, 12)).astype(np.float32)
+    panel = widgets.TuningPanel({"clean": (x, items)}, variants=["clean"], builder=tiny_cnn,
+                                epochs=1, auto_baseline=False)
+    panel.train()
+    assert [r.epochs for r in spy] == [1]
+    assert not model_cache.exists() or not any(model_cache.rglob("*.keras"))
+
+
+# ----------------------------------------------------------------------------------------------
+# The ours recipe: monitor, ensemble, evaluation modes
+# ----------------------------------------------------------------------------------------------
+
+
+def test_ours_keeps_the_best_validation_uar_and_averages_its_ensemble(model_cache):
+    x, items = functional_items()
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    trained = training.train_recipe(tiny_ours().for_profile(PROFILE), x, y, split, seed=3,
+                                    data_key="t")
+    assert len(trained.histories) == 2
+    uar = trained.history["val_uar"]
+    assert len(uar) == 20 and all(0.0 <= value <= 1.0 for value in uar)
+    assert trained.best_epoch == int(np.argmax(uar)) + 1
+    # The ensemble model is the mean of its members' outputs.
+    inputs = training.recipe_inputs(tiny_ours(), x, split.test)
+    members = [layer for layer in trained.model.layers if layer.name.startswith("member_")]
+    assert len(members) == 2
+    expected = np.mean([m.predict(inputs, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(trained.model.predict(inputs, verbose=0), expected, atol=1e-5)
+    probabilities = training.predict_proba(trained.model, inputs)
+    assert experiments.evaluate_emotion(y[split.test], probabilities)["uar"] > 0.5
+
+
+def test_speaker_adaptive_mode_standardises_each_speaker_over_their_own_clips():
+    x, items = functional_items(speaker_offset=5.0)
+    ours = recipes.get_recipe("emotion", "ours")
+    same = experiments.prepare_inputs(x, items, recipe=ours, mode="single-clip")
+    assert same is x
+    adapted = experiments.prepare_inputs(x, items, recipe=ours, mode="speaker-adaptive")
+    for actor, rows in items.groupby("actor").groups.items():
+        np.testing.assert_allclose(adapted[rows].mean(axis=0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(adapted[rows].std(axis=0), 1.0, atol=1e-4)
+    with pytest.raises(experiments.ConfigError, match="log-mel"):
+        experiments.prepare_inputs(x, items, recipe=recipes.get_recipe("emotion", "original"),
+                                   mode="speaker-adaptive")
+
+
+def test_speaker_adaptive_mode_removes_a_speaker_offset_that_single_clip_cannot(model_cache):
+    # Each speaker's features are shifted by a large random offset: the speaker-adaptive mode
+    # takes it away with the speaker's own statistics; the single-clip mode has to live with it.
+    x, items = functional_items(speaker_offset=6.0, clips_per_emotion=3)
+    scores = {}
+    for mode in recipes.MODES:
+        result = experiments.run_protocol(x, items, variant="clean", protocol="speaker-independent",
+                                          profile=PROFILE, hyperparameters=None, seed=0,
+                                          data_key="t", recipe=tiny_ours(), mode=mode)
+        scores[mode] = result.row()["uar"]
+        assert result.row()["mode"] == mode
+    assert scores["speaker-adaptive"] > scores["single-clip"]

@@ -85,7 +85,7 @@ def labels_for(task: str, items) -> np.ndarray:
 
 
 def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items, split_list, *,
-                           seed: int, say) -> dict:
+                           seed: int, say, augmented=()) -> dict:
     """A baseline (``compare``/``egemaps``) or ``ours`` on every fold, in one mode."""
     y = labels_for(task, items)
     folds, seconds, samples = [], 0.0, 0.0
@@ -94,13 +94,16 @@ def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items
     else:
         recipe = recipes.get_recipe(task, name)
         x = experiments.prepare_inputs(x, items, recipe=recipe, mode=mode)
+        augmented = [experiments.prepare_inputs(copy, items, recipe=recipe, mode=mode)
+                     for copy in augmented]
     for split in split_list:
         if name in baselines.BASELINES:
             probabilities, fit_seconds, rate = baselines.run_fold(x, y, split, task=task, seed=seed)
             n_samples = rate * fit_seconds
         else:
             probabilities, fit_seconds, n_samples = _train_ours(task, x, y, split, seed=seed,
-                                                                data_key=f"benchmark:{name}:{mode}")
+                                                                data_key=f"benchmark:{name}:{mode}",
+                                                                augmented=augmented)
         scores = fold_scores(task, y[split.test], probabilities)
         folds.append({"test_actors": list(split.test_actors), **{k: round(v, 4) for k, v in scores.items()}})
         seconds += fit_seconds
@@ -110,11 +113,12 @@ def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items
     return summary(task, name, mode, folds, seconds, samples / seconds if seconds > 0 else None)
 
 
-def _train_ours(task, x, y, split, *, seed, data_key):
+def _train_ours(task, x, y, split, *, seed, data_key, augmented=()):
     from helpers import training
 
     recipe = recipes.get_recipe(task, "ours").for_profile(config.get_profile("full"))
-    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key)
+    trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
+                                    augmented=augmented)
     probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
     if task == "gender":
         probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
@@ -192,7 +196,6 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     lines = []
-    cache: dict[str, np.ndarray] = {}
     for name in args.recipe_list:
         if name == "original":
             from helpers import pipeline
@@ -202,15 +205,16 @@ def main(argv=None) -> int:
             lines.append(run_original(args.task, run, split_list, seed=args.seed, say=say))
             print(json.dumps(lines[-1]), flush=True)
             continue
-        feature_set = (recipes.get_recipe(args.task, name).features if name == "ours"
-                       else baselines.BASELINES[name])
-        if feature_set not in cache:
-            started = time.perf_counter()
-            cache[feature_set] = functionals.extract_for_items(items, feature_set=feature_set)
-            say(f"{feature_set} functionals of {len(items)} clips: {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        if name == "ours":
+            x, augmented = experiments.recipe_features(recipes.get_recipe(args.task, name), items)
+        else:
+            x, augmented = functionals.extract_for_items(items, feature_set=baselines.BASELINES[name]), []
+        say(f"{name}: functionals of {len(items)} clips ({len(augmented)} perturbed copies): "
+            f"{time.perf_counter() - started:.0f} s")
         for mode in args.mode_list:
-            lines.append(run_functionals_recipe(args.task, name, mode, cache[feature_set], items,
-                                                split_list, seed=args.seed, say=say))
+            lines.append(run_functionals_recipe(args.task, name, mode, x, items, split_list,
+                                                seed=args.seed, say=say, augmented=augmented))
             print(json.dumps(lines[-1]), flush=True)
     if args.output:
         io.write_text(args.output, "".join(json.dumps(line) + "\n" for line in lines))

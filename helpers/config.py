@@ -132,15 +132,18 @@ class Profile:
     sweep_trials_per_stage: int = 6
     gender_epochs: int = 15
     gender_steps_per_epoch: int | None = 8
+    # Caps for the functionals recipes (``ours``): None keeps the recipe's own settings.
+    recipe_epochs: int | None = None
+    recipe_ensemble: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
                      n_folds=2, sweep_trials_per_stage=2, gender_epochs=1,
-                     gender_steps_per_epoch=2),
+                     gender_steps_per_epoch=2, recipe_epochs=3, recipe_ensemble=1),
     "quick": Profile("quick", clips_per_actor=8, max_epochs=6, early_stopping_patience=3,
                      n_folds=3, sweep_trials_per_stage=3, gender_epochs=5,
-                     gender_steps_per_epoch=8),
+                     gender_steps_per_epoch=8, recipe_epochs=20, recipe_ensemble=2),
     "full": Profile("full", clips_per_actor=None, max_epochs=200, early_stopping_patience=3,
                     n_folds=6, sweep_trials_per_stage=8, gender_epochs=15,
                     gender_steps_per_epoch=8),

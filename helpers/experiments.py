@@ -125,7 +125,8 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
                 profile: config.Profile, seed: int, data_key: str, force: bool = False,
                 builder: Callable | None = None, extra_inputs: dict | None = None,
                 cache_folder: str | Path | None = None,
-                recipe: recipes.Recipe | None = None) -> tuple[FoldResult, object]:
+                recipe: recipes.Recipe | None = None,
+                augmented: list[np.ndarray] | tuple = ()) -> tuple[FoldResult, object]:
     """Train on ``split.train`` (stopping on ``split.validation``), test on ``split.test``.
 
     Parameters
@@ -145,6 +146,9 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
         they are fed beside the spectrogram, whose input is named ``"log_mel"``.
     recipe : helpers.recipes.Recipe, optional
         How to train (default: ``original``); see :func:`emotion_recipe`.
+    augmented : sequence of np.ndarray
+        Speed-perturbed copies of ``x`` for the recipe's ``speed_perturbation``
+        (:func:`recipe_features`).
 
     Returns
     -------
@@ -154,7 +158,8 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
     """
     recipe = emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder, recipe=recipe)
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key, force=force,
-                                    cache_folder=cache_folder, extra_inputs=extra_inputs)
+                                    cache_folder=cache_folder, extra_inputs=extra_inputs,
+                                    augmented=augmented)
     probabilities = training.predict_proba(
         trained.model, training.recipe_inputs(recipe, x, split.test, extra_inputs=extra_inputs))
     metrics = evaluate_emotion(y[split.test], probabilities)
@@ -162,6 +167,32 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
                       probabilities=probabilities, cached=trained.cached,
                       seconds=trained.seconds,
                       train_samples_per_s=trained.train_samples_per_s), trained.model
+
+
+def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers: int | None = None,
+                    progress=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The functionals a recipe takes for an item table, and its speed-perturbed copies.
+
+    Extracted through the per-file content cache (:func:`helpers.functionals.extract`).
+
+    Returns
+    -------
+    x : np.ndarray [shape=(n_items, n_features)]
+    augmented : list of np.ndarray [shape=(n_items, n_features)]
+        One per speed of ``recipe.speed_perturbation`` (empty for none).
+
+    Raises
+    ------
+    ConfigError
+        If the recipe takes log-mel spectrograms (those come from :mod:`helpers.features`).
+    """
+    if recipe.features == "log_mel":
+        raise ConfigError(f"recipe {recipe.name!r} takes log-mel spectrograms; build them with "
+                          f"helpers.pipeline.load_features")
+    kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress}
+    x = functionals.extract_for_items(items, **kwargs)
+    return x, [functionals.extract_for_items(items, speed=speed, **kwargs)
+               for speed in recipe.speed_perturbation]
 
 
 def prepare_inputs(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
@@ -200,7 +231,8 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
                  force: bool = False, builder: Callable | None = None,
                  extra_inputs: dict | None = None, progress: Callable[[str], None] | None = None,
                  split_list: list[splits.Split] | None = None,
-                 recipe: recipes.Recipe | None = None, mode: str = "single-clip") -> ProtocolResult:
+                 recipe: recipes.Recipe | None = None, mode: str = "single-clip",
+                 augmented: list[np.ndarray] | tuple = ()) -> ProtocolResult:
     """Run every split of a protocol on one variant and collect the results.
 
     Parameters
@@ -214,6 +246,8 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     mode : str
         ``"single-clip"`` or ``"speaker-adaptive"``: every actor's functionals standardised
         over that actor's own items first (:func:`prepare_inputs`).
+    augmented : sequence of np.ndarray
+        Speed-perturbed copies of ``x`` for the recipe (:func:`recipe_features`).
     split_list : list of Split, optional
         Use these splits instead of making them (to compare models on identical folds).
     progress : callable, optional
@@ -222,13 +256,16 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     if len(x) != len(items):
         raise ConfigError(f"x has {len(x)} rows but items has {len(items)}")
     y = emotion_labels(items)
-    x = prepare_inputs(x, items, recipe=emotion_recipe(profile, recipe=recipe), mode=mode)
+    used = emotion_recipe(profile, recipe=recipe)
+    x = prepare_inputs(x, items, recipe=used, mode=mode)
+    augmented = [prepare_inputs(copy, items, recipe=used, mode=mode) for copy in augmented]
     split_list = split_list or make_splits(items, protocol=protocol, seed=seed, n_folds=profile.n_folds)
     folds, first_model = [], None
     for split in split_list:
         fold, model = train_split(x, y, split, hyperparameters=hyperparameters, profile=profile,
                                   seed=seed, data_key=f"{data_key}:{variant}", force=force,
-                                  builder=builder, extra_inputs=extra_inputs, recipe=recipe)
+                                  builder=builder, extra_inputs=extra_inputs, recipe=recipe,
+                                  augmented=augmented)
         folds.append(fold)
         if first_model is None:
             first_model = model
@@ -263,3 +300,34 @@ def save_protocol_model(result: ProtocolResult, path: str | Path, *, feature_con
         **(extra or {}),
     }
     return training.save_model_with_sidecar(result.model, path, sidecar=sidecar)
+
+
+def run_ablation(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
+                 profile: config.Profile, seed: int, data_key: str, mode: str = "single-clip",
+                 augmented: list[np.ndarray] | tuple = (), force: bool = False,
+                 progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Speaker-independent UAR of a recipe and of each variant with one part taken out.
+
+    The variants come from :func:`helpers.recipes.ablation`; all are trained on the same folds.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per variant: ``variant, mode, uar, uar_std, accuracy, macro_f1,
+        delta_uar`` (against the full recipe) and ``seconds`` (training, all folds).
+    """
+    rows = []
+    for name, variant in recipes.ablation(recipe).items():
+        result = run_protocol(x, items, variant="clean", protocol="speaker-independent",
+                              profile=profile, hyperparameters=None, seed=seed,
+                              data_key=data_key, force=force, recipe=variant, mode=mode,
+                              augmented=augmented if variant.speed_perturbation else ())
+        row = result.row()
+        rows.append({"variant": name, "mode": mode, "uar": row["uar"], "uar_std": row["uar_std"],
+                     "accuracy": row["accuracy"], "macro_f1": row["macro_f1"],
+                     "seconds": round(sum(f.seconds for f in result.folds), 1)})
+        if progress is not None:
+            progress(f"ablation {name:40s} UAR {row['uar']:.3f} ± {row['uar_std']:.3f}")
+    table = pd.DataFrame(rows)
+    table.insert(4, "delta_uar", table["uar"] - table["uar"].iloc[0])
+    return table

@@ -427,7 +427,8 @@ def per_actor_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def table3(original: GenderFoldResult, folds: Sequence[GenderFoldResult], *,
-           published: Mapping[str, float] = evaluation.ORIGINAL_TABLE3) -> pd.DataFrame:
+           published: Mapping[str, float] = evaluation.ORIGINAL_TABLE3,
+           ours: Sequence[GenderFoldResult] = ()) -> pd.DataFrame:
     """Table 3: the report's split and the k-fold mean ± std, beside the report's values.
 
     Parameters
@@ -438,12 +439,15 @@ def table3(original: GenderFoldResult, folds: Sequence[GenderFoldResult], *,
         The k-fold results.
     published : mapping
         The report's Table 3 (``evaluation.ORIGINAL_TABLE3``).
+    ours : sequence of GenderFoldResult
+        The ``ours`` recipe's k-fold results on the same folds, for a third row.
 
     Returns
     -------
     pd.DataFrame
-        Rows ``original-split`` and ``k-fold``; columns ``split, folds, n_test``, the six
-        metrics, their ``*_std`` (0 for the single split) and ``published_*``.
+        Rows ``original-split`` and ``k-fold`` (recipe ``original``), and ``k-fold`` of recipe
+        ``ours`` when given; columns ``recipe, split, folds, n_test``, the six metrics, their
+        ``*_std`` (0 for the single split) and ``published_*``.
 
     Raises
     ------
@@ -456,20 +460,27 @@ def table3(original: GenderFoldResult, folds: Sequence[GenderFoldResult], *,
     missing = [key for key in TABLE3_METRICS if key not in published]
     if missing:
         raise GenderError(f"published lacks {missing}; expected keys {list(TABLE3_METRICS)}")
-    summary = evaluation.summarise_folds([f.metrics for f in folds], keys=TABLE3_METRICS)
     rows = [
-        {"split": "original-split", "folds": 1, "n_test": int(original.split.test.size),
+        {"recipe": "original", "split": "original-split", "folds": 1,
+         "n_test": int(original.split.test.size),
          **{key: original.metrics[key] for key in TABLE3_METRICS},
          **{f"{key}_std": 0.0 for key in TABLE3_METRICS}},
-        {"split": "k-fold", "folds": len(folds),
-         "n_test": int(sum(f.split.test.size for f in folds)),
-         **{key: summary[key] for key in TABLE3_METRICS},
-         **{f"{key}_std": summary[f"{key}_std"] for key in TABLE3_METRICS}},
+        _kfold_row(folds, recipe="original"),
     ]
+    if ours:
+        rows.append(_kfold_row(list(ours), recipe="ours"))
     table = pd.DataFrame(rows)
     for key in TABLE3_METRICS:
         table[f"published_{key}"] = float(published[key])
     return table
+
+
+def _kfold_row(folds: Sequence[GenderFoldResult], *, recipe: str) -> dict:
+    summary = evaluation.summarise_folds([f.metrics for f in folds], keys=TABLE3_METRICS)
+    return {"recipe": recipe, "split": "k-fold", "folds": len(folds),
+            "n_test": int(sum(f.split.test.size for f in folds)),
+            **{key: summary[key] for key in TABLE3_METRICS},
+            **{f"{key}_std": summary[f"{key}_std"] for key in TABLE3_METRICS}}
 
 
 def confusion(y_true: np.ndarray, p_female: np.ndarray, *,

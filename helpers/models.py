@@ -308,6 +308,7 @@ def build_functionals_mlp(
     dropout_rate: float = 0.5,
     learning_rate: float = 0.001,
     weight_decay: float = 0.01,
+    l2: float = 0.0,
     decay_steps: int | None = None,
     normalization: tuple | None = None,
     seed: int = config.SEED,
@@ -317,8 +318,10 @@ def build_functionals_mlp(
 
     Layers: [Normalization per feature] → Dropout(``input_dropout``) → Dense(``hidden_units``)
     + GELU → Dropout(``dropout_rate``) → Dense(``n_classes``) + softmax, or one sigmoid unit
-    when ``n_classes`` is 1 (gender: ``P(female)``). AdamW with decoupled weight decay, and a
-    cosine decay of the learning rate to zero over ``decay_steps`` steps when given.
+    when ``n_classes`` is 1 (gender: ``P(female)``). With ``hidden_units=0`` there is no
+    hidden layer: a multinomial logistic regression, L2-penalised by ``l2``. AdamW with
+    decoupled weight decay, and a cosine decay of the learning rate to zero over
+    ``decay_steps`` steps when given.
 
     Input dropout on thousands of correlated functionals acts like feature bagging: each step
     sees another random subset, so no single speaker-specific feature can carry the decision.
@@ -330,8 +333,11 @@ def build_functionals_mlp(
     n_classes : int
         Softmax width; 1 for a binary sigmoid output.
     hidden_units, input_dropout, dropout_rate, learning_rate, weight_decay : number
-        Width of the hidden layer, dropout on the inputs and on the hidden layer (in [0, 1)),
-        AdamW's peak learning rate and weight decay.
+        Width of the hidden layer (0: none), dropout on the inputs and on the hidden layer (in
+        [0, 1)), AdamW's peak learning rate and weight decay.
+    l2 : float
+        L2 penalty on the output layer's weights (``keras.regularizers.L2``), as in a
+        penalised logistic regression.
     decay_steps : int or None
         Gradient steps of the whole run for the cosine schedule; None keeps the rate constant.
     normalization : (np.ndarray, np.ndarray) or None
@@ -359,8 +365,12 @@ def build_functionals_mlp(
     if not (isinstance(n_classes, int) and not isinstance(n_classes, bool)
             and (n_classes == 1 or n_classes >= 2)):
         raise ConfigError(f"n_classes={n_classes!r} must be 1 (sigmoid) or an int >= 2")
-    _check_common(dense_units=hidden_units, dropout_rate=dropout_rate,
-                  learning_rate=learning_rate, seed=seed)
+    _check_common(dense_units=max(1, hidden_units) if isinstance(hidden_units, int) else hidden_units,
+                  dropout_rate=dropout_rate, learning_rate=learning_rate, seed=seed)
+    if hidden_units < 0:
+        raise ConfigError(f"hidden_units={hidden_units!r} must be >= 0")
+    if not (isinstance(l2, (int, float)) and l2 >= 0):
+        raise ConfigError(f"l2={l2!r} must be a number >= 0")
     if not (isinstance(input_dropout, (int, float)) and 0 <= input_dropout < 1):
         raise ConfigError(f"input_dropout={input_dropout!r} must be a number in [0, 1)")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
@@ -371,13 +381,16 @@ def build_functionals_mlp(
     features = keras.Input(shape=shape, name="functionals")
     x = _vector_normalization_layer(normalization, n_features=shape[0])(features)
     x = layers.Dropout(input_dropout, seed=seed + 40 * _SEED_STRIDE, name="input_dropout")(x)
-    x = layers.Dense(hidden_units, activation="gelu", name="hidden",
-                     kernel_initializer=_glorot(seed, 41))(x)
-    x = layers.Dropout(dropout_rate, seed=seed + 42 * _SEED_STRIDE, name="dropout")(x)
+    if hidden_units:
+        x = layers.Dense(hidden_units, activation="gelu", name="hidden",
+                         kernel_initializer=_glorot(seed, 41))(x)
+        x = layers.Dropout(dropout_rate, seed=seed + 42 * _SEED_STRIDE, name="dropout")(x)
     binary = n_classes == 1
     outputs = layers.Dense(n_classes, activation="sigmoid" if binary else "softmax",
                            name="p_female" if binary else "probabilities",
-                           kernel_initializer=_glorot(seed, 43), dtype=OUTPUT_DTYPE)(x)
+                           kernel_initializer=_glorot(seed, 43),
+                           kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+                           dtype=OUTPUT_DTYPE)(x)
     model = keras.Model(features, outputs, name=name)
     rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
             if decay_steps else learning_rate)

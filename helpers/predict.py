@@ -135,6 +135,11 @@ class LoadedModel:
         return [tensor.name.split(":")[0] for tensor in self.model.inputs]
 
     @property
+    def features(self) -> str:
+        """``"log_mel"`` (windows of log-mels), or the openSMILE set of a functionals model."""
+        return str(self.sidecar.get("features", "log_mel"))
+
+    @property
     def needs_gender(self) -> bool:
         """True for a fusion emotion model, which takes the speaker's gender as a second input."""
         return "gender" in self.input_names
@@ -152,6 +157,9 @@ class LoadedModel:
     def describe(self) -> str:
         """One line: file, and what the sidecar says about how the model was trained."""
         facts = [self.sidecar.get(key) for key in ("variant", "protocol")]
+        recipe = self.sidecar.get("recipe")
+        if isinstance(recipe, dict) and recipe.get("name"):
+            facts.insert(0, f"recipe {recipe['name']} ({self.features}, {self.sidecar.get('mode', 'single-clip')})")
         facts = [str(f) for f in facts if f]
         if self.sidecar.get("data"):
             facts.append(f"{self.sidecar['data']} data")
@@ -279,6 +287,23 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
     except (TypeError, ProjectError) as error:
         raise PredictionError(f"{path}: unusable feature_config in the sidecar ({error})") from None
     names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    features = sidecar.get("features", "log_mel")
+    if features != "log_mel":
+        from helpers import functionals
+
+        if features not in functionals.FEATURE_SETS:
+            raise PredictionError(f"{path}: the sidecar names features={features!r}; expected "
+                                  f"'log_mel' or one of {sorted(functionals.FEATURE_SETS)}")
+        if sidecar.get("mode", "single-clip") != "single-clip":
+            raise PredictionError(f"{path}: a {sidecar.get('mode')} model needs each speaker's "
+                                  f"enrollment statistics; prediction uses single-clip models")
+        width = model.inputs[0].shape[-1]
+        if len(names) != 1 or width != functionals.DIMENSIONS[features]:
+            raise PredictionError(f"{path}: the model takes inputs {names} of width {width}; "
+                                  f"{features} has {functionals.DIMENSIONS[features]} functionals")
+        labels = tuple(sidecar["labels"])
+        return LoadedModel(path=Path(path), model=model, sidecar=sidecar,
+                           feature_config=feature_config, labels=labels, task=task)
     if len(names) > 1 and sorted(names) != ["gender", "log_mel"]:
         raise PredictionError(f"{path}: the model has inputs {names}; prediction feeds one "
                               f"log-mel input, or 'log_mel' and 'gender' (fusion)")
@@ -659,37 +684,66 @@ class Predictor:
     # -- internals ------------------------------------------------------------------------------
 
     def _prepare_all(self, path: str):
-        """Emotion windows, gender windows (shared when the configurations agree), starts."""
+        """Each model's inputs for one file (log-mel windows, or one vector of functionals).
+
+        The log-mel windows are always made, also for functionals models: they check the file
+        (readable, not silent, not too short or long) with the same rules for every model.
+        """
         x_emotion, starts = self.prepare(path)
+        inputs = {"log_mel": {self.emotion.feature_config: x_emotion}}
         x_gender = None
         if self.gender is not None:
-            if self.gender.feature_config == self.emotion.feature_config:
+            if self.gender.features != "log_mel":
+                x_gender = self._functionals(path, self.gender.features, inputs)
+            elif self.gender.feature_config == self.emotion.feature_config:
                 x_gender = x_emotion
             else:
                 x_gender, _ = self.prepare(path, feature_config=self.gender.feature_config)
+        if self.emotion.features != "log_mel":
+            # One vector of functionals describes the whole file: one "window" from 0 s.
+            x_emotion, starts = self._functionals(path, self.emotion.features, inputs), [0.0]
         return x_emotion, x_gender, starts
+
+    @staticmethod
+    def _functionals(path: str, feature_set: str, memo: dict) -> np.ndarray:
+        from helpers import functionals
+
+        if feature_set not in memo:
+            memo[feature_set] = functionals.functionals_of_file(path, feature_set=feature_set)[np.newaxis]
+        return memo[feature_set]
+
+    @staticmethod
+    def _model_inputs(model: LoadedModel, x: np.ndarray):
+        from helpers import training
+
+        return training.add_channel_axis(x) if model.features == "log_mel" else x
 
     def _score(self, prepared: dict[int, tuple]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
         """Per file: emotion probabilities and P(female), each averaged over its windows."""
         from helpers import training
 
         order = sorted(prepared)
-        counts = [len(prepared[i][0]) for i in order]
-        files = [slice(start, stop) for start, stop in zip(np.cumsum([0] + counts[:-1]), np.cumsum(counts))]
+
+        def rows_per_file(part: int) -> tuple[list[int], list[slice]]:
+            counts = [len(prepared[i][part]) for i in order]
+            ends = np.cumsum(counts)
+            return counts, [slice(int(end - n), int(end)) for n, end in zip(counts, ends)]
+
         p_female = [None] * len(order)
         if self.gender is not None:
+            _, files = rows_per_file(1)
             x = np.concatenate([prepared[i][1] for i in order])
             windows = self._female_probability(
-                training.predict_proba(self.gender.model, training.add_channel_axis(x)))
+                training.predict_proba(self.gender.model, self._model_inputs(self.gender, x)))
             p_female = [float(np.mean(windows[rows])) for rows in files]
-        x = training.add_channel_axis(np.concatenate([prepared[i][0] for i in order]))
-        inputs = x
+        counts, files = rows_per_file(0)
+        inputs = self._model_inputs(self.emotion, np.concatenate([prepared[i][0] for i in order]))
         if self.emotion.needs_gender:
             # A fusion model takes the gender classifier's label for the file (1 female,
             # 0 male), the way notebook 07 evaluates it, on every window of the file.
             labels = [float(p > self.gender.threshold) for p in p_female]
             gender_input = np.repeat(np.asarray(labels, dtype=np.float32), counts)[:, np.newaxis]
-            inputs = {"log_mel": x, "gender": gender_input}
+            inputs = {"log_mel": inputs, "gender": gender_input}
         emotion_windows = training.predict_proba(self.emotion.model, inputs)
         return {index: (np.mean(emotion_windows[rows], axis=0, dtype=np.float64), p_female[position])
                 for position, (index, rows) in enumerate(zip(order, files))}

@@ -184,7 +184,8 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
         of shuffled passes, continuing where the previous epoch stopped.
     monitor : str
         What early stopping watches: ``"val_loss"`` (minimised) or ``"val_uar"`` (maximised,
-        computed by :class:`ValidationUAR` before early stopping runs).
+        computed by :class:`ValidationUAR` before early stopping runs); ``"none"`` trains every
+        epoch and keeps the last weights (``val_uar`` is still logged).
 
     Returns
     -------
@@ -218,9 +219,10 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
     if x_val is not None:
         _check_inputs(x_val, y_val, name="x_val")
         validation_data = (_as_inputs(x_val), np.asarray(y_val))
-        all_callbacks.insert(0, make_early_stopping(patience=patience, min_delta=min_delta,
-                                                    monitor=monitor))
-        if monitor == "val_uar":
+        if monitor != "none":
+            all_callbacks.insert(0, make_early_stopping(patience=patience, min_delta=min_delta,
+                                                        monitor=monitor))
+        if monitor in ("val_uar", "none"):
             all_callbacks.insert(0, ValidationUAR(x_val, y_val))
     keras.utils.set_random_seed(seed)
     if steps_per_epoch is None:
@@ -461,7 +463,8 @@ def normalization_statistics(recipe, x_train: np.ndarray) -> tuple:
 def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int, data_key: str,
                  force: bool = False, cache_folder: str | os.PathLike | None = None,
                  callbacks: Sequence[keras.callbacks.Callback] = (), cache: bool = True,
-                 extra_inputs: Mapping[str, np.ndarray] | None = None) -> TrainedModel:
+                 extra_inputs: Mapping[str, np.ndarray] | None = None,
+                 augmented: Sequence[np.ndarray] = ()) -> TrainedModel:
     """Train a recipe on ``split.train``, stopping on ``split.validation``: the one training path.
 
     Every task trains through here: Table 1 (:mod:`helpers.experiments`), the tuning sweep,
@@ -493,6 +496,10 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         False trains without reading or writing the cache (the sliders' quick trials).
     extra_inputs : dict, optional
         ``{input_name: array}`` fed beside the spectrogram (fusion).
+    augmented : sequence of np.ndarray [shape=(n_items, n_features)]
+        Perturbed copies of ``x`` (row for row; the recipe's ``speed_perturbation``): their
+        *training* rows are added to the training data. The normalisation statistics come from
+        the unperturbed training rows only.
 
     Returns
     -------
@@ -529,9 +536,20 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
     has_validation = split.validation.size > 0
     patience = recipe.epochs if recipe.patience < 0 else recipe.patience
     if recipe.schedule == "cosine":
-        steps = recipe.steps_per_epoch or int(np.ceil(split.train.size / recipe.batch_size))
+        n_rows = split.train.size * (1 + len(recipe.speed_perturbation))
+        steps = recipe.steps_per_epoch or int(np.ceil(n_rows / recipe.batch_size))
         params["decay_steps"] = int(recipe.epochs * steps)
     x_train = recipe_inputs(recipe, x, split.train, extra_inputs=extra_inputs)
+    y_train = targets[split.train]
+    if len(augmented) != len(recipe.speed_perturbation):
+        raise TrainingError(f"augmented holds {len(augmented)} copies; recipe {recipe.name!r} "
+                            f"asks for {len(recipe.speed_perturbation)} (speeds {recipe.speed_perturbation})")
+    for copy in augmented:
+        if np.shape(copy) != x.shape:
+            raise TrainingError(f"an augmented copy has shape {np.shape(copy)}; expected {x.shape}")
+        x_train = np.concatenate([x_train, recipe_inputs(recipe, np.asarray(copy), split.train)])
+        y_train = np.concatenate([y_train, targets[split.train]])
+    n_train = len(y_train)
     x_val = recipe_inputs(recipe, x, split.validation, extra_inputs=extra_inputs) if has_validation else None
     started = time.perf_counter()
     members, histories, cached_all, samples = [], [], True, 0
@@ -544,7 +562,7 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
 
         def fit(model, member_seed=member_seed, member=member):
             return fit_model(
-                model, x_train, targets[split.train],
+                model, x_train, y_train,
                 x_val=x_val, y_val=targets[split.validation] if has_validation else None,
                 epochs=recipe.epochs, batch_size=recipe.batch_size, patience=patience,
                 min_delta=recipe.min_delta, seed=member_seed,
@@ -554,6 +572,7 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         if cache:
             key = training_key(
                 task=recipe.task, recipe=recipe, data_key=data_key, train=split.train,
+                augmented=[np.asarray(copy)[split.train] for copy in augmented],
                 validation=split.validation, seed=member_seed,
                 extra=sorted(extra_inputs) if extra_inputs else None,
                 extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None)
@@ -566,15 +585,16 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         if not cached:
             per_step = recipe.batch_size if recipe.steps_per_epoch else None
             run = len(history.get("loss", []))
-            samples += run * (recipe.steps_per_epoch * per_step if per_step else split.train.size)
+            samples += run * (recipe.steps_per_epoch * per_step if per_step else n_train)
         members.append(model)
         histories.append(history)
     seconds = time.perf_counter() - started
     monitored = histories[0].get(recipe.monitor, [])
+    best_epoch = (len(histories[0].get("loss", [])) or None if recipe.monitor == "none"
+                  else restored_epoch(monitored, recipe.min_delta, mode=recipe.mode_of_monitor))
     return TrainedModel(
         model=models.build_ensemble(members), history=histories[0], histories=histories,
-        cached=cached_all,
-        best_epoch=restored_epoch(monitored, recipe.min_delta, mode=recipe.mode_of_monitor),
+        cached=cached_all, best_epoch=best_epoch,
         normalization=normalization, seconds=seconds,
         train_samples_per_s=None if cached_all or seconds <= 0 else samples / seconds)
 

@@ -43,7 +43,8 @@ def tiny_mlp(input_shape, **kwargs):
 
 def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     return recipes.get_recipe(task, "ours", learning_rate=0.01).replace(
-        builder=tiny_mlp, epochs=20, ensemble=2, **changes)
+        **{"builder": tiny_mlp, "epochs": 20, "ensemble": 2, "batch_size": 32,
+           "monitor": "val_uar", "speed_perturbation": (), **changes})
 
 
 def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25, learning_rate=0.002):
@@ -82,7 +83,11 @@ def test_recipes_hold_their_settings_and_refuse_unknown_ones():
     assert original.builder is models.build_emotion_cnn
     assert (original.monitor, original.min_delta, original.features) == ("val_loss", 0.03, "log_mel")
     ours = recipes.get_recipe("emotion", "ours")
-    assert (ours.monitor, ours.features, ours.normalization) == ("val_uar", "compare", "per-feature")
+    assert (ours.monitor, ours.features, ours.normalization) == ("none", "compare", "per-feature")
+    assert ours.speed_perturbation == (0.9, 1.1)
+    assert recipes.get_recipe("gender", "ours").speed_perturbation == ()
+    with pytest.raises(recipes.RecipeError, match="speed_perturbation is for functionals"):
+        recipes.get_recipe("emotion", "original").replace(speed_perturbation=(0.9,))
     filled = original.for_profile(PROFILE)
     assert (filled.epochs, filled.batch_size, filled.patience) == (2, 32, 1)
     assert dataclasses.replace(ours).params == ours.params
@@ -163,7 +168,7 @@ def test_sliders_train_through_the_recipe_path_without_the_cache(spy, model_cach
     rng = np.random.default_rng(0)
     _, items = functional_items(n_actors=8, clips_per_emotion=2)
     x = rng.normal(size=(len(items), 8, 12)).astype(np.float32)
-    panel = widgets.TuningPanel({"clean": (x, items)}, variants=["clean"], builder=tiny_cnn,
+    panel = widgets.TuningPanel({"clean": (x, items)}, variants=["clean"], variant="clean", builder=tiny_cnn,
                                 epochs=1, auto_baseline=False)
     panel.train()
     assert [r.epochs for r in spy] == [1]
@@ -221,3 +226,36 @@ def test_speaker_adaptive_mode_removes_a_speaker_offset_that_single_clip_cannot(
         scores[mode] = result.row()["uar"]
         assert result.row()["mode"] == mode
     assert scores["speaker-adaptive"] > scores["single-clip"]
+
+
+def test_speed_perturbed_copies_add_training_rows_only(model_cache):
+    x, items = functional_items()
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    recipe = tiny_ours(speed_perturbation=(1.1,), ensemble=1, monitor="none", epochs=2)
+    copy = x + 0.1
+    with pytest.raises(training.TrainingError, match="augmented holds 0 copies"):
+        training.train_recipe(recipe, x, y, split, seed=0, data_key="t", cache=False)
+    plain = training.train_recipe(recipe.replace(speed_perturbation=()), x, y, split, seed=0,
+                                  data_key="t", cache=False)
+    augmented = training.train_recipe(recipe, x, y, split, seed=0, data_key="t", cache=False,
+                                      augmented=[copy])
+    # Twice the training rows per epoch; validation and test rows are never perturbed.
+    rate = augmented.train_samples_per_s * augmented.seconds
+    assert rate == pytest.approx(2 * 2 * split.train.size, rel=0.01)
+    assert plain.train_samples_per_s * plain.seconds == pytest.approx(2 * split.train.size, rel=0.01)
+    assert augmented.best_epoch == 2  # monitor "none": the last epoch is kept
+
+
+def test_ablation_changes_one_part_at_a_time():
+    ours = recipes.get_recipe("emotion", "ours")
+    variants = recipes.ablation(ours)
+    assert variants["full recipe"] is ours
+    assert variants["without speed perturbation"].speed_perturbation == ()
+    assert variants["epoch of the best validation UAR, not the last"].monitor == "val_uar"
+    mlp = variants["MLP (256 GELU units, dropout) instead of linear"]
+    assert mlp.params["hidden_units"] == 256 and mlp.speed_perturbation == ours.speed_perturbation
+    for name, variant in variants.items():
+        changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble")
+                   if getattr(variant, field) != getattr(ours, field)]
+        assert len(changed) == (0 if name == "full recipe" else 1), (name, changed)

@@ -1,0 +1,107 @@
+"""openSMILE functionals and the classical baselines, on tiny generated clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_ravdess_tree, write_clip
+
+from helpers import baselines, datasets, functionals, splits
+from helpers.errors import AudioError
+
+
+@pytest.fixture
+def tree(tmp_path):
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2), emotions=(1, 5), duration_s=1.0)
+    manifest, _ = datasets.find_ravdess(tmp_path / "ravdess")
+    return manifest
+
+
+def test_egemaps_vector_per_file_is_cached_by_content(tree, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    x = functionals.extract_for_items(tree, feature_set="egemaps", cache_folder=cache, max_workers=1)
+    assert x.shape == (len(tree), functionals.DIMENSIONS["egemaps"]) and x.dtype == np.float32
+    assert np.all(np.isfinite(x))
+    # Different clips (different tones) give different vectors.
+    assert not np.allclose(x[0], x[1])
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("a cached file was extracted again")
+
+    monkeypatch.setattr(functionals, "functionals_of_file", no_extraction)
+    again = functionals.extract_for_items(tree, feature_set="egemaps", cache_folder=cache, max_workers=1)
+    np.testing.assert_array_equal(again, x)
+
+
+def test_compare_has_its_6373_functionals_and_matches_the_signal_path(tmp_path):
+    path = write_clip(tmp_path / "tone.wav", duration_s=1.0, sample_rate=16_000)
+    from_file = functionals.extract([path], feature_set="compare", cache_folder=tmp_path / "c",
+                                    max_workers=1)
+    assert from_file.shape == (1, 6373)
+    import soundfile
+
+    y, rate = soundfile.read(path, dtype="float32")
+    np.testing.assert_allclose(functionals.functionals_of_signal(y, rate, feature_set="compare"),
+                               from_file[0], rtol=1e-5, atol=1e-5)
+
+
+def test_speed_perturbation_raises_the_pitch(tmp_path):
+    path = write_clip(tmp_path / "tone.wav", duration_s=1.0, sample_rate=16_000, frequency=200.0)
+    names = list(__import__("opensmile").Smile(
+        feature_set=__import__("opensmile").FeatureSet.eGeMAPSv02).feature_names)
+    pitch = names.index("F0semitoneFrom27.5Hz_sma3nz_amean")
+    values = {speed: functionals.extract([path], feature_set="egemaps", speed=speed,
+                                         cache_folder=tmp_path / "c", max_workers=1)[0, pitch]
+              for speed in (0.9, 1.0, 1.1)}
+    # A semitone is a factor 2 ** (1 / 12): 1.1 times faster is 1.65 semitones higher.
+    assert values[0.9] < values[1.0] < values[1.1]
+    assert values[1.1] - values[1.0] == pytest.approx(12 * np.log2(1.1), abs=0.3)
+    with pytest.raises(functionals.FunctionalsError, match="speed=3"):
+        functionals.extract([path], feature_set="egemaps", speed=3)
+
+
+def test_bad_inputs_are_named(tmp_path):
+    with pytest.raises(functionals.FunctionalsError, match="feature_set='mfcc'"):
+        functionals.extract([tmp_path / "x.wav"], feature_set="mfcc")
+    with pytest.raises(functionals.FunctionalsError, match="paths is empty"):
+        functionals.extract([], feature_set="egemaps")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(AudioError, match="broken.wav"):
+        functionals.extract([broken], feature_set="egemaps", cache_folder=tmp_path / "c",
+                            max_workers=1)
+
+
+def test_per_speaker_standardisation_uses_each_speakers_own_rows():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(5, 2, (10, 3)), rng.normal(-5, 0.5, (10, 3))])
+    speakers = np.repeat([1, 2], 10)
+    z = functionals.per_speaker_standardise(x, speakers)
+    for speaker in (1, 2):
+        np.testing.assert_allclose(z[speakers == speaker].mean(0), 0, atol=1e-6)
+        np.testing.assert_allclose(z[speakers == speaker].std(0), 1, atol=1e-5)
+    with pytest.raises(functionals.FunctionalsError, match="speakers has 3 entries"):
+        functionals.per_speaker_standardise(x, [1, 2, 3])
+
+
+def test_baselines_learn_a_separable_problem_and_never_see_the_test_actors():
+    rng = np.random.default_rng(0)
+    import pandas as pd
+
+    items = pd.DataFrame({"actor": np.repeat(np.arange(1, 9), 16)})
+    items["gender"] = np.where(items["actor"] % 2, "male", "female")
+    labels = np.tile(np.repeat([0, 1], 8), 8)
+    x = rng.normal(size=(len(items), 5))
+    x[:, 0] += 3 * labels
+    (split, _) = splits.folds_from_test_actors(items, [[1, 2], [3, 4]], seed=0)
+    probabilities, seconds, rate = baselines.run_fold(x, labels, split, task="emotion", seed=0)
+    assert probabilities.shape == (32, 2) and seconds >= 0 and rate > 0
+    assert np.mean(probabilities.argmax(1) == labels[split.test]) > 0.9
+    # The classifier only ever sees training and validation actors: poison the test rows'
+    # labels and the predictions do not change.
+    poisoned = labels.copy()
+    poisoned[split.test] = 1 - poisoned[split.test]
+    again, _, _ = baselines.run_fold(x, poisoned, split, task="emotion", seed=0)
+    np.testing.assert_allclose(again, probabilities)
+    with pytest.raises(baselines.BaselineError, match="task='age'"):
+        baselines.make_classifier("age", seed=0)

@@ -1,0 +1,80 @@
+"""The quality benchmark: fold definitions, refused inputs, and its JSON lines on a tiny tree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_ravdess_tree
+
+from benchmarks import quality
+from helpers import config, datasets, splits
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[1, 2], [3, 4", "not valid JSON"),
+    ('{"fold": [1, 2]}', "expected a non-empty JSON list"),
+    ("[]", "expected a non-empty JSON list"),
+    ("[[1, 2], 3]", "fold 2 is 3; expected a list"),
+    ("[[1, 2], []]", "fold 2 is empty"),
+    ("[[1, 25]]", "actor 25; RAVDESS actors are 1-24"),
+    ("[[0, 2]]", "actor 0; RAVDESS actors are 1-24"),
+    ('[[1, "2"]]', "holds '2'; expected whole actor numbers"),
+    ("[[1, 2.5]]", "holds 2.5"),
+    ("[[1, 2], [2, 3]]", "actor 2 is in fold 1 and fold 2"),
+])
+def test_a_bad_folds_file_is_refused_with_the_problem_named(tmp_path, text, message):
+    path = tmp_path / "folds.json"
+    path.write_text(text)
+    with pytest.raises(splits.SplitError, match="--folds .*folds.json") as error:
+        quality.read_folds(path)
+    assert message in str(error.value)
+
+
+def test_the_command_refuses_bad_folds_before_any_work(tmp_path, capsys):
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4))
+    path = tmp_path / "folds.json"
+    path.write_text("[[1, 2], [2, 3]]")
+    assert quality.main(["--ravdess", str(tmp_path / "ravdess"), "--folds", str(path)]) == 2
+    assert "actor 2 is in fold 1 and fold 2" in capsys.readouterr().err
+    assert quality.main(["--ravdess", str(tmp_path / "ravdess"), "--folds", str(tmp_path / "none.json")]) == 2
+    assert "none.json: cannot be read" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours,best"])
+
+
+def test_fold_definitions_keep_validation_inside_the_training_actors(tmp_path):
+    make_ravdess_tree(tmp_path / "ravdess", actors=tuple(range(1, 9)))
+    manifest, _ = datasets.find_ravdess(tmp_path / "ravdess")
+    folds = splits.folds_from_test_actors(manifest, [[1, 2], [3, 4, 5, 6]], seed=0)
+    for split, test in zip(folds, ([1, 2], [3, 4, 5, 6])):
+        assert list(split.test_actors) == test
+        assert len(split.validation_actors) == 2
+        assert not set(split.validation_actors) & set(test)
+        assert set(split.train_actors) | set(split.validation_actors) | set(test) == set(range(1, 9))
+        # One female (even) and one male (odd) validation actor.
+        assert sorted(a % 2 for a in split.validation_actors) == [0, 1]
+    with pytest.raises(splits.SplitError, match="test actors \\[9\\] have no items"):
+        splits.folds_from_test_actors(manifest, [[9]], seed=0)
+
+
+def test_baseline_lines_have_the_documented_keys(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4, 5, 6), emotions=(1, 5),
+                      intensities=(1,), statements=(1, 2), duration_s=0.6)
+    folds = tmp_path / "folds.json"
+    folds.write_text("[[1, 2], [3, 4]]")
+    output = tmp_path / "out.jsonl"
+    code = quality.main(["--ravdess", str(tmp_path / "ravdess"), "--task", "gender",
+                         "--recipes", "egemaps", "--folds", str(folds), "--output", str(output)])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["recipe"], line["mode"]) for line in lines] == [
+        ("egemaps", "single-clip"), ("egemaps", "speaker-adaptive")]
+    for line in lines:
+        assert set(line) == {"task", "recipe", "mode", "folds", "uar_mean", "uar_std",
+                             "accuracy_mean", "accuracy_std", "macro_f1_mean", "train_seconds",
+                             "train_samples_per_s"}
+        assert [fold["test_actors"] for fold in line["folds"]] == [[1, 2], [3, 4]]
+        assert all(0 <= fold["uar"] <= 1 for fold in line["folds"])
+    assert [json.loads(line) for line in output.read_text().splitlines()] == lines

@@ -17,6 +17,10 @@ class AudioError(ProjectError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):
+        # Rebuilt from (path, reason) when it crosses a process boundary (worker pools).
+        return type(self), (self.path, self.reason)
+
 
 class ConfigError(ProjectError):
     """A parameter is outside the range the function accepts."""

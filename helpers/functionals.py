@@ -14,6 +14,7 @@ reads, mixed down to mono) at their own sample rate, as openSMILE reads a file i
 from __future__ import annotations
 
 import concurrent.futures
+import multiprocessing
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,9 +96,7 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     helpers.errors.AudioError
         If the file cannot be read, is silent or too short (the message names the file).
     """
-    import soundfile
-
-    rate = soundfile.info(str(path)).samplerate
+    rate = audio.audio_info(path).samplerate
     y = audio.load_audio(path, sample_rate=rate)
     if speed != 1.0:
         y = audio.resample(y, native_rate=int(round(rate * speed)), sample_rate=rate)
@@ -119,7 +118,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     cache_folder : path-like, optional
         Default ``config.CACHE_DIR / "functionals"``.
     max_workers : int, optional
-        Processes for the files not yet cached (default: the CPU count).
+        Worker processes for the files not yet cached (default: the CPU count). openSMILE
+        always runs in workers, never in the calling process.
     progress : callable, optional
         Called with ``(done, total)`` as files finish.
 
@@ -155,24 +155,26 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     jobs = list(todo.values())
     done = len(paths) - len(missing)
     if jobs:
+        # openSMILE runs in worker processes started fresh ("spawn"), never in the caller: its
+        # native library aborted the whole interpreter when it ran after other native thread
+        # pools (librosa's, TensorFlow's) in the same process. A worker that dies is reported
+        # with the file it was working on.
         workers = max(1, min(max_workers or os.cpu_count() or 1, len(jobs)))
-        if workers == 1:
-            results = (functionals_of_file(paths[k], feature_set=feature_set, speed=speed)
-                       for k in jobs)
-            for k, values in zip(jobs, results):
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
+                                   speed=speed): k for k in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                k = futures[future]
+                try:
+                    values = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    raise FunctionalsError(f"{paths[k]}: openSMILE's worker process died while "
+                                           f"extracting {feature_set} functionals") from None
                 _save(targets[k], values)
                 done += 1
                 if progress is not None:
                     progress(done, len(paths))
-        else:
-            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
-                                       speed=speed): k for k in jobs}
-                for future in concurrent.futures.as_completed(futures):
-                    _save(targets[futures[future]], future.result())
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(paths))
     matrix = np.stack([np.load(target) for target in targets]).astype(np.float32)
     if matrix.shape[1] != DIMENSIONS[feature_set]:
         raise FunctionalsError(

@@ -709,7 +709,8 @@ class Predictor:
         from helpers import functionals
 
         if feature_set not in memo:
-            memo[feature_set] = functionals.functionals_of_file(path, feature_set=feature_set)[np.newaxis]
+            # Through the content cache and openSMILE's worker process, as in training.
+            memo[feature_set] = functionals.extract([path], feature_set=feature_set, max_workers=1)
         return memo[feature_set]
 
     @staticmethod

@@ -33,16 +33,20 @@ def test_egemaps_vector_per_file_is_cached_by_content(tree, tmp_path, monkeypatc
     np.testing.assert_array_equal(again, x)
 
 
-def test_compare_has_its_6373_functionals_and_matches_the_signal_path(tmp_path):
-    path = write_clip(tmp_path / "tone.wav", duration_s=1.0, sample_rate=16_000)
-    from_file = functionals.extract([path], feature_set="compare", cache_folder=tmp_path / "c",
-                                    max_workers=1)
-    assert from_file.shape == (1, 6373)
+def test_compare_has_its_6373_functionals_the_same_for_wav_and_flac(tmp_path):
     import soundfile
 
-    y, rate = soundfile.read(path, dtype="float32")
-    np.testing.assert_allclose(functionals.functionals_of_signal(y, rate, feature_set="compare"),
-                               from_file[0], rtol=1e-5, atol=1e-5)
+    wav = write_clip(tmp_path / "tone.wav", duration_s=1.0, sample_rate=16_000, subtype="PCM_16")
+    samples, rate = soundfile.read(wav, dtype="int16")
+    flac = tmp_path / "tone.flac"
+    soundfile.write(flac, samples, rate, subtype="PCM_16")
+    x = functionals.extract([wav, flac], feature_set="compare", cache_folder=tmp_path / "c")
+    assert x.shape == (2, 6373)
+    # FLAC is lossless: the same samples give the same functionals.
+    np.testing.assert_array_equal(x[0], x[1])
+    other = functionals.extract([write_clip(tmp_path / "other.wav", duration_s=1.0, sample_rate=16_000)],
+                                feature_set="compare", cache_folder=tmp_path / "c")
+    assert not np.allclose(other[0], x[0])
 
 
 def test_speed_perturbation_raises_the_pitch(tmp_path):

@@ -49,8 +49,23 @@ def test_03_table1_models_and_figures(smoke_run):
     required = ["variant", "protocol", "n_test", "loss", "accuracy_binary", "auc", "precision", "recall",
                 "f1_original", "accuracy", "uar", "macro_f1"]
     assert set(required) <= set(table.columns)
-    assert len(table) == 2 * 3  # the smoke test trains clean and aggregation under three protocols
+    # The reconstruction on clean and aggregation under three protocols; `ours` on clean speech,
+    # speaker-independent in both modes and under the original's split.
+    assert table[["recipe", "mode", "variant", "protocol"]].values.tolist()[6:] == [
+        ["ours", "single-clip", "clean", "speaker-independent"],
+        ["ours", "speaker-adaptive", "clean", "speaker-independent"],
+        ["ours", "single-clip", "clean", "original"]]
+    ours_table = table[table["recipe"] == "ours"]
+    table = table[table["recipe"] == "original"]
+    assert len(table) == 2 * 3 and set(table["mode"]) == {"single-clip"}
     assert set(table["protocol"]) == set(experiments.PROTOCOLS)
+    assert ours_table["uar"].between(0, 1).all()
+    ours = json.loads((smoke_run.outputs / "models" / "emotion_ours.json").read_text())
+    assert ours["features"] == "compare" and ours["recipe"]["speed_perturbation"] == [0.9, 1.1]
+    ablation = smoke_run.table("ablation_ours_emotion")
+    assert ablation["variant"].iloc[0] == "full recipe" and ablation["delta_uar"].iloc[0] == 0
+    assert len(ablation) == 4
+    assert (smoke_run.outputs / "figures" / "headline_folds.png").is_file()
     kfold = table[table["protocol"] == "speaker-independent"]
     assert kfold[[f"{m}_std" for m in experiments.TABLE1_METRICS]].notna().all().all()
     assert (table[["accuracy_binary", "accuracy", "uar", "macro_f1"]].apply(lambda c: c.between(0, 1))).all().all()
@@ -67,4 +82,4 @@ def test_03_table1_models_and_figures(smoke_run):
             assert sidecar["feature_config"] == config.FEATURES.to_dict()
             assert abs(sidecar["trainable_params"] / 529_832 - 1) < 0.01
             assert (smoke_run.outputs / "figures" / f"emotion_confusion_{stem[8:]}.png").is_file()
-    assert (smoke_run.outputs / "tables" / "table1_emotion.md").read_text().count("\n") == len(table) + 2
+    assert (smoke_run.outputs / "tables" / "table1_emotion.md").read_text().count("\n") == len(table) + 3 + 2

@@ -175,7 +175,7 @@ def test_an_empty_outputs_folder_still_gives_a_report(tmp_path):
     (tmp_path / "outputs").mkdir()
     text = report.write_report(None, outputs_dir=tmp_path / "outputs",
                                notebooks_dir=tmp_path).read_text()
-    assert text.count("*Not run:*") == 6  # data, tables 1-3, case studies, fusion
+    assert text.count("*Not run:*") == 7  # headline, data, tables 1-3, case studies, fusion
     with pytest.raises(report.ReportError, match="outputs_dir"):
         report.write_report(outputs_dir=tmp_path / "missing")
 
@@ -270,3 +270,28 @@ def test_a_malformed_results_file_costs_only_its_section(outputs, tmp_path):
     assert len(first_table(section(text, "Table 1"))) == 2
     assert "| plain |" in section(text, "Fusion") or "Could not be built" in section(text, "Fusion")
     assert (outputs / "report.html").is_file()
+
+
+def test_headline_has_one_row_per_recipe_with_both_modes(tmp_path):
+    outputs = tmp_path / "outputs"
+    rows = [
+        {"recipe": "original", "mode": "single-clip", "variant": "clean",
+         "protocol": "speaker-independent", "uar": 0.33, "uar_std": 0.07, "f1_original": 0.5},
+        {"recipe": "original", "mode": "single-clip", "variant": "clean", "protocol": "original",
+         "uar": 0.8, "f1_original": 0.81},
+        {"recipe": "ours", "mode": "single-clip", "variant": "clean",
+         "protocol": "speaker-independent", "uar": 0.587, "uar_std": 0.069},
+        {"recipe": "ours", "mode": "speaker-adaptive", "variant": "clean",
+         "protocol": "speaker-independent", "uar": 0.673, "uar_std": 0.054},
+    ]
+    io.write_table(pd.DataFrame(rows), "table1_emotion", folder=outputs / "tables")
+    io.write_table(pd.DataFrame([
+        {"recipe": "original", "split": "k-fold", "accuracy": 0.906, "accuracy_std": 0.075},
+        {"recipe": "ours", "split": "k-fold", "accuracy": 0.942, "accuracy_std": 0.036}]),
+        "table3_gender", folder=outputs / "tables")
+    text = report.build_report(outputs, notebooks_dir=tmp_path)
+    assert text.index("## Headline") < text.index("## Table 1")
+    headline = section(text, "Headline")
+    lines = [line for line in headline.splitlines() if line.startswith("| `")]
+    assert lines[0].startswith("| `original` | 0.330 ± 0.070 | – | 0.906 ± 0.075 | 0.810")
+    assert lines[1].startswith("| `ours` | 0.587 ± 0.069 | 0.673 ± 0.054 | 0.942 ± 0.036 | –")

@@ -62,9 +62,8 @@ def test_03_table1_models_and_figures(smoke_run):
     assert ours_table["uar"].between(0, 1).all()
     ours = json.loads((smoke_run.outputs / "models" / "emotion_ours.json").read_text())
     assert ours["features"] == "compare" and ours["recipe"]["speed_perturbation"] == [0.9, 1.1]
-    ablation = smoke_run.table("ablation_ours_emotion")
-    assert ablation["variant"].iloc[0] == "full recipe" and ablation["delta_uar"].iloc[0] == 0
-    assert len(ablation) == 4
+    # The smoke run skips the ablation (SMOKE_PARAMS): no table is written for it.
+    assert not (smoke_run.outputs / "tables" / "ablation_ours_emotion.csv").exists()
     assert (smoke_run.outputs / "figures" / "headline_folds.png").is_file()
     kfold = table[table["protocol"] == "speaker-independent"]
     assert kfold[[f"{m}_std" for m in experiments.TABLE1_METRICS]].notna().all().all()

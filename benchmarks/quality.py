@@ -88,69 +88,67 @@ def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items
                            seed: int, say, augmented=()) -> dict:
     """A baseline (``compare``/``egemaps``) or ``ours`` on every fold, in one mode."""
     y = labels_for(task, items)
+    x = functionals.apply_mode(x, items, mode=mode)
+    augmented = [functionals.apply_mode(copy, items, mode=mode) for copy in augmented]
+    recipe = None
+    if name not in baselines.BASELINES:
+        recipe = recipes.get_recipe(task, name).for_profile(config.get_profile("full"))
     folds, seconds, samples = [], 0.0, 0.0
-    if name in baselines.BASELINES:
-        x = baselines.prepare(x, items, mode=mode)
-    else:
-        recipe = recipes.get_recipe(task, name)
-        x = experiments.prepare_inputs(x, items, recipe=recipe, mode=mode)
-        augmented = [experiments.prepare_inputs(copy, items, recipe=recipe, mode=mode)
-                     for copy in augmented]
     for split in split_list:
-        if name in baselines.BASELINES:
+        if recipe is None:
             probabilities, fit_seconds, rate = baselines.run_fold(x, y, split, task=task, seed=seed)
-            n_samples = rate * fit_seconds
+            n_samples, note = rate * fit_seconds, ""
         else:
-            probabilities, fit_seconds, n_samples = _train_ours(task, x, y, split, seed=seed,
-                                                                data_key=f"benchmark:{name}:{mode}",
-                                                                augmented=augmented)
+            probabilities, fit_seconds, n_samples, note = train_fold(
+                recipe, x, y, split, seed=seed, data_key=f"benchmark:{name}:{mode}",
+                augmented=augmented)
         scores = fold_scores(task, y[split.test], probabilities)
         folds.append({"test_actors": list(split.test_actors), **{k: round(v, 4) for k, v in scores.items()}})
         seconds += fit_seconds
         samples += n_samples
         say(f"{task} {name} {mode} {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f}, "
-            f"accuracy {scores['accuracy']:.3f} ({fit_seconds:.0f} s)")
+            f"accuracy {scores['accuracy']:.3f} ({fit_seconds:.0f} s{note})")
     return summary(task, name, mode, folds, seconds, samples / seconds if seconds > 0 else None)
 
 
-def _train_ours(task, x, y, split, *, seed, data_key, augmented=()):
+def train_fold(recipe: recipes.Recipe, x: np.ndarray, y: np.ndarray, split, *, seed: int,
+               data_key: str, augmented=()) -> tuple[np.ndarray, float, float, str]:
+    """Train a recipe on one fold and predict its test actors.
+
+    Returns the test probabilities (two columns, male and female, for gender), the training
+    seconds, the training samples seen and a note on the epochs run.
+    """
     from helpers import training
 
-    recipe = recipes.get_recipe(task, "ours").for_profile(config.get_profile("full"))
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
                                     augmented=augmented)
     probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
-    if task == "gender":
+    if recipe.task == "gender":
         probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
     samples = (trained.train_samples_per_s or 0.0) * trained.seconds
-    return probabilities, trained.seconds, samples
+    return probabilities, trained.seconds, samples, f", {len(trained.history.get('loss', []))} epochs"
 
 
 def run_original(task: str, run, split_list, *, seed: int, say) -> dict:
     """The reconstruction on the clean log-mels, ``full`` profile, single clip."""
-    from helpers import pipeline, training
+    from helpers import pipeline
 
     feature_set = pipeline.load_features(run, seed=seed)
     x, items = feature_set.variant("clean")
     y = labels_for(task, items)
     splits_here = splits.folds_from_test_actors(items, [list(s.test_actors) for s in split_list],
                                                 seed=seed)
-    profile = config.get_profile("full")
+    recipe = recipes.get_recipe(task, "original").for_profile(config.get_profile("full"))
     folds, seconds, samples = [], 0.0, 0.0
     for split in splits_here:
-        recipe = (recipes.original_emotion() if task == "emotion" else recipes.original_gender())
-        recipe = recipe.for_profile(profile)
-        trained = training.train_recipe(recipe, x, y, split, seed=seed,
-                                        data_key=f"benchmark:original:{task}")
-        probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
-        if task == "gender":
-            probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
+        probabilities, fit_seconds, n_samples, note = train_fold(
+            recipe, x, y, split, seed=seed, data_key=f"benchmark:original:{task}")
         scores = fold_scores(task, y[split.test], probabilities)
         folds.append({"test_actors": list(split.test_actors), **{k: round(v, 4) for k, v in scores.items()}})
-        seconds += trained.seconds
-        samples += (trained.train_samples_per_s or 0.0) * trained.seconds
+        seconds += fit_seconds
+        samples += n_samples
         say(f"{task} original {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f} "
-            f"({trained.seconds:.0f} s, {len(trained.history.get('loss', []))} epochs)")
+            f"({fit_seconds:.0f} s{note})")
     return summary(task, "original", "single-clip", folds, seconds, samples / seconds if seconds else None)
 
 

@@ -3,11 +3,10 @@
 As in ``shared/reference/baselines.md``: ``StandardScaler`` + ``LogisticRegression(C=0.1)`` for
 emotion, ``StandardScaler`` + RBF ``SVC(C=10)`` for gender, both fixed beforehand and never
 tuned on the test folds; trained on all non-test actors (nothing is tuned, so the validation
-actors train too). Two modes, as for the ``ours`` recipe:
-
-* ``single-clip``: the functionals as extracted;
-* ``speaker-adaptive``: each actor's functionals z-scored over that actor's own clips first
-  (needs unlabelled audio of the test speaker).
+actors train too). Both evaluation modes apply, as for the ``ours`` recipe
+(:func:`helpers.functionals.apply_mode`): ``single-clip`` on the functionals as extracted,
+``speaker-adaptive`` on each actor's functionals z-scored over that actor's own clips (needs
+unlabelled audio of the test speaker).
 """
 
 from __future__ import annotations
@@ -15,13 +14,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from helpers import functionals, recipes, splits
+from helpers import recipes, splits
 from helpers.errors import ProjectError
 
 #: Baseline names → openSMILE feature set.
@@ -84,11 +82,3 @@ def run_fold(x: np.ndarray, labels: np.ndarray, split: splits.Split, *, task: st
     classifier = make_classifier(task, seed=seed).fit(x[rows], labels[rows])
     seconds = time.perf_counter() - started
     return classifier.predict_proba(x[split.test]), seconds, len(rows) / max(seconds, 1e-9)
-
-
-def prepare(x: np.ndarray, items: pd.DataFrame, *, mode: str) -> np.ndarray:
-    """The functionals under an evaluation mode (see the module docstring)."""
-    recipes.check_mode(mode)
-    if mode == "single-clip":
-        return np.asarray(x)
-    return functionals.per_speaker_standardise(x, items["actor"].to_numpy())

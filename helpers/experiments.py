@@ -100,11 +100,6 @@ def emotion_labels(items: pd.DataFrame) -> np.ndarray:
     return items["emotion_code"].to_numpy(dtype=np.int64) - 1
 
 
-def normalization_stats(x: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of training features (scalars, float64 accumulation)."""
-    return float(np.mean(x, dtype=np.float64)), float(np.std(x, dtype=np.float64))
-
-
 def emotion_recipe(profile: config.Profile, *, hyperparameters: dict | None = None,
                    builder: Callable | None = None,
                    recipe: recipes.Recipe | None = None) -> recipes.Recipe:
@@ -210,12 +205,10 @@ def prepare_inputs(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
     """
     if mode not in recipes.MODES:
         raise ConfigError(f"mode={mode!r} must be one of {recipes.MODES}")
-    if mode == "single-clip":
-        return x
-    if recipe.features == "log_mel":
+    if mode == "speaker-adaptive" and recipe.features == "log_mel":
         raise ConfigError(f"mode='speaker-adaptive' needs a functionals recipe; recipe "
                           f"{recipe.name!r} takes log-mel spectrograms")
-    return functionals.per_speaker_standardise(x, items["actor"].to_numpy())
+    return functionals.apply_mode(x, items, mode=mode)
 
 
 def evaluate_emotion(y_true: np.ndarray, probabilities: np.ndarray) -> dict:

@@ -225,6 +225,22 @@ def per_speaker_standardise(x: np.ndarray, speakers: Sequence, *, epsilon: float
     return out.astype(np.float32)
 
 
+def apply_mode(x: np.ndarray, items: pd.DataFrame, *, mode: str) -> np.ndarray:
+    """Functionals under an evaluation mode: as they are (``single-clip``), or standardised per
+    actor over that actor's own items (``speaker-adaptive``, :func:`per_speaker_standardise`).
+
+    Raises
+    ------
+    FunctionalsError
+        If ``mode`` is not one of the two.
+    """
+    if mode == "single-clip":
+        return x
+    if mode != "speaker-adaptive":
+        raise FunctionalsError(f"mode={mode!r} must be 'single-clip' or 'speaker-adaptive'")
+    return per_speaker_standardise(x, items["actor"].to_numpy())
+
+
 def _save(target: Path, values: np.ndarray) -> None:
     with io.atomic_path(target, suffix=".npy") as tmp:
         np.save(tmp, np.asarray(values, dtype=np.float32))

@@ -690,18 +690,18 @@ class Predictor:
         (readable, not silent, not too short or long) with the same rules for every model.
         """
         x_emotion, starts = self.prepare(path)
-        inputs = {"log_mel": {self.emotion.feature_config: x_emotion}}
+        extracted: dict[str, np.ndarray] = {}  # functionals per feature set, shared by the models
         x_gender = None
         if self.gender is not None:
             if self.gender.features != "log_mel":
-                x_gender = self._functionals(path, self.gender.features, inputs)
+                x_gender = self._functionals(path, self.gender.features, extracted)
             elif self.gender.feature_config == self.emotion.feature_config:
                 x_gender = x_emotion
             else:
                 x_gender, _ = self.prepare(path, feature_config=self.gender.feature_config)
         if self.emotion.features != "log_mel":
             # One vector of functionals describes the whole file: one "window" from 0 s.
-            x_emotion, starts = self._functionals(path, self.emotion.features, inputs), [0.0]
+            x_emotion, starts = self._functionals(path, self.emotion.features, extracted), [0.0]
         return x_emotion, x_gender, starts
 
     @staticmethod

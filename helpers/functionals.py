@@ -13,6 +13,7 @@ reads, mixed down to mono) at their own sample rate, as openSMILE reads a file i
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import multiprocessing
 import os
@@ -155,26 +156,28 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     jobs = list(todo.values())
     done = len(paths) - len(missing)
     if jobs:
-        # openSMILE runs in worker processes started fresh ("spawn"), never in the caller: its
-        # native library aborted the whole interpreter when it ran after other native thread
-        # pools (librosa's, TensorFlow's) in the same process. A worker that dies is reported
-        # with the file it was working on.
-        workers = max(1, min(max_workers or os.cpu_count() or 1, len(jobs)))
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
-                                   speed=speed): k for k in jobs}
+        # In the kept pool of spawned workers (see _worker_pool); a worker that dies is
+        # reported with the file it was working on.
+        pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
+        futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
+                               speed=speed): k for k in jobs}
+        try:
             for future in concurrent.futures.as_completed(futures):
                 k = futures[future]
                 try:
                     values = future.result()
                 except concurrent.futures.process.BrokenProcessPool:
+                    _close_pool()
                     raise FunctionalsError(f"{paths[k]}: openSMILE's worker process died while "
                                            f"extracting {feature_set} functionals") from None
                 _save(targets[k], values)
                 done += 1
                 if progress is not None:
                     progress(done, len(paths))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     matrix = np.stack([np.load(target) for target in targets]).astype(np.float32)
     if matrix.shape[1] != DIMENSIONS[feature_set]:
         raise FunctionalsError(
@@ -245,6 +248,34 @@ def _save(target: Path, values: np.ndarray) -> None:
     with io.atomic_path(target, suffix=".npy") as tmp:
         np.save(tmp, np.asarray(values, dtype=np.float32))
 
+
+# openSMILE runs in worker processes started fresh ("spawn"), never in the caller: its native
+# library aborted the whole interpreter when it ran after other native thread pools (librosa's,
+# TensorFlow's) in the same process. The pool is kept between calls, so that only the first
+# extraction of a process pays for starting workers (seconds), not every prediction.
+_POOL: concurrent.futures.ProcessPoolExecutor | None = None
+_POOL_WORKERS = 0
+
+
+def _worker_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    global _POOL, _POOL_WORKERS
+    if _POOL is None or _POOL_WORKERS != workers:
+        _close_pool()
+        _POOL = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL_WORKERS = workers
+    return _POOL
+
+
+def _close_pool() -> None:
+    """Stop the worker processes (at exit, or after one died)."""
+    global _POOL, _POOL_WORKERS
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL, _POOL_WORKERS = None, 0
+
+
+atexit.register(_close_pool)
 
 _SMILES: dict = {}
 

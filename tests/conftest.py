@@ -8,6 +8,7 @@ made with the same arguments are byte-identical, and different clips differ.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+
+# Keras steps run eagerly in the tests (and in the smoke runs they start, which inherit the
+# environment): on their tiny data that is about 2.5x faster than tracing graphs. A few tests
+# opt back into graphs (the `graph_mode` fixture) so the compiled path stays covered.
+os.environ.setdefault("SER_RUN_EAGERLY", "1")
 
 # One session-wide smoke run shared by every notebook test module (defined here, not imported
 # into each module: a fixture imported into several modules is instantiated once per module).
@@ -165,3 +171,9 @@ def cache_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "cache"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def graph_mode(monkeypatch):
+    """Run Keras as users do: training and prediction compiled into graphs."""
+    monkeypatch.delenv("SER_RUN_EAGERLY", raising=False)

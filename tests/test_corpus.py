@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import os
 from pathlib import Path
 
 import librosa
@@ -288,11 +289,12 @@ def test_generate_rejects_bad_arguments(tmp_path, kwargs, argument):
 def test_ensure_standin_returns_the_two_dataset_roots(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(corpus, "generate_standin",
-                        lambda root, *, seed: calls.append((root, seed)) or Path(root))
+                        lambda root, *, seed, workers: calls.append((root, seed, workers)) or Path(root))
 
     ravdess_root, noise_root = corpus.ensure_standin(tmp_path / "corpus", seed=7)
 
-    assert calls == [(tmp_path / "corpus", 7)]
+    # The stand-in is generated in parallel (its files do not depend on the worker count).
+    assert calls == [(tmp_path / "corpus", 7, max(1, min(os.cpu_count() or 1, 4)))]
     assert (ravdess_root, noise_root) == (tmp_path / "corpus" / "ravdess",
                                           tmp_path / "corpus" / "urbansound8k")
 

@@ -129,7 +129,7 @@ def test_saved_model_carries_its_normalization(tmp_path):
     assert float(np.squeeze(config_["variance"])) == pytest.approx(225.0)
 
 
-def test_emotion_model_trains_with_the_original_metrics():
+def test_emotion_model_trains_with_the_original_metrics(graph_mode):
     model = models.build_emotion_cnn(SMALL_SHAPE, normalization=(-40.0, 15.0))
     x = _random_spectrograms(20)
     y = keras.utils.to_categorical(np.arange(20) % 8, 8)
@@ -140,7 +140,7 @@ def test_emotion_model_trains_with_the_original_metrics():
     assert model.get_layer("dropout").rate == pytest.approx(0.25)
 
 
-def test_gender_model_trains_with_its_metrics():
+def test_gender_model_trains_with_its_metrics(graph_mode):
     model = models.build_gender_cnn(SMALL_SHAPE, normalization=(-40.0, 15.0))
     x = _random_spectrograms(16)
     y = (np.arange(16) % 2).astype("float32")[:, None]

@@ -75,7 +75,7 @@ def test_fit_model_returns_per_epoch_history(data):
     json.dumps(history)  # Plain floats: ready for write_json.
 
 
-def test_fit_model_is_deterministic(data):
+def test_fit_model_is_deterministic(data, graph_mode):
     x, y = data
     weights = []
     for _ in range(2):

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -158,9 +161,10 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     if jobs:
         # In the kept pool of spawned workers (see _worker_pool); a worker that dies is
         # reported with the file it was working on.
-        pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
-        futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
-                               speed=speed): k for k in jobs}
+        with _main_module_hidden():  # workers are started by submit: see _main_module_hidden
+            pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
+            futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
+                                   speed=speed): k for k in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
                 k = futures[future]
@@ -255,6 +259,25 @@ def _save(target: Path, values: np.ndarray) -> None:
 # extraction of a process pays for starting workers (seconds), not every prediction.
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _POOL_WORKERS = 0
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start worker processes without importing the caller's ``__main__`` module.
+
+    A spawned worker normally imports the main module of the parent first. When that is a
+    script that imports TensorFlow (a benchmark, a user's training script), the worker runs
+    openSMILE beside TensorFlow's thread pools, and openSMILE's native code corrupted the heap
+    there ("malloc(): invalid size"). With a bare ``__main__`` in place while workers start,
+    they import only what the extraction needs.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _worker_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:

@@ -49,7 +49,6 @@ __all__ = [
     "AUDIO_SUFFIXES",
     "MAX_DURATION_S",
     "MIN_WINDOW_FILL",
-    "PREFERRED_EMOTION_MODEL",
     "GENDER_MODEL_NAME",
     "TRAIN_EMOTION",
     "TRAIN_GENDER",
@@ -77,9 +76,6 @@ __all__ = [
 MAX_DURATION_S = 60.0
 #: A window after the first is used when at least this fraction of it holds audio.
 MIN_WINDOW_FILL = 0.75
-#: The default emotion model when the newest run saved it (or its tuned version, from notebook
-#: 04): tested on unseen speakers, trained on clean and noisy speech.
-PREFERRED_EMOTION_MODEL = "emotion_aggregation_speaker-independent"
 #: The name notebook 05 saves the gender model under (``gender.keras`` + ``gender.json``).
 GENDER_MODEL_NAME = "gender"
 #: Suffixes looked for when a folder is walked (a file named explicitly is always tried).
@@ -154,9 +150,22 @@ class LoadedModel:
         """For a binary model, the probability above which the positive label is predicted."""
         return float(self.sidecar.get("threshold", 0.5))
 
+    @property
+    def shipped(self) -> bool:
+        """True for a model shipped with the project (``models/``, :mod:`helpers.pretrained`)."""
+        return bool(self.sidecar.get("shipped"))
+
+    @property
+    def name(self) -> str:
+        """The file name, marked ``(shipped)`` for a shipped model: what outputs call the model."""
+        return self.path.name + (" (shipped)" if self.shipped else "")
+
     def describe(self) -> str:
         """One line: file, and what the sidecar says about how the model was trained."""
         facts = [self.sidecar.get(key) for key in ("variant", "protocol")]
+        if self.shipped:
+            facts.insert(0, "shipped with the project, trained on all of "
+                            + str(self.sidecar.get("dataset", "RAVDESS")) + "; see models/MODEL_CARD.md")
         recipe = self.sidecar.get("recipe")
         if isinstance(recipe, dict) and recipe.get("name"):
             facts.insert(0, f"recipe {recipe['name']} ({self.features}, {self.sidecar.get('mode', 'single-clip')})")
@@ -205,31 +214,47 @@ def resolve_model_path(name: str | os.PathLike, *, models_dir: str | os.PathLike
     )
 
 
-def find_emotion_model(models_dir: str | os.PathLike | None = None) -> Path:
-    """The default emotion model: the preferred one of the newest training run.
+def _real_data_models(folder: Path, pattern: str, task: str) -> list[tuple[Path, dict, float]]:
+    """Models in ``folder`` trained by this checkout on real data (sidecar ``data: real``)."""
+    found = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        sidecar = _read_sidecar(path)
+        if sidecar is None or sidecar.get("task", task) != task or sidecar.get("data") != "real":
+            continue
+        if _is_multi_input(sidecar):
+            continue
+        found.append((path, sidecar, path.stat().st_mtime))
+    return found
 
-    The newest ``emotion_*.keras`` (with a sidecar) marks the newest run: models saved from the
-    same data (same ``data_fingerprint``) count as that run. Among them the speaker-independent
-    ones come first, and of those the aggregation variant, then clean; then a tuned model
+
+def _is_ours(sidecar: dict) -> bool:
+    recipe = sidecar.get("recipe")
+    return isinstance(recipe, dict) and recipe.get("name") == "ours"
+
+
+def find_emotion_model(models_dir: str | os.PathLike | None = None, *,
+                       shipped_dir: str | os.PathLike | None = None) -> Path:
+    """The default emotion model: this checkout's newest real-data model, else the shipped one.
+
+    Only models trained on **real** data (sidecar ``"data": "real"``) are candidates: a model
+    of the generated stand-in corpus is never chosen silently over the shipped models. The
+    newest such model marks the newest run: models saved from the same data (same
+    ``data_fingerprint``) count as that run. Among them the ``ours`` recipe comes first, then
+    speaker-independent models, the aggregation variant, then clean; then a tuned model
     (notebook 04's ``*_tuned``) before an untuned one, then the newest. Fusion models (a second,
-    gender input) are never chosen by default: name one to use it.
+    gender input) are never chosen by default: name one to use it. Without any, the shipped
+    ``emotion_ours`` (:mod:`helpers.pretrained`), checked against its model card.
 
     Raises
     ------
     ModelNotFoundError
-        If ``models_dir`` holds no emotion model; the message says what trains one.
+        If there is no real-data model and the shipped model is missing or does not match its
+        card; the message names the file and the command that rebuilds it.
     """
     folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
-    candidates = []
-    for path in sorted(folder.glob("emotion_*.keras")) if folder.is_dir() else []:
-        sidecar = _read_sidecar(path)
-        if sidecar is None or sidecar.get("task", "emotion") != "emotion":
-            continue
-        if _is_multi_input(sidecar):
-            continue
-        candidates.append((path, sidecar, path.stat().st_mtime))
+    candidates = _real_data_models(folder, "emotion_*.keras", "emotion")
     if not candidates:
-        raise ModelNotFoundError(f"no emotion model in {folder}: train one with {TRAIN_EMOTION}")
+        return _shipped("emotion", shipped_dir)
     newest = max(candidates, key=lambda c: c[2])
     same_run = [c for c in candidates
                 if c[1].get("data_fingerprint") == newest[1].get("data_fingerprint")]
@@ -237,21 +262,40 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None) -> Path:
     def rank(candidate):
         path, sidecar, mtime = candidate
         tuned = path.stem.endswith("_tuned") or "tuning_studies" in sidecar
-        return (sidecar.get("protocol") == "speaker-independent",
+        return (_is_ours(sidecar), sidecar.get("protocol") == "speaker-independent",
                 sidecar.get("variant") == "aggregation", sidecar.get("variant") == "clean", tuned, mtime)
 
     return max(same_run, key=rank)[0].resolve()
 
 
-def find_gender_model(models_dir: str | os.PathLike | None = None) -> Path | None:
-    """The default gender model: ``gender.keras``, else the newest ``gender*.keras``; or None."""
+def find_gender_model(models_dir: str | os.PathLike | None = None, *,
+                      shipped_dir: str | os.PathLike | None = None) -> Path:
+    """The default gender model: this checkout's newest real-data model, else the shipped one.
+
+    Real-data models only, as for emotion: ``gender_ours`` first, then ``gender.keras`` (notebook
+    05's reconstruction), then the newest ``gender*.keras``; without any, the shipped
+    ``gender_ours``.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If there is no real-data model and the shipped one is missing or corrupt.
+    """
     folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
-    preferred = folder / f"{GENDER_MODEL_NAME}.keras"
-    if preferred.is_file() and _read_sidecar(preferred) is not None:
-        return preferred.resolve()
-    candidates = [p for p in (folder.glob("gender*.keras") if folder.is_dir() else [])
-                  if (_read_sidecar(p) or {}).get("task") == "gender"]
-    return max(candidates, key=lambda p: p.stat().st_mtime).resolve() if candidates else None
+    candidates = _real_data_models(folder, "gender*.keras", "gender")
+    if not candidates:
+        return _shipped("gender", shipped_dir)
+    return max(candidates, key=lambda c: (_is_ours(c[1]), c[0].stem == GENDER_MODEL_NAME, c[2]))[0].resolve()
+
+
+def _shipped(task: str, shipped_dir: str | os.PathLike | None) -> Path:
+    from helpers import pretrained
+
+    try:
+        return pretrained.shipped_model(task, shipped_dir if shipped_dir is not None else pretrained.SHIPPED_DIR)
+    except pretrained.ShippedModelError as error:
+        raise ModelNotFoundError(f"no {task} model trained on real data in this checkout, and the "
+                                 f"shipped one cannot be used: {error}") from None
 
 
 def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
@@ -274,6 +318,14 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
 
     if task not in ("emotion", "gender"):
         raise PredictionError(f"task={task!r} must be 'emotion' or 'gender'")
+    from helpers import pretrained
+
+    if pretrained.is_shipped(path):
+        try:
+            pretrained.check_shipped(Path(path).parent, names=[Path(path).with_suffix(".keras").name,
+                                                                Path(path).with_suffix(".json").name])
+        except pretrained.ShippedModelError as error:
+            raise ModelNotFoundError(str(error)) from None
     try:
         model, sidecar = training.load_model_with_sidecar(path, compile=False)
     except training.ModelFileError as error:
@@ -522,6 +574,8 @@ class Prediction:
     windows : int or None
         Analysis windows averaged.
     window_starts_s : list of float or None
+    emotion_model, gender_model : str or None
+        The model files that made the prediction (shipped models are marked ``(shipped)``).
     """
 
     path: str
@@ -533,6 +587,13 @@ class Prediction:
     p_female: float | None = None
     windows: int | None = None
     window_starts_s: list[float] | None = None
+    emotion_model: str | None = None
+    gender_model: str | None = None
+
+    @property
+    def ranked(self) -> list[tuple[str, float]]:
+        """``(emotion, probability)`` from the most to the least probable."""
+        return sorted((self.emotion_probabilities or {}).items(), key=lambda kv: -kv[1])
 
     @property
     def message(self) -> str:
@@ -543,9 +604,13 @@ class Prediction:
         """The ``--json`` object: ``path, ok`` and ``error`` or the predictions."""
         if not self.ok:
             return {"path": self.path, "ok": False, "error": self.error}
-        return {"path": self.path, "ok": True, "emotion": self.emotion,
+        ranked = self.ranked
+        return {"path": self.path, "ok": True, "emotion": self.emotion, "p_emotion": ranked[0][1],
+                "runner_up": ranked[1][0] if len(ranked) > 1 else None,
+                "p_runner_up": ranked[1][1] if len(ranked) > 1 else None,
                 "emotion_probabilities": self.emotion_probabilities, "gender": self.gender,
-                "p_female": self.p_female, "windows": self.windows}
+                "p_female": self.p_female, "windows": self.windows,
+                "emotion_model": self.emotion_model, "gender_model": self.gender_model}
 
 
 class Predictor:
@@ -559,6 +624,9 @@ class Predictor:
         Seconds between windows of a long file (default one window length).
     max_duration_s : float or None
         Longer files are refused (default ``MAX_DURATION_S``); None for no limit.
+    calm_as_neutral : bool
+        Report "calm" as "neutral" (their probabilities added): most other corpora, and most
+        uses, have no separate calm class.
 
     Raises
     ------
@@ -568,7 +636,8 @@ class Predictor:
     """
 
     def __init__(self, emotion: LoadedModel, gender: LoadedModel | None = None, *,
-                 hop_s: float | None = None, max_duration_s: float | None = MAX_DURATION_S):
+                 hop_s: float | None = None, max_duration_s: float | None = MAX_DURATION_S,
+                 calm_as_neutral: bool = False):
         if emotion.task != "emotion":
             raise PredictionError(f"emotion={emotion.path} is a {emotion.task} model")
         if gender is not None and gender.task != "gender":
@@ -579,14 +648,19 @@ class Predictor:
         if max_duration_s is not None and not max_duration_s > 0:
             raise PredictionError(f"max_duration_s={max_duration_s} must be positive or None")
         window_starts(1.0, hop_s=hop_s)  # validates hop_s
+        if calm_as_neutral and not {"calm", "neutral"} <= set(emotion.labels):
+            raise PredictionError(f"calm_as_neutral needs 'calm' and 'neutral' among the emotion "
+                                  f"model's labels; {emotion.path} has {list(emotion.labels)}")
         self.emotion, self.gender = emotion, gender
         self.hop_s, self.max_duration_s = hop_s, max_duration_s
+        self.calm_as_neutral = bool(calm_as_neutral)
 
     @classmethod
     def load(cls, emotion_model: str | os.PathLike | None = None,
              gender_model: str | os.PathLike | None = None, *, use_gender: bool = True,
              models_dir: str | os.PathLike | None = None, hop_s: float | None = None,
-             max_duration_s: float | None = MAX_DURATION_S) -> "Predictor":
+             max_duration_s: float | None = MAX_DURATION_S,
+             calm_as_neutral: bool = False) -> "Predictor":
         """Load the named models, or the defaults from ``models_dir``.
 
         Parameters
@@ -610,12 +684,51 @@ class Predictor:
                            if gender_model else find_gender_model(models_dir))
         emotion = load_model(emotion_path, task="emotion")
         gender = load_model(gender_path, task="gender") if gender_path is not None else None
-        return cls(emotion, gender, hop_s=hop_s, max_duration_s=max_duration_s)
+        return cls(emotion, gender, hop_s=hop_s, max_duration_s=max_duration_s,
+                   calm_as_neutral=calm_as_neutral)
 
     def describe(self) -> str:
         """Two lines naming the models in use."""
-        gender = self.gender.describe() if self.gender else f"none found; train one with {TRAIN_GENDER}"
+        gender = self.gender.describe() if self.gender else "none (gender is not predicted)"
         return f"emotion model: {self.emotion.describe()}\ngender model:  {gender}"
+
+    def inputs(self, path: str | os.PathLike) -> np.ndarray:
+        """What the emotion model takes for ``path``: log-mel windows, or one row of functionals."""
+        return self._prepare_all(str(path))[0]
+
+    def features_for(self, items: pd.DataFrame, log_mels: np.ndarray) -> np.ndarray:
+        """The emotion model's training-time features of an item table's clips.
+
+        ``log_mels`` (the cached clean log-mels of ``items``, row for row) for a log-mel model;
+        the openSMILE functionals of ``items``' files, through their cache, for a functionals
+        model.
+        """
+        if self.emotion.features == "log_mel":
+            return np.asarray(log_mels)
+        from helpers import functionals
+
+        return functionals.extract_for_items(items, feature_set=self.emotion.features)
+
+    def warm_up(self) -> None:
+        """Run each model once on a generated second of audio.
+
+        The first prediction of a process pays one-off costs (building the models' prediction
+        functions, starting openSMILE's worker process); call this after loading to pay them
+        before the first real file, as an interactive service would.
+        """
+        import tempfile
+
+        import soundfile
+
+        rate = self.emotion.feature_config.sample_rate
+        t = np.arange(int(1.5 * rate)) / rate
+        y = (0.1 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "warm-up.wav"
+            soundfile.write(path, y, rate)
+            prediction = self.predict_files([path])[0]
+        if not prediction.ok:
+            raise PredictionError(f"the models could not predict a generated test tone: {prediction.error}")
 
     def prepare(self, path: str | os.PathLike, *,
                 feature_config: config.FeatureConfig | None = None) -> tuple[np.ndarray, list[float]]:
@@ -759,26 +872,29 @@ class Predictor:
 
     def _prediction(self, path: str, probabilities: np.ndarray, p_female: float | None, *,
                     starts: list[float]) -> Prediction:
-        labels = self.emotion.labels
+        named = {label: float(p) for label, p in zip(self.emotion.labels, probabilities)}
+        if self.calm_as_neutral:
+            named["neutral"] += named.pop("calm")
         gender = None if p_female is None else ("female" if p_female > self.gender.threshold else "male")
         return Prediction(
-            path=path, ok=True, emotion=labels[int(np.argmax(probabilities))],
-            emotion_probabilities={label: float(p) for label, p in zip(labels, probabilities)},
-            gender=gender, p_female=p_female, windows=len(starts), window_starts_s=list(starts))
+            path=path, ok=True, emotion=max(named, key=named.get), emotion_probabilities=named,
+            gender=gender, p_female=p_female, windows=len(starts), window_starts_s=list(starts),
+            emotion_model=self.emotion.name, gender_model=self.gender.name if self.gender else None)
 
 
 def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLike], x: np.ndarray, *,
                           truth: Sequence[str] | None = None) -> dict:
     """Predict files from disk and compare with the emotion model's output on their stored features.
 
-    The check that prediction preprocesses as training did: ``x`` holds the clean log-mels the
-    model was trained and tested on (from the feature cache), row for row with ``paths``.
+    The check that prediction preprocesses as training did: ``x`` holds the clean features the
+    model takes (log-mels from the feature cache, or functionals, see :meth:`Predictor.features_for`),
+    row for row with ``paths``.
 
     Parameters
     ----------
     predictor : Predictor
     paths : sequence of path [shape=(n,)]
-    x : np.ndarray [shape=(n, n_mels, n_frames)]
+    x : np.ndarray [shape=(n, n_mels, n_frames) or (n, n_functionals)]
     truth : sequence of str [shape=(n,)], optional
         True labels; adds the accuracy of both.
 
@@ -805,7 +921,7 @@ def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLik
         raise PredictionError(f"{len(failed)} files could not be predicted: {'; '.join(failed[:5])}")
     labels = list(predictor.emotion.labels)
     from_files = np.array([[p.emotion_probabilities[label] for label in labels] for p in predictions])
-    inputs = training.add_channel_axis(x)
+    inputs = Predictor._model_inputs(predictor.emotion, x)
     if predictor.emotion.needs_gender:
         gender = np.array([[float(p.p_female > predictor.gender.threshold)] for p in predictions],
                           dtype=np.float32)
@@ -871,7 +987,7 @@ def format_table(predictions: Sequence[Prediction], *, gender_available: bool = 
     lines.append(f"{len(predictions)} file{'s' * (len(predictions) != 1)}: "
                  f"{len(predictions) - n_failed} predicted, {n_failed} failed")
     if not gender_available:
-        lines.append(f"no gender model, so gender is not predicted; train one with {TRAIN_GENDER}")
+        lines.append("gender is not predicted (--no-gender)")
     return "\n".join(lines)
 
 
@@ -938,11 +1054,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print JSON (a list, one object per file)")
     parser.add_argument("--emotion-model", metavar="NAME_OR_PATH",
                         help="emotion model: a .keras path or a name in the models folder, e.g. "
-                             "emotion_clean_speaker-independent (default: the newest run's "
-                             "speaker-independent aggregation model)")
+                             "emotion_ours (default: this checkout's newest model trained on real "
+                             "data, else the shipped models/emotion_ours.keras)")
     parser.add_argument("--gender-model", metavar="NAME_OR_PATH",
-                        help="gender model (default: gender.keras when notebook 05 has saved it)")
+                        help="gender model (default: this checkout's newest real-data gender model, "
+                             "else the shipped models/gender_ours.keras)")
     parser.add_argument("--no-gender", action="store_true", help="do not predict gender")
+    parser.add_argument("--calm-as-neutral", action="store_true",
+                        help="report calm as neutral (probabilities added), as most other corpora have no calm")
     parser.add_argument("--models-dir", metavar="DIR", help=f"where models are looked for (default {config.MODELS_DIR})")
     parser.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="SECONDS",
                         help=f"refuse files longer than this (default {MAX_DURATION_S:g}; 0 for no limit)")
@@ -981,7 +1100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(reason is None for _, reason in entries):
             emotion = load_model(emotion_path, task="emotion")
             gender = load_model(gender_path, task="gender") if gender_path else None
-            predictor = Predictor(emotion, gender, hop_s=args.hop, max_duration_s=max_duration)
+            predictor = Predictor(emotion, gender, hop_s=args.hop, max_duration_s=max_duration,
+                                  calm_as_neutral=args.calm_as_neutral)
             print(predictor.describe(), file=info, flush=True)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -22,7 +22,8 @@ from helpers.errors import AudioError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FEATURES = config.FEATURES
-JSON_OK_KEYS = {"path", "ok", "emotion", "emotion_probabilities", "gender", "p_female", "windows"}
+JSON_OK_KEYS = {"path", "ok", "emotion", "p_emotion", "runner_up", "p_runner_up", "emotion_probabilities",
+                "gender", "p_female", "windows", "emotion_model", "gender_model"}
 
 
 def truncate(path: Path, fraction: float = 0.5) -> Path:
@@ -42,11 +43,11 @@ def models_dir(tmp_path_factory) -> Path:
     training.save_model_with_sidecar(emotion, folder / "emotion_clean_speaker-independent.keras", sidecar={
         "task": "emotion", "labels": list(config.EMOTIONS), "feature_config": FEATURES,
         "variant": "clean", "protocol": "speaker-independent", "data_fingerprint": "test",
-        "test_actors": [1, 2]})
+        "test_actors": [1, 2], "data": "real"})
     gender = models.build_gender_cnn(FEATURES.input_shape, dense_units=4, normalization=(-45.0, 20.0))
     training.save_model_with_sidecar(gender, folder / "gender.keras", sidecar={
         "task": "gender", "labels": ["male", "female"], "positive_label": "female",
-        "threshold": 0.5, "feature_config": FEATURES})
+        "threshold": 0.5, "feature_config": FEATURES, "data": "real"})
     return folder
 
 
@@ -376,15 +377,56 @@ def test_max_duration_can_be_raised(models_dir, tmp_path, capsys):
 
 # --- models -----------------------------------------------------------------------------------
 
-def test_no_model_says_which_notebook_trains_one(tmp_path, capsys):
+def test_without_a_real_data_model_the_shipped_models_predict(tmp_path, capsys):
     clip = write_clip(tmp_path / "clip.wav", duration_s=3.5)
     (tmp_path / "empty_models").mkdir()
+
+    status, out, err = run_command(capsys, clip, "--json", "--models-dir", tmp_path / "empty_models")
+
+    assert status == 0, err
+    [record] = json.loads(out)
+    assert record["emotion_model"] == "emotion_ours.keras (shipped)"
+    assert record["gender_model"] == "gender_ours.keras (shipped)"
+    assert record["gender"] in ("male", "female") and record["emotion"] in config.EMOTIONS
+    assert "shipped with the project" in err
+
+
+def _fake_shipped(folder: Path, **broken) -> Path:
+    """A shipped-models folder: copies of the real files and a card with their sums."""
+    from helpers import pretrained
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in sorted(pretrained.card_hashes()):
+        data = (pretrained.SHIPPED_DIR / name).read_bytes()
+        rows.append(f"| `{name}` | {len(data)} | `{pretrained.sha256(pretrained.SHIPPED_DIR / name)}` |")
+        (folder / name).write_bytes(broken.get(name, data))
+    (folder / pretrained.CARD_NAME).write_text("# card\n\n| file | bytes | sha256 |\n| --- | --- | --- |\n"
+                                               + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_a_shipped_model_that_does_not_match_its_card_is_refused_with_the_fix(tmp_path, capsys, monkeypatch):
+    from helpers import pretrained
+
+    clip = write_clip(tmp_path / "clip.wav", duration_s=3.5)
+    (tmp_path / "empty_models").mkdir()
+    original = (pretrained.SHIPPED_DIR / "emotion_ours.keras").read_bytes()
+    corrupt = original[:1000] + bytes([original[1000] ^ 0xFF]) + original[1001:]
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", _fake_shipped(tmp_path / "shipped", **{"emotion_ours.keras": corrupt}))
 
     status, out, err = run_command(capsys, clip, "--models-dir", tmp_path / "empty_models")
 
     assert status == 2 and out == ""
-    assert f"no emotion model in {tmp_path / 'empty_models'}" in err
-    assert "run_all.py --only 01,02,03" in err and "03_emotion.ipynb" in err
+    assert f"{tmp_path / 'shipped' / 'emotion_ours.keras'}: does not match its model card" in err
+    assert "python -m helpers.pretrained build --ravdess DIR" in err and "Traceback" not in err
+
+    (tmp_path / "shipped" / "gender_ours.json").unlink()
+    with pytest.raises(predict.ModelNotFoundError, match=r"gender_ours\.json: missing"):
+        predict.find_gender_model(tmp_path / "empty_models")
+    (tmp_path / "shipped" / pretrained.CARD_NAME).unlink()
+    with pytest.raises(predict.ModelNotFoundError, match="the model card cannot be read"):
+        predict.find_emotion_model(tmp_path / "empty_models")
 
 
 def test_a_named_model_that_does_not_exist_lists_the_models_there(models_dir, tmp_path, capsys):
@@ -415,16 +457,43 @@ def test_a_gender_model_given_as_emotion_model_is_refused(models_dir, tmp_path, 
     assert status == 2 and "task='gender', expected a emotion model" in err
 
 
-def test_without_a_gender_model_gender_is_null(emotion_only_dir, tmp_path, capsys):
+def test_no_gender_predicts_emotion_only(emotion_only_dir, tmp_path, capsys):
     clip = write_clip(tmp_path / "clip.wav", duration_s=3.5)
 
-    status, out, _ = run_command(capsys, clip, "--json", "--models-dir", emotion_only_dir)
+    status, out, _ = run_command(capsys, clip, "--json", "--no-gender", "--models-dir", emotion_only_dir)
     assert status == 0
     [record] = json.loads(out)
     assert record["ok"] and record["gender"] is None and record["p_female"] is None
+    assert record["emotion_model"] == "emotion_clean_speaker-independent.keras" and record["gender_model"] is None
 
-    status, out, _ = run_command(capsys, clip, "--models-dir", emotion_only_dir)
-    assert status == 0 and "no gender model" in out and "05_gender.ipynb" in out
+    status, out, _ = run_command(capsys, clip, "--no-gender", "--models-dir", emotion_only_dir)
+    assert status == 0 and "gender is not predicted (--no-gender)" in out
+
+
+def test_without_a_real_data_gender_model_the_shipped_one_is_used(emotion_only_dir, tmp_path, capsys):
+    clip = write_clip(tmp_path / "clip.wav", duration_s=3.5)
+
+    status, out, _ = run_command(capsys, clip, "--json", "--models-dir", emotion_only_dir)
+
+    [record] = json.loads(out)
+    assert status == 0 and record["gender_model"] == "gender_ours.keras (shipped)"
+    assert record["emotion_model"] == "emotion_clean_speaker-independent.keras"
+
+
+def test_calm_as_neutral_adds_calm_to_neutral(models_dir, tmp_path, capsys):
+    clip = write_clip(tmp_path / "clip.wav", duration_s=3.5)
+
+    _, out, _ = run_command(capsys, clip, "--json", "--models-dir", models_dir)
+    _, merged, _ = run_command(capsys, clip, "--json", "--calm-as-neutral", "--models-dir", models_dir)
+
+    [plain], [merged] = json.loads(out), json.loads(merged)
+    p = plain["emotion_probabilities"]
+    assert "calm" not in merged["emotion_probabilities"]
+    assert merged["emotion_probabilities"]["neutral"] == pytest.approx(p["neutral"] + p["calm"])
+    assert merged["emotion"] == max(merged["emotion_probabilities"], key=merged["emotion_probabilities"].get)
+    ranked = sorted(p.items(), key=lambda kv: -kv[1])
+    assert (plain["emotion"], plain["p_emotion"]) == ranked[0]
+    assert (plain["runner_up"], plain["p_runner_up"]) == ranked[1]
 
 
 def _fake_model(folder: Path, name: str, mtime: float, **sidecar) -> None:
@@ -434,8 +503,19 @@ def _fake_model(folder: Path, name: str, mtime: float, **sidecar) -> None:
         os.utime(folder / f"{name}{suffix}", (mtime, mtime))
 
 
-def test_default_models_are_the_newest_runs_preferred_ones(tmp_path):
-    run = dict(task="emotion", data_fingerprint="new", input_shape=[None, 64, 151, 1])
+def test_default_models_are_the_newest_real_data_runs_preferred_ones(tmp_path):
+    from helpers import pretrained
+
+    shipped = _fake_shipped(tmp_path / "shipped")
+    # Stand-in models (and models without a data record) are never defaults: the shipped ones are.
+    _fake_model(tmp_path, "emotion_clean_speaker-independent", 500, task="emotion", data="stand-in (synthetic)",
+                data_fingerprint="standin", variant="clean", protocol="speaker-independent")
+    _fake_model(tmp_path, "gender", 500, task="gender")
+    assert predict.find_emotion_model(tmp_path, shipped_dir=shipped) == (shipped / "emotion_ours.keras").resolve()
+    assert predict.find_gender_model(tmp_path, shipped_dir=shipped) == (shipped / "gender_ours.keras").resolve()
+    assert pretrained.is_shipped(shipped / "gender_ours.keras", shipped)
+
+    run = dict(task="emotion", data_fingerprint="new", input_shape=[None, 64, 151, 1], data="real")
     _fake_model(tmp_path, "emotion_clean_original", 300, variant="clean", protocol="original", **run)
     _fake_model(tmp_path, "emotion_clean_speaker-independent", 200, variant="clean",
                 protocol="speaker-independent", **run)
@@ -455,11 +535,17 @@ def test_default_models_are_the_newest_runs_preferred_ones(tmp_path):
                 protocol="speaker-independent", tuning_studies=["study"], **run)
     assert predict.find_emotion_model(tmp_path).name == "emotion_aggregation_speaker-independent_tuned.keras"
 
-    assert predict.find_gender_model(tmp_path) is None
-    _fake_model(tmp_path, "gender_other", 100, task="gender")
+    # The `ours` recipe of the same run comes before every reconstruction model.
+    _fake_model(tmp_path, "emotion_ours", 150, variant="clean", protocol="speaker-independent",
+                recipe={"name": "ours"}, **run)
+    assert predict.find_emotion_model(tmp_path).name == "emotion_ours.keras"
+
+    _fake_model(tmp_path, "gender_other", 100, task="gender", data="real")
     assert predict.find_gender_model(tmp_path).name == "gender_other.keras"
-    _fake_model(tmp_path, "gender", 50, task="gender")
+    _fake_model(tmp_path, "gender", 50, task="gender", data="real")
     assert predict.find_gender_model(tmp_path).name == "gender.keras"
+    _fake_model(tmp_path, "gender_ours", 10, task="gender", data="real", recipe={"name": "ours"})
+    assert predict.find_gender_model(tmp_path).name == "gender_ours.keras"
 
 
 def test_a_fusion_model_gets_the_gender_classifiers_label(models_dir, tmp_path):

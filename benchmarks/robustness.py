@@ -48,23 +48,14 @@ def transformed_copies(paths: list[str], condition: channel.Condition, folder: P
     return out
 
 
-def train_models(items, split, *, seed: int, x: dict, augmented: list):
+def train_models(items, split, *, seed: int, features: dict):
     """The fold's ``ours`` emotion and gender models (trained on its training actors)."""
     trained = {}
-    for task in ("emotion", "gender"):
-        recipe = recipes.get_recipe(task, "ours").for_profile(config.get_profile("full"))
+    for task, (recipe, x, augmented) in features.items():
         labels = experiments.emotion_labels(items) if task == "emotion" else gender.gender_labels(items)
-        trained[task] = training.train_recipe(recipe, x[task], labels, split, seed=seed,
-                                              data_key=f"robustness:{task}",
-                                              augmented=augmented if task == "emotion" else ())
+        trained[task] = training.train_recipe(recipe, x, labels, split, seed=seed,
+                                              data_key=f"robustness:{task}", augmented=augmented)
     return trained
-
-
-def predict(trained, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Emotion probabilities and P(female) for functionals ``x``."""
-    emotion = training.predict_proba(trained["emotion"].model, x)
-    p_female = training.predict_proba(trained["gender"].model, x)[:, 0]
-    return emotion, p_female
 
 
 def main(argv=None) -> int:
@@ -73,6 +64,8 @@ def main(argv=None) -> int:
     parser.add_argument("--folds", default="1,2", help="which of the 6 consecutive folds (1-6), comma-separated")
     parser.add_argument("--conditions", default=",".join(channel.CONDITIONS),
                         help=f"comma-separated, from {','.join(channel.CONDITIONS)}")
+    parser.add_argument("--recipe", default="ours", choices=("ours", "ours-robust"),
+                        help="the recipe of both models (default ours)")
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file")
     args = parser.parse_args(argv)
@@ -93,8 +86,10 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     items = manifest.reset_index(drop=True)
-    recipe = recipes.get_recipe("emotion", "ours")
-    x, augmented = experiments.recipe_features(recipe, items)
+    features = {}
+    for task in ("emotion", "gender"):
+        recipe = recipes.get_recipe(task, args.recipe).for_profile(config.get_profile("full"))
+        features[task] = (recipe, *experiments.recipe_features(recipe, items))
     split_list = splits.folds_from_test_actors(
         items, [list(splits.CONSECUTIVE_FOLDS[f - 1]) for f in fold_numbers], seed=args.seed)
     y_emotion = experiments.emotion_labels(items)
@@ -103,18 +98,21 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="robustness-") as tmp:
         for split in split_list:
             started = time.perf_counter()
-            trained = train_models(items, split, seed=args.seed, x={"emotion": x, "gender": x},
-                                   augmented=augmented)
+            trained = train_models(items, split, seed=args.seed, features=features)
             test_paths = items["path"].iloc[split.test].tolist()
-            variants = {"clean": x[split.test]}
+            variants = {"clean": {task: x[split.test] for task, (_, x, _) in features.items()}}
             for condition in conditions:
                 folder = Path(tmp) / f"{split.name}-{condition.name}"
                 folder.mkdir()
                 copies = transformed_copies(test_paths, condition, folder, seed=args.seed)
-                variants[condition.name] = functionals.extract(copies, feature_set=recipe.features,
-                                                               cache_folder=Path(tmp) / "cache")
-            for name, features in variants.items():
-                emotion, p_female = predict(trained, features)
+                # Each task's recipe says how its functionals are taken (set, speech level).
+                variants[condition.name] = {
+                    task: functionals.extract(copies, feature_set=recipe.features, level_db=recipe.level_db,
+                                              cache_folder=Path(tmp) / "cache")
+                    for task, (recipe, _, _) in features.items()}
+            for name, inputs in variants.items():
+                emotion = training.predict_proba(trained["emotion"].model, inputs["emotion"])
+                p_female = training.predict_proba(trained["gender"].model, inputs["gender"])[:, 0]
                 entry = pooled.setdefault(name, {"emotion": [], "p_female": [], "rows": []})
                 entry["emotion"].append(emotion)
                 entry["p_female"].append(p_female)
@@ -131,7 +129,7 @@ def main(argv=None) -> int:
         if clean is None:
             clean = {"uar": uar, "accuracy": accuracy, "predicted": predicted}
         lines.append({
-            "condition": name,
+            "recipe": args.recipe, "condition": name,
             "description": "studio recording as released" if name == "clean" else channel.CONDITIONS[name].description,
             "folds": [list(s.test_actors) for s in split_list],
             "emotion_uar": round(uar, 4), "emotion_uar_drop": round(clean["uar"] - uar, 4),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -174,7 +174,8 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
     -------
     x : np.ndarray [shape=(n_items, n_features)]
     augmented : list of np.ndarray [shape=(n_items, n_features)]
-        One per speed of ``recipe.speed_perturbation`` (empty for none).
+        One per speed of ``recipe.speed_perturbation``, then one per multi-condition copy
+        (``recipe.channel_copies``); empty for none.
 
     Raises
     ------
@@ -184,10 +185,13 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
     if recipe.features == "log_mel":
         raise ConfigError(f"recipe {recipe.name!r} takes log-mel spectrograms; build them with "
                           f"helpers.pipeline.load_features")
-    kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress}
+    kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress,
+              "level_db": recipe.level_db}
     x = functionals.extract_for_items(items, **kwargs)
-    return x, [functionals.extract_for_items(items, speed=speed, **kwargs)
-               for speed in recipe.speed_perturbation]
+    return x, ([functionals.extract_for_items(items, speed=speed, **kwargs)
+                for speed in recipe.speed_perturbation]
+               + [functionals.extract_for_items(items, condition_copy=copy, **kwargs)
+                  for copy in range(recipe.channel_copies)])
 
 
 def prepare_inputs(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
@@ -295,6 +299,14 @@ def save_protocol_model(result: ProtocolResult, path: str | Path, *, feature_con
     return training.save_model_with_sidecar(result.model, path, sidecar=sidecar)
 
 
+def matching_copies(recipe: recipes.Recipe, variant: recipes.Recipe, augmented: Sequence[np.ndarray]) -> list:
+    """The perturbed copies ``variant`` takes, out of those made for ``recipe`` (its speeds and
+    its first multi-condition copies)."""
+    speeds = list(recipe.speed_perturbation)
+    chosen = [augmented[speeds.index(speed)] for speed in variant.speed_perturbation]
+    return chosen + list(augmented[len(speeds): len(speeds) + variant.channel_copies])
+
+
 def run_ablation(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
                  profile: config.Profile, seed: int, data_key: str, mode: str = "single-clip",
                  augmented: list[np.ndarray] | tuple = (), force: bool = False,
@@ -314,7 +326,7 @@ def run_ablation(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,
         result = run_protocol(x, items, variant="clean", protocol="speaker-independent",
                               profile=profile, hyperparameters=None, seed=seed,
                               data_key=data_key, force=force, recipe=variant, mode=mode,
-                              augmented=augmented if variant.speed_perturbation else ())
+                              augmented=matching_copies(recipe, variant, augmented))
         row = result.row()
         rows.append({"variant": name, "mode": mode, "uar": row["uar"], "uar_std": row["uar_std"],
                      "accuracy": row["accuracy"], "macro_f1": row["macro_f1"],

@@ -88,12 +88,62 @@ def functionals_of_signal(y: np.ndarray, sample_rate: int, *, feature_set: str) 
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0) -> np.ndarray:
+#: Speeds a multi-condition copy draws from (with the recording-chain conditions of
+#: :mod:`helpers.channel`, or none).
+CONDITION_SPEEDS: tuple[float, ...] = (0.9, 1.0, 1.1)
+
+
+def active_level_db(y: np.ndarray, sample_rate: int) -> float | None:
+    """The speech level of ``y`` in dBFS: the RMS of its loudest 30 % of 25 ms frames.
+
+    Leading and trailing silence and pauses do not lower it, so one utterance at two
+    recording levels differs by exactly the gain. None for a silent signal.
+    """
+    frame = max(1, int(0.025 * sample_rate))
+    n = len(y) // frame
+    if n == 0:
+        energy = np.array([np.mean(np.square(y, dtype=np.float64))])
+    else:
+        energy = np.mean(np.square(y[: n * frame].reshape(n, frame), dtype=np.float64), axis=1)
+    loud = np.sort(energy)[-max(1, int(np.ceil(0.3 * len(energy)))):]
+    power = float(np.mean(loud))
+    return None if power <= 0 else 10.0 * np.log10(power)
+
+
+def normalise_level(y: np.ndarray, sample_rate: int, *, target_db: float) -> np.ndarray:
+    """``y`` scaled so that its :func:`active_level_db` is ``target_db`` (clipped at full scale)."""
+    level = active_level_db(y, sample_rate)
+    if level is None:
+        return np.asarray(y, dtype=np.float32)
+    return np.clip(y * np.float32(10.0 ** ((target_db - level) / 20.0)), -1.0, 1.0).astype(np.float32)
+
+
+def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
+    """The speed and recording-chain condition of multi-condition copy ``copy`` of a file.
+
+    Drawn from the file's content digest and the copy number: the same file gets the same
+    condition in every run, different files and copies get different ones.
+    """
+    from helpers import channel
+
+    rng = np.random.default_rng([copy, int(digest[:12], 16)])
+    names = [None, *[name for name in channel.CONDITIONS if not name.startswith("gain")]]
+    return float(rng.choice(CONDITION_SPEEDS)), names[int(rng.integers(len(names)))]
+
+
+def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0,
+                        level_db: float | None = None, condition_copy: int | None = None,
+                        digest: str | None = None) -> np.ndarray:
     """Functionals of one audio file, read mono at its own sample rate.
 
     ``speed`` other than 1 plays the file that much faster (pitch, formants and tempo all move,
     as with a tape played at another speed): the speed perturbation used to augment training
     speakers (Ko et al., 2015). It is done by resampling, so it costs almost nothing.
+
+    ``condition_copy`` (with the file's content ``digest``) makes a multi-condition training
+    copy instead: a speed from :data:`CONDITION_SPEEDS` and a recording-chain condition
+    (:func:`condition_for`). ``level_db`` then scales the signal to that speech level
+    (:func:`normalise_level`), last, as prediction does with any recording.
 
     Raises
     ------
@@ -102,12 +152,23 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     """
     rate = audio.audio_info(path).samplerate
     y = audio.load_audio(path, sample_rate=rate)
+    name = None
+    if condition_copy is not None:
+        speed, name = condition_for(digest or io.file_digest(path), condition_copy)
     if speed != 1.0:
         y = audio.resample(y, native_rate=int(round(rate * speed)), sample_rate=rate)
+    if name is not None:
+        from helpers import channel
+
+        rng = np.random.default_rng([condition_copy, int((digest or io.file_digest(path))[:12], 16), 1])
+        y = channel.get_condition(name).apply(y, rate, rng)
+    if level_db is not None:
+        y = normalise_level(y, rate, target_db=level_db)
     return functionals_of_signal(y, rate, feature_set=feature_set)
 
 
 def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: float = 1.0,
+            level_db: float | None = None, condition_copy: int | None = None,
             cache_folder: str | os.PathLike | None = None, max_workers: int | None = None,
             progress=None) -> np.ndarray:
     """Functionals of many files, in order, through the per-file content cache.
@@ -119,6 +180,10 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         ``"compare"`` or ``"egemaps"``.
     speed : float
         Speed perturbation factor (see :func:`functionals_of_file`), in [0.5, 2].
+    level_db : float, optional
+        Speech level every signal is scaled to before extraction (:func:`normalise_level`).
+    condition_copy : int, optional
+        Make multi-condition copy number ``condition_copy`` (see :func:`functionals_of_file`).
     cache_folder : path-like, optional
         Default ``config.CACHE_DIR / "functionals"``.
     max_workers : int, optional
@@ -149,7 +214,13 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     folder = folder / f"{feature_set}-v{FUNCTIONALS_VERSION}-opensmile{opensmile_version()}"
     folder.mkdir(parents=True, exist_ok=True)
     digests = [io.file_digest(p) for p in paths]
+    if level_db is not None and not (isinstance(level_db, (int, float)) and -60.0 <= level_db <= 0.0):
+        raise FunctionalsError(f"level_db={level_db!r} must be a number of dBFS in [-60, 0]")
+    if condition_copy is not None and (not isinstance(condition_copy, int) or condition_copy < 0):
+        raise FunctionalsError(f"condition_copy={condition_copy!r} must be a non-negative integer")
     suffix = "" if speed == 1.0 else f"-speed{speed:g}"
+    suffix += "" if condition_copy is None else f"-condition{condition_copy}"
+    suffix += "" if level_db is None else f"-level{float(level_db):g}"
     targets = [folder / f"{digest}{suffix}.npy" for digest in digests]
     missing = sorted({k for k, target in enumerate(targets) if not target.is_file()})
     # Several paths may share one content; extract each content once.
@@ -164,7 +235,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         with _main_module_hidden():  # workers are started by submit: see _main_module_hidden
             pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
             futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
-                                   speed=speed): k for k in jobs}
+                                   speed=speed, level_db=level_db, condition_copy=condition_copy,
+                                   digest=digests[k]): k for k in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):
                 k = futures[future]

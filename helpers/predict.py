@@ -136,6 +136,13 @@ class LoadedModel:
         return str(self.sidecar.get("features", "log_mel"))
 
     @property
+    def level_db(self) -> float | None:
+        """The speech level a functionals model's recipe scales every recording to, or None."""
+        recipe = self.sidecar.get("recipe")
+        level = recipe.get("level_db") if isinstance(recipe, dict) else None
+        return None if level is None else float(level)
+
+    @property
     def needs_gender(self) -> bool:
         """True for a fusion emotion model, which takes the speaker's gender as a second input."""
         return "gender" in self.input_names
@@ -707,7 +714,8 @@ class Predictor:
             return np.asarray(log_mels)
         from helpers import functionals
 
-        return functionals.extract_for_items(items, feature_set=self.emotion.features)
+        return functionals.extract_for_items(items, feature_set=self.emotion.features,
+                                             level_db=self.emotion.level_db)
 
     def warm_up(self) -> None:
         """Run each model once on a generated second of audio.
@@ -807,24 +815,26 @@ class Predictor:
         x_gender = None
         if self.gender is not None:
             if self.gender.features != "log_mel":
-                x_gender = self._functionals(path, self.gender.features, extracted)
+                x_gender = self._functionals(path, self.gender, extracted)
             elif self.gender.feature_config == self.emotion.feature_config:
                 x_gender = x_emotion
             else:
                 x_gender, _ = self.prepare(path, feature_config=self.gender.feature_config)
         if self.emotion.features != "log_mel":
             # One vector of functionals describes the whole file: one "window" from 0 s.
-            x_emotion, starts = self._functionals(path, self.emotion.features, extracted), [0.0]
+            x_emotion, starts = self._functionals(path, self.emotion, extracted), [0.0]
         return x_emotion, x_gender, starts
 
     @staticmethod
-    def _functionals(path: str, feature_set: str, memo: dict) -> np.ndarray:
+    def _functionals(path: str, model: "LoadedModel", memo: dict) -> np.ndarray:
         from helpers import functionals
 
-        if feature_set not in memo:
+        feature_set, level_db = model.features, model.level_db
+        if (feature_set, level_db) not in memo:
             # Through the content cache and openSMILE's worker process, as in training.
-            memo[feature_set] = functionals.extract([path], feature_set=feature_set, max_workers=1)
-        return memo[feature_set]
+            memo[feature_set, level_db] = functionals.extract([path], feature_set=feature_set, max_workers=1,
+                                                    level_db=level_db)
+        return memo[feature_set, level_db]
 
     @staticmethod
     def _model_inputs(model: LoadedModel, x: np.ndarray):

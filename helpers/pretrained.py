@@ -42,6 +42,8 @@ CARD_NAME = "MODEL_CARD.md"
 #: Model name (file stem) per task.
 MODEL_NAMES: dict[str, str] = {"emotion": "emotion_ours", "gender": "gender_ours"}
 REBUILD_COMMAND = "python -m helpers.pretrained build --ravdess DIR"
+#: The recipe of the shipped models: ``ours`` made for other microphones (helpers.recipes).
+SHIPPED_RECIPE = "ours-robust"
 #: Fixed time stamp of every member of a shipped ``.keras`` archive (the zip format's epoch).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _HASH_ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*(\d+)\s*\|\s*`([0-9a-f]{64})`\s*\|\s*$")
@@ -331,7 +333,7 @@ def build(ravdess_dir: str | Path, *, folder: str | Path = SHIPPED_DIR, seed: in
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder.parent if folder.parent.is_dir() else None) as tmp:
         build_dir = Path(tmp)
         for task in ("emotion", "gender"):
-            recipe = recipes.get_recipe(task, "ours").for_profile(config.get_profile(profile))
+            recipe = recipes.get_recipe(task, SHIPPED_RECIPE).for_profile(config.get_profile(profile))
             x, augmented = experiments.recipe_features(recipe, items)
             say(f"{task}: {recipe.features} functionals of {len(items)} clips, {len(augmented)} perturbed copies")
             numbers = cross_validate(recipe, x, items, augmented=augmented, seed=seed, folds=folds, say=say)
@@ -384,12 +386,18 @@ models when this checkout has not trained its own on real data, and checks every
 the SHA-256 sums at the end of this card before it loads it.
 
 ## What they are
+Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`): the `ours` recipe made for
+other microphones.
+- Every recording, in training and in prediction, is first scaled to one speech level
+  ({recipes.ROBUST_LEVEL_DB:g} dBFS over its loudest 30 % of 25 ms frames), so the gain of a
+  microphone changes nothing. openSMILE ComParE 2016 functionals (6,373 per clip), standardised
+  per feature, go into an L2-penalised logistic regression trained in Keras.
+- Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a
+  random speed (0.9, 1 or 1.1) through a random recording chain of `helpers/channel.py` (8 or
+  16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none.
 - **`emotion_ours`**: 8 emotions (neutral, calm, happy, sad, angry, fearful, disgust,
-  surprised). openSMILE ComParE 2016 functionals (6,373 per clip) of the clip and of copies
-  played at 0.9x and 1.1x speed, standardised per feature, into an L2-penalised multinomial
-  logistic regression trained in Keras (recipe `ours`, `helpers/recipes.py`).
-- **`gender_ours`**: P(female) from the same ComParE functionals, the same model with one
-  sigmoid output, no speed perturbation.
+  surprised); also trained on copies of every clip played at 0.9x and 1.1x speed.
+- **`gender_ours`**: P(female), one sigmoid output.
 - Both work on **one clip at a time** (no enrollment audio of the speaker), at any sample rate,
   from any format libsndfile reads.
 

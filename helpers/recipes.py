@@ -86,6 +86,15 @@ class Recipe:
         Extra copies of the *training* clips played at these speeds (functionals recipes):
         each adds a new "speaker" per training actor. Validation and test clips are never
         perturbed.
+    channel_copies : int
+        Extra multi-condition copies of the training clips (functionals recipes): each clip at a
+        random speed of 0.9, 1 or 1.1 through a random recording chain of
+        :mod:`helpers.channel` (band limits, codecs, a room, noise) or none, drawn per clip
+        and copy (:func:`helpers.functionals.condition_for`).
+    level_db : float or None
+        Speech level (dBFS) every signal is scaled to before its functionals are taken, in
+        training and prediction alike (:func:`helpers.functionals.normalise_level`): the
+        recording level of a microphone then changes nothing. None: as recorded.
     description : str
         One sentence for tables and sidecars.
     """
@@ -105,6 +114,8 @@ class Recipe:
     schedule: str = "constant"
     ensemble: int = 1
     speed_perturbation: tuple[float, ...] = ()
+    channel_copies: int = 0
+    level_db: float | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -122,8 +133,19 @@ class Recipe:
             raise RecipeError(f"recipe {self.name!r}: speed_perturbation is for functionals "
                               f"recipes; features={self.features!r}")
         object.__setattr__(self, "speed_perturbation", tuple(float(v) for v in self.speed_perturbation))
+        if (self.channel_copies or self.level_db is not None) and self.features == "log_mel":
+            raise RecipeError(f"recipe {self.name!r}: channel_copies and level_db are for "
+                              f"functionals recipes; features={self.features!r}")
+        if not (isinstance(self.channel_copies, int) and self.channel_copies >= 0):
+            raise RecipeError(f"recipe {self.name!r}: channel_copies={self.channel_copies!r} "
+                              f"must be an int >= 0")
         if not callable(self.builder):
             raise RecipeError(f"recipe {self.name!r}: builder={self.builder!r} is not callable")
+
+    @property
+    def n_copies(self) -> int:
+        """Perturbed copies of the training clips: speeds, then multi-condition copies."""
+        return len(self.speed_perturbation) + self.channel_copies
 
     @property
     def params(self) -> dict:
@@ -191,6 +213,10 @@ MLP_HYPERPARAMETERS = {"hidden_units": 256, "input_dropout": 0.2, "dropout_rate"
                        "learning_rate": 0.001, "weight_decay": 0.01, "l2": 0.0}
 #: Speeds of the perturbed training copies.
 OURS_SPEEDS = (0.9, 1.1)
+#: Speech level (dBFS) the robust recipes scale every recording to (``ours`` gender, ``ours-robust``).
+ROBUST_LEVEL_DB = -20.0
+#: Multi-condition copies of the training clips in the robust recipes.
+ROBUST_CHANNEL_COPIES = 2
 
 
 def original_emotion(**hyperparameters) -> Recipe:
@@ -227,22 +253,52 @@ def ours_emotion(**hyperparameters) -> Recipe:
 def ours_gender(**hyperparameters) -> Recipe:
     """The ``ours`` gender recipe: the same model on ComParE with one sigmoid output.
 
-    No speed perturbation: playing a voice faster raises its pitch, the strongest gender cue.
+    Every recording is scaled to one speech level (``ROBUST_LEVEL_DB``) and two multi-condition
+    copies of each training clip are added: on the real RAVDESS this moved speaker-independent
+    accuracy from 0.942 ± 0.036 (worst fold 0.887) to 0.961 ± 0.016 (worst 0.942), and it holds
+    up under other recording chains. No separate speed perturbation: playing a voice faster
+    raises its pitch, the strongest gender cue (the multi-condition copies move it by at most
+    10 %).
     """
     return Recipe(
         name="ours", task="gender", builder=models.build_functionals_mlp, features="compare",
         hyperparameters={**OURS_EMOTION_HYPERPARAMETERS, "n_classes": 1, **hyperparameters},
         normalization="per-feature", epochs=40, batch_size=128, monitor="none", min_delta=0.0,
-        patience=-1, schedule="cosine", ensemble=1,
-        description="ComParE functionals → L2-penalised logistic regression (Keras), AdamW + "
-                    "cosine, 40 epochs, last epoch kept")
+        patience=-1, schedule="cosine", ensemble=1, level_db=ROBUST_LEVEL_DB,
+        channel_copies=ROBUST_CHANNEL_COPIES,
+        description="ComParE functionals of clips scaled to one speech level, with two "
+                    "multi-condition copies of each training clip → L2-penalised logistic "
+                    "regression (Keras), AdamW + cosine, 40 epochs, last epoch kept")
+
+
+def ours_robust_emotion(**hyperparameters) -> Recipe:
+    """``ours`` made for other microphones: the shipped emotion model's recipe.
+
+    Every recording is scaled to one speech level before its functionals are taken (a
+    microphone's gain then changes nothing), and two multi-condition copies of each training
+    clip (random speed, band limit, codec, room or noise; :mod:`helpers.channel`) join the
+    speed-perturbed ones. Within RAVDESS it gives up the absolute loudness cue.
+    """
+    return ours_emotion(**hyperparameters).replace(
+        name="ours-robust", level_db=ROBUST_LEVEL_DB, channel_copies=ROBUST_CHANNEL_COPIES,
+        description="ours, with every recording scaled to one speech level and two "
+                    "multi-condition copies (speed, band limit, codec, room, noise) of each "
+                    "training clip")
+
+
+def ours_robust_gender(**hyperparameters) -> Recipe:
+    """The gender ``ours`` recipe under the ``ours-robust`` name: it is already made for other
+    microphones (see :func:`ours_gender`)."""
+    return ours_gender(**hyperparameters).replace(name="ours-robust")
 
 
 RECIPES: dict[tuple[str, str], Callable[..., Recipe]] = {
     ("emotion", "original"): original_emotion,
     ("emotion", "ours"): ours_emotion,
+    ("emotion", "ours-robust"): ours_robust_emotion,
     ("gender", "original"): original_gender,
     ("gender", "ours"): ours_gender,
+    ("gender", "ours-robust"): ours_robust_gender,
 }
 
 
@@ -272,6 +328,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
     variants = {"full recipe": recipe}
     if recipe.speed_perturbation:
         variants["without speed perturbation"] = recipe.replace(speed_perturbation=())
+    if recipe.channel_copies:
+        variants["without multi-condition copies"] = recipe.replace(channel_copies=0)
     if recipe.ensemble > 1:
         variants["one model, not an ensemble"] = recipe.replace(ensemble=1)
     if recipe.monitor == "none":

@@ -537,14 +537,15 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
     has_validation = split.validation.size > 0
     patience = recipe.epochs if recipe.patience < 0 else recipe.patience
     if recipe.schedule == "cosine":
-        n_rows = split.train.size * (1 + len(recipe.speed_perturbation))
+        n_rows = split.train.size * (1 + recipe.n_copies)
         steps = recipe.steps_per_epoch or int(np.ceil(n_rows / recipe.batch_size))
         params["decay_steps"] = int(recipe.epochs * steps)
     x_train = recipe_inputs(recipe, x, split.train, extra_inputs=extra_inputs)
     y_train = targets[split.train]
-    if len(augmented) != len(recipe.speed_perturbation):
+    if len(augmented) != recipe.n_copies:
         raise TrainingError(f"augmented holds {len(augmented)} copies; recipe {recipe.name!r} "
-                            f"asks for {len(recipe.speed_perturbation)} (speeds {recipe.speed_perturbation})")
+                            f"asks for {recipe.n_copies} (speeds {recipe.speed_perturbation}, "
+                            f"{recipe.channel_copies} multi-condition copies)")
     for copy in augmented:
         if np.shape(copy) != x.shape:
             raise TrainingError(f"an augmented copy has shape {np.shape(copy)}; expected {x.shape}")

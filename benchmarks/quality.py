@@ -35,7 +35,7 @@ from helpers import (baselines, config, datasets, evaluation, experiments, funct
                      io, recipes, splits)
 from helpers.errors import ProjectError
 
-ALL_RECIPES = ("ours", "original", "compare", "egemaps")
+ALL_RECIPES = ("ours", "ours-robust", "original", "compare", "egemaps")
 
 
 def read_folds(path: str | os.PathLike) -> list[list[int]]:
@@ -204,7 +204,7 @@ def main(argv=None) -> int:
             print(json.dumps(lines[-1]), flush=True)
             continue
         started = time.perf_counter()
-        if name == "ours":
+        if name in ("ours", "ours-robust"):
             x, augmented = experiments.recipe_features(recipes.get_recipe(args.task, name), items)
         else:
             x, augmented = functionals.extract_for_items(items, feature_set=baselines.BASELINES[name]), []

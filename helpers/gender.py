@@ -152,6 +152,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
                        force: bool = False, cache_folder: str | Path | None = None,
                        builder: Callable = models.build_gender_cnn,
                        recipe: recipes.Recipe | None = None,
+                       augmented: Sequence[np.ndarray] = (),
                        ) -> tuple[GenderFoldResult, object]:
     """Train the gender CNN on a split's training actors and test it on its test actors.
 
@@ -196,6 +197,8 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
     recipe : helpers.recipes.Recipe, optional
         Train with this recipe (e.g. ``ours`` on functionals) instead of the original recipe
         built from the settings above, which are then ignored.
+    augmented : sequence of np.ndarray
+        The recipe's perturbed copies of ``x`` (:func:`helpers.experiments.recipe_features`).
 
     Returns
     -------
@@ -239,7 +242,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
             steps_per_epoch=steps_per_epoch, batch_size=batch_size,
             patience=-1 if patience is None else patience, min_delta=min_delta)
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
-                                    force=force, cache_folder=cache_folder)
+                                    force=force, cache_folder=cache_folder, augmented=augmented)
     model, history, cached = trained.model, trained.history, trained.cached
     p_female = training.predict_proba(model, training.recipe_inputs(recipe, x, split.test))[:, 0]
     seconds = trained.seconds

@@ -44,7 +44,8 @@ def tiny_mlp(input_shape, **kwargs):
 def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     return recipes.get_recipe(task, "ours", learning_rate=0.01).replace(
         **{"builder": tiny_mlp, "epochs": 12, "ensemble": 1, "batch_size": 32,
-           "monitor": "val_uar", "speed_perturbation": (), **changes})
+           "monitor": "val_uar", "speed_perturbation": (), "channel_copies": 0, "level_db": None,
+           **changes})
 
 
 def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25, learning_rate=0.002):

@@ -247,7 +247,12 @@ def train_shipped(recipe: recipes.Recipe, x: np.ndarray, items: pd.DataFrame, *,
     """``recipe`` trained on every item (no validation, no test)."""
     from helpers import training
 
+    import keras
+
     task = recipe.task
+    # Fresh layer-name counters: the saved model's names then do not depend on what this
+    # process built before (the cross-validation), so every build writes the same bytes.
+    keras.utils.clear_session()
     everyone = splits.Split(name="all-actors", train=np.arange(len(items)), validation=np.array([], dtype=int),
                             test=np.array([], dtype=int), seed=seed,
                             train_actors=tuple(sorted(int(a) for a in items["actor"].unique())))

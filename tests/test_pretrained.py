@@ -29,7 +29,8 @@ def test_every_shipped_file_matches_its_card():
     for name in ("emotion_ours.json", "gender_ours.json"):
         sidecar = json.loads((pretrained.SHIPPED_DIR / name).read_text())
         assert sidecar["shipped"] is True and sidecar["data"] == "real" and sidecar["mode"] == "single-clip"
-        assert sidecar["features"] == "compare" and sidecar["recipe"]["name"] == "ours"
+        assert sidecar["features"] == "compare" and sidecar["recipe"]["name"] == pretrained.SHIPPED_RECIPE
+        assert sidecar["recipe"]["level_db"] == -20.0 and sidecar["recipe"]["channel_copies"] == 2
         assert len(sidecar["train_actors"]) == 24 and "created" not in sidecar
 
 
@@ -69,7 +70,10 @@ def test_a_saved_archive_depends_on_the_model_only(tmp_path):
     from helpers import training
 
     paths = []
+    import keras
+
     for attempt in range(2):
+        keras.utils.clear_session()  # as a build does: layer names do not depend on history
         model = _tiny_model(seed=3)  # a new Python object each time, saved at another moment
         path, _ = training.save_model_with_sidecar(model, tmp_path / f"m{attempt}.keras",
                                                    sidecar={"labels": ["a", "b", "c"], "feature_config": config.FEATURES})
@@ -77,8 +81,6 @@ def test_a_saved_archive_depends_on_the_model_only(tmp_path):
         paths.append(path)
 
     assert paths[0].read_bytes() == paths[1].read_bytes()
-    import keras
-
     reloaded = keras.saving.load_model(paths[0], compile=False)
     x = np.random.default_rng(0).standard_normal((4, 12)).astype(np.float32)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), _tiny_model(seed=3).predict(x, verbose=0), rtol=1e-6)

@@ -154,13 +154,14 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     y = audio.load_audio(path, sample_rate=rate)
     name = None
     if condition_copy is not None:
-        speed, name = condition_for(digest or io.file_digest(path), condition_copy)
+        digest = digest or io.file_digest(path)
+        speed, name = condition_for(digest, condition_copy)
     if speed != 1.0:
         y = audio.resample(y, native_rate=int(round(rate * speed)), sample_rate=rate)
     if name is not None:
         from helpers import channel
 
-        rng = np.random.default_rng([condition_copy, int((digest or io.file_digest(path))[:12], 16), 1])
+        rng = np.random.default_rng([condition_copy, int(digest[:12], 16), 1])
         y = channel.get_condition(name).apply(y, rate, rng)
     if level_db is not None:
         y = normalise_level(y, rate, target_db=level_db)

@@ -138,7 +138,7 @@ def main(argv=None) -> int:
         })
         print(json.dumps(lines[-1]), flush=True)
     if args.output:
-        io.write_text(args.output, "".join(json.dumps(line) + "\n" for line in lines))
+        io.write_json_lines(args.output, lines)
     return 0
 
 

@@ -54,6 +54,11 @@ def write_json(target: str | os.PathLike, obj) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def write_json_lines(target: str | os.PathLike, records) -> Path:
+    """Write one JSON object per line (a benchmark's ``--output``), atomically."""
+    return write_text(target, "".join(json.dumps(record) + "\n" for record in records))
+
+
 def read_json(path: str | os.PathLike):
     """Read a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         manifest = manifest.iloc[:args.limit].reset_index(drop=True)
     if args.noise:
-        noise = datasets.load_urbansound8k(args.noise, folds=pipeline.parse_folds(args.noise_folds))
+        noise, _ = datasets.load_urbansound8k(args.noise, folds=pipeline.parse_folds(args.noise_folds))
     else:
         from helpers import corpus
 
-        noise = datasets.load_urbansound8k(corpus.ensure_standin()[1], folds=None)
+        noise, _ = datasets.load_urbansound8k(corpus.ensure_standin()[1], folds=None)
     noise_paths = noise["path"].tolist()
     feature_config, noise_config = config.FEATURES, augment.NoiseConfig()
     n = len(manifest)

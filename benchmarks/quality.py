@@ -122,7 +122,7 @@ def train_fold(recipe: recipes.Recipe, x: np.ndarray, y: np.ndarray, split, *, s
 
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
                                     augmented=augmented)
-    probabilities = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
+    probabilities = training.predict_recipe(trained.model, recipe, x, split.test, augmented=augmented)
     if recipe.task == "gender":
         probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
     samples = (trained.train_samples_per_s or 0.0) * trained.seconds

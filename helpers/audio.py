@@ -23,6 +23,55 @@ from helpers.errors import AudioError, ConfigError
 
 SILENCE_PEAK = 1e-6  # a window whose peak is below this (about -120 dBFS) counts as silent
 
+#: File suffixes (lower case) of the formats libsndfile reads: every reader of the project (the
+#: RAVDESS manifest, the noise loader, the download check, the prediction command) accepts
+#: exactly these, in any letter case.
+AUDIO_SUFFIXES = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+    ".au", ".snd", ".caf", ".w64", ".rf64",
+})
+
+
+def is_audio_name(path: str | os.PathLike) -> bool:
+    """Whether a file name looks like audio: a suffix in :data:`AUDIO_SUFFIXES`, not hidden.
+
+    Hidden names cover macOS's ``.DS_Store`` and the ``._name.wav`` AppleDouble files that
+    copies from a Mac carry next to every real file.
+    """
+    path = Path(path)
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
+
+
+def check_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sample_rate,
+                n_fft: int = config.FEATURES.n_fft) -> soundfile._SoundFileInfo:
+    """Check that a whole file can be used for training, and return its header facts.
+
+    Decodes the file once at its own rate (no resampling), so it catches what the header
+    cannot show: a body that fails to decode, non-finite samples, a recording without signal.
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, unreadable, header-only, truncated, shorter than one FFT frame
+        (``n_fft`` samples at ``sample_rate``), all silent, or holding NaN/infinity.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    if info.frames * sample_rate / info.samplerate < n_fft:
+        raise AudioError(path, f"too short: {info.frames / info.samplerate:.3f} s is less than one "
+                               f"FFT frame ({n_fft} samples at {sample_rate} Hz)")
+    try:
+        data = soundfile.read(str(path), dtype="float32", always_2d=True)[0]
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise AudioError(path, f"corrupt or truncated audio ({_libsndfile_reason(error)})") from error
+    if len(data) < info.frames:
+        raise AudioError(path, f"truncated: the header declares {info.frames} frames, {len(data)} decode")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(path, "contains non-finite samples (NaN or infinity)")
+    if data.size == 0 or float(np.max(np.abs(data))) < SILENCE_PEAK:
+        raise AudioError(path, "all-silent: no signal above -120 dBFS")
+    return info
+
 
 def audio_info(path: str | os.PathLike) -> soundfile._SoundFileInfo:
     """Header facts of an audio file, refusing files libsndfile cannot open.

@@ -17,11 +17,8 @@ from pathlib import Path
 import pandas as pd
 import soundfile
 
-from helpers import config
-from helpers.errors import DatasetError, ProjectError
-
-# Suffixes libsndfile reads that a RAVDESS copy may plausibly use; anything else is not audio.
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".mp3", ".opus"})
+from helpers import audio, config
+from helpers.errors import AudioError, DatasetError, ProjectError
 
 # The seven fields of a RAVDESS name, in order, with the values they may take.
 RAVDESS_FIELDS: tuple[tuple[str, range], ...] = (
@@ -90,37 +87,42 @@ def parse_ravdess_name(path: str | os.PathLike) -> dict:
     return fields
 
 
-def find_ravdess(root: str | os.PathLike, *, on_error: str = "raise",
+def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
                  read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Find the audio-only speech files of RAVDESS below ``root`` and label them.
 
     Works on the upstream zip layout (``Actor_01/…``), the common Kaggle double folder and a
-    flat folder, at any depth. Files that are not audio are skipped silently; audio files that
-    are not audio-only speech (video, song) or that repeat a clip already found are listed in
-    the second table with the reason.
+    flat folder, at any depth, in every format libsndfile reads (``audio.AUDIO_SUFFIXES``, any
+    letter case). Files without an audio suffix (``.DS_Store``, READMEs) are ignored. Every
+    other file that cannot be used is listed in the second table with the reason: a hidden
+    (AppleDouble ``._``) file, a name that does not parse, a video or song clip, a file that is
+    unreadable, empty, header only, truncated, shorter than one analysis frame, all silent or
+    non-finite, and a second copy of a clip already found.
 
     Parameters
     ----------
     root : str or PathLike
         Folder to search.
-    on_error : {"raise", "skip"}
-        What to do with an audio file whose name is malformed or out of range: raise a
-        :class:`DatasetError` naming the file and field, or skip it with a warning.
+    on_error : {"skip", "raise"}
+        What to do with an audio file whose name does not parse or whose content cannot be
+        used: skip it (listed with its reason, and a warning), or raise a
+        :class:`DatasetError` naming the file and the problem (fail fast).
     read_info : bool
-        Read duration, sample rate and channels from each file's header (fast, no decoding).
+        Check each file's content (one decode, no resampling) and read its duration, sample
+        rate and channels. False lists the files by name only, with unknown facts.
 
     Returns
     -------
     manifest : pd.DataFrame [shape=(n_files, len(MANIFEST_COLUMNS))]
-        One row per speech file, sorted by actor and clip id.
+        One row per usable speech file, sorted by actor and clip id.
     skipped : pd.DataFrame
-        Columns ``path, reason``.
+        Columns ``path, reason``, in path order.
 
     Raises
     ------
     DatasetError
-        If ``root`` is not a folder, ``on_error`` is invalid, a name is malformed (with
-        ``on_error="raise"``), or no speech file is found.
+        If ``root`` is not a folder, ``on_error`` is invalid, a file cannot be used (with
+        ``on_error="raise"``), or no usable speech file is found.
     """
     root = Path(root).expanduser().resolve()
     if on_error not in ("raise", "skip"):
@@ -128,53 +130,119 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "raise",
     if not root.is_dir():
         raise DatasetError(f"RAVDESS root {root} is not a folder")
 
-    rows, skipped, seen = [], [], {}
+    candidates, skipped = [], []
+
+    def skip(path: Path, reason: str) -> None:
+        if on_error == "raise":
+            raise DatasetError(f"{path}: {reason}")
+        warnings.warn(f"skipping {path}: {reason}", stacklevel=3)
+        skipped.append({"path": str(path), "reason": reason})
+
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
+        if path.suffix.lower() not in audio.AUDIO_SUFFIXES:
+            continue
+        if not audio.is_audio_name(path):
+            skipped.append({"path": str(path), "reason": "hidden file (e.g. a macOS ._ AppleDouble copy)"})
             continue
         try:
             fields = parse_ravdess_name(path)
         except DatasetError as error:
-            if on_error == "raise":
-                raise
-            warnings.warn(f"skipping {error}", stacklevel=2)
             # The message starts with the path; the reason is what follows it.
-            skipped.append({"path": str(path), "reason": str(error)[len(str(path)) + 2:]})
+            skip(path, str(error)[len(str(path)) + 2:])
             continue
         if fields["modality"] != 3 or fields["vocal_channel"] != 1:
             kind = "song" if fields["vocal_channel"] == 2 else "video"
             skipped.append({"path": str(path), "reason": f"not audio-only speech ({kind})"})
+            continue
+        candidates.append((path, fields))
+
+    facts = _check_files([path for path, _ in candidates]) if read_info else {}
+    rows, seen = [], {}
+    for path, fields in candidates:
+        fact = facts.get(path)
+        if isinstance(fact, AudioError):
+            skip(path, fact.reason)
             continue
         if fields["clip_id"] in seen:
             skipped.append({"path": str(path), "reason": f"duplicate of {seen[fields['clip_id']]}"})
             continue
         seen[fields["clip_id"]] = path
         row = {"path": str(path), **fields}
-        if read_info:
-            try:
-                info = soundfile.info(str(path))
-            except (RuntimeError, soundfile.LibsndfileError) as error:
-                raise DatasetError(f"{path}: not readable as audio ({error})") from error
-            row.update(duration=info.frames / info.samplerate if info.samplerate else 0.0,
-                       sample_rate=info.samplerate, channels=info.channels)
+        if fact is not None:
+            row.update(duration=fact.frames / fact.samplerate, sample_rate=fact.samplerate,
+                       channels=fact.channels)
         else:
             row.update(duration=float("nan"), sample_rate=0, channels=0)
         rows.append(row)
 
     if not rows:
         raise DatasetError(
-            f"no RAVDESS speech files (03-01-*.wav/.flac) found below {root}; "
+            f"no usable RAVDESS speech files (03-01-*.wav/.flac) found below {root}; "
             f"{len(skipped)} audio files were skipped"
+            + (f", e.g. {skipped[0]['path']}: {skipped[0]['reason']}" if skipped else "")
         )
     manifest = pd.DataFrame(rows)
     manifest = manifest.sort_values(["actor", "clip_id"], kind="stable").reset_index(drop=True)
     manifest = manifest[MANIFEST_COLUMNS]
-    return manifest, pd.DataFrame(skipped, columns=["path", "reason"])
+    skipped_table = pd.DataFrame(skipped, columns=["path", "reason"])
+    return manifest, skipped_table.sort_values("path", kind="stable").reset_index(drop=True)
+
+
+def check_protocol(manifest: pd.DataFrame, skipped: pd.DataFrame | None = None, *,
+                   actors: range = range(1, 25)) -> None:
+    """Refuse a manifest that leaves the study's protocols without meaning.
+
+    The speaker-independent folds put every actor in one test fold, so every actor needs
+    clips of every emotion: an actor without clips, or without any clip of one emotion,
+    would leave a fold that cannot be scored like the others.
+
+    Raises
+    ------
+    DatasetError
+        One message naming each actor that has no clips or misses an emotion, with the number
+        of files skipped (the usual cause).
+    """
+    problems = []
+    present = manifest.groupby("actor")["emotion"].agg(set) if len(manifest) else pd.Series(dtype=object)
+    for actor in actors:
+        if actor not in present.index:
+            problems.append(f"actor {actor} has no usable clip")
+            continue
+        missing = [e for e in config.EMOTIONS if e not in present[actor]]
+        if missing:
+            problems.append(f"actor {actor} has no {'/'.join(missing)} clip")
+    if problems:
+        n_skipped = 0 if skipped is None else len(skipped)
+        shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
+        raise DatasetError(
+            f"the RAVDESS copy cannot support the study's protocols: {shown}. "
+            f"{n_skipped} files were skipped as unusable (see the skipped table, or run "
+            f"`python -m helpers.datasets manifest DIR`); restore them or use a complete copy"
+        )
+
+
+def _check_files(paths: list[Path]) -> dict:
+    """``audio.check_audio`` of every path (threads: decoding releases the GIL): info or error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: Path):
+        try:
+            return audio.check_audio(path)
+        except AudioError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        return dict(zip(paths, pool.map(one, paths)))
 
 
 def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple[int, ...] | None = (1,),
-                      classes: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Read ``metadata/UrbanSound8K.csv`` and select clips by fold and class.
+                      classes: list[str] | tuple[str, ...] | None = None,
+                      on_error: str = "skip") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read ``metadata/UrbanSound8K.csv``, select clips by fold and class, and check each file.
+
+    A listed clip that is missing or cannot be used (the checks of ``audio.check_audio``:
+    unreadable, empty, header only, truncated, too short, all silent) is skipped with its
+    reason, like a bad RAVDESS file, or raises with ``on_error="raise"``.
 
     Parameters
     ----------
@@ -184,18 +252,24 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
         Folds to keep; the original work used fold 1 only. None keeps every fold.
     classes : sequence of str or None
         Class names to keep (e.g. ``["street_music", "dog_bark"]``); None keeps all.
+    on_error : {"skip", "raise"}
 
     Returns
     -------
-    pd.DataFrame
-        The metadata rows selected, with an added ``path`` column.
+    noise : pd.DataFrame
+        The usable metadata rows selected, with an added ``path`` column.
+    skipped : pd.DataFrame
+        Columns ``path, reason``.
 
     Raises
     ------
     DatasetError
-        If the metadata file or a selected audio file is missing, the CSV lacks columns, or
-        the selection is empty (the message lists the folds and classes available).
+        If the metadata file is missing or lacks columns, the selection is empty (the message
+        lists the folds and classes available), every selected clip is unusable, or one is
+        (with ``on_error="raise"``).
     """
+    if on_error not in ("raise", "skip"):
+        raise DatasetError(f"on_error={on_error!r} must be 'raise' or 'skip'")
     root = Path(root)
     csv_path = root / "metadata" / "UrbanSound8K.csv"
     if not csv_path.is_file():
@@ -222,10 +296,28 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
     selected = selected.copy()
     selected["path"] = [str(root / "audio" / f"fold{fold}" / name)
                         for fold, name in zip(selected["fold"], selected["slice_file_name"])]
-    absent = [p for p in selected["path"] if not Path(p).is_file()]
-    if absent:
-        raise DatasetError(f"{len(absent)} UrbanSound8K clips listed in {csv_path} are missing, e.g. {absent[0]}")
-    return selected.reset_index(drop=True)
+    paths = [Path(p) for p in selected["path"]]
+    facts = _check_files([p for p in paths if p.is_file()])
+    skipped = []
+    for path in paths:
+        if not path.is_file():
+            reason = f"listed in {csv_path.name} but missing"
+        elif not audio.is_audio_name(path):
+            reason = f"not an audio file name (expected one of {sorted(audio.AUDIO_SUFFIXES)})"
+        elif isinstance(facts[path], AudioError):
+            reason = facts[path].reason
+        else:
+            continue
+        if on_error == "raise":
+            raise DatasetError(f"{path}: {reason}")
+        warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
+        skipped.append({"path": str(path), "reason": reason})
+    bad = {row["path"] for row in skipped}
+    usable = selected[~selected["path"].isin(bad)].reset_index(drop=True)
+    if usable.empty:
+        raise DatasetError(f"none of the {len(selected)} UrbanSound8K clips selected in {csv_path} "
+                           f"can be used, e.g. {skipped[0]['path']}: {skipped[0]['reason']}")
+    return usable, pd.DataFrame(skipped, columns=["path", "reason"])
 
 
 def available_folds(root: str | os.PathLike) -> list[int]:
@@ -243,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     manifest_cmd = commands.add_parser("manifest", help="write the RAVDESS manifest as CSV")
     manifest_cmd.add_argument("root", help="RAVDESS root (any layout)")
     manifest_cmd.add_argument("--csv", help="output file (default: standard output)")
-    manifest_cmd.add_argument("--on-error", choices=("raise", "skip"), default="raise")
+    manifest_cmd.add_argument("--on-error", choices=("raise", "skip"), default="skip",
+                              help="skip (default): list unusable files with the reason and go on; "
+                                   "raise: stop at the first one")
     download_cmd = commands.add_parser("download", help="download and verify a dataset")
     download_cmd.add_argument("args", nargs=argparse.REMAINDER, help="ravdess|urbansound8k [--to DIR]")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 import requests
 from tqdm import tqdm
 
-from helpers import config
+from helpers import audio, config
 from helpers.errors import ProjectError
 
 
@@ -103,7 +103,6 @@ SOURCES: dict[str, DatasetSource] = {
 # RAVDESS names: modality-channel-emotion-intensity-statement-repetition-actor; 03-01 is
 # audio-only speech, the only part of the corpus this project uses.
 RAVDESS_SPEECH_NAME = re.compile(r"^03-01-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.wav$")
-AUDIO_SUFFIXES = frozenset({".wav", ".aif", ".aiff", ".flac", ".mp3", ".ogg"})
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 DEFAULT_TIMEOUT_S = 30.0
@@ -392,8 +391,7 @@ def verify_urbansound8k(root: str | os.PathLike, *, expected_files: int = 8732) 
     """
     root = Path(root)
     found = sum(1 for path in root.glob("audio/fold*/*")
-                if path.is_file() and not path.name.startswith(".")
-                and path.suffix.lower() in AUDIO_SUFFIXES)
+                if path.is_file() and audio.is_audio_name(path))
     problems = []
     if not (root / "metadata" / "UrbanSound8K.csv").is_file():
         problems.append("metadata/UrbanSound8K.csv is missing")

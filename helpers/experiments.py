@@ -155,8 +155,8 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key, force=force,
                                     cache_folder=cache_folder, extra_inputs=extra_inputs,
                                     augmented=augmented)
-    probabilities = training.predict_proba(
-        trained.model, training.recipe_inputs(recipe, x, split.test, extra_inputs=extra_inputs))
+    probabilities = training.predict_recipe(trained.model, recipe, x, split.test, augmented=augmented,
+                                           extra_inputs=extra_inputs)
     metrics = evaluate_emotion(y[split.test], probabilities)
     return FoldResult(split=split, metrics=metrics, history=trained.history, y_true=y[split.test],
                       probabilities=probabilities, cached=trained.cached,

@@ -244,7 +244,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key,
                                     force=force, cache_folder=cache_folder, augmented=augmented)
     model, history, cached = trained.model, trained.history, trained.cached
-    p_female = training.predict_proba(model, training.recipe_inputs(recipe, x, split.test))[:, 0]
+    p_female = training.predict_recipe(model, recipe, x, split.test, augmented=augmented)[:, 0]
     seconds = trained.seconds
     normalization = trained.normalization
     metrics = evaluation.binary_metrics(y[split.test], p_female)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +37,9 @@ class RunData:
     standin_noise : bool
         True when the noise is the generated stand-in noise set.
     ravdess_root, noise_root : Path
+    skipped : pd.DataFrame
+        Files left out as unusable: columns ``source`` (``ravdess`` or ``noise``), ``path``,
+        ``reason``.
     """
 
     manifest: pd.DataFrame
@@ -46,6 +50,8 @@ class RunData:
     standin_noise: bool
     ravdess_root: Path
     noise_root: Path
+    skipped: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pd.DataFrame(columns=["source", "path", "reason"]))
 
     def describe(self) -> dict:
         """A JSON-friendly summary for results metadata."""
@@ -58,6 +64,7 @@ class RunData:
             "n_manifest": len(self.manifest),
             "n_clips": len(self.clips),
             "n_noise_clips": len(self.noise),
+            "n_skipped": len(self.skipped),
         }
 
 
@@ -82,13 +89,18 @@ def parse_folds(text: str | int | None) -> list[int] | None:
 
 
 def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = "",
-             noise_folds: str = "1", seed: int = config.SEED) -> RunData:
+             noise_folds: str = "1", seed: int = config.SEED, strict: bool = False) -> RunData:
     """Find the data for a run, generating the stand-in corpus when no data is given.
+
+    Unusable files (corrupt, empty, truncated, silent, misnamed, duplicates) are left out and
+    listed in ``RunData.skipped``; ``strict=True`` stops at the first one instead.
 
     Raises
     ------
     DatasetError
-        If a given root holds no RAVDESS speech, or the noise selection is empty.
+        If a given root holds no RAVDESS speech, the noise selection is empty, an unusable
+        file is found with ``strict``, or the usable clips cannot support the protocols (an
+        actor without clips, or without one emotion: ``datasets.check_protocol``).
     ConfigError
         If ``profile`` or ``noise_folds`` is invalid.
     """
@@ -104,13 +116,19 @@ def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = 
         standin_ravdess, standin_noise = corpus.ensure_standin()
         ravdess_root = ravdess_root if ravdess_dir else standin_ravdess
         noise_root = noise_root if noise_dir else standin_noise
-    manifest, _ = datasets.find_ravdess(ravdess_root)
-    noise = datasets.load_urbansound8k(noise_root, folds=folds)
+    on_error = "raise" if strict else "skip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # every skip is in the table below, with its reason
+        manifest, skipped_speech = datasets.find_ravdess(ravdess_root, on_error=on_error)
+        noise, skipped_noise = datasets.load_urbansound8k(noise_root, folds=folds, on_error=on_error)
+    skipped = pd.concat([skipped_speech.assign(source="ravdess"), skipped_noise.assign(source="noise")],
+                        ignore_index=True)[["source", "path", "reason"]]
+    datasets.check_protocol(manifest, skipped_speech)
     clips = splits.subset_per_actor(manifest, clips_per_actor=run_profile.clips_per_actor, seed=seed)
     clips = clips.reset_index(drop=True)
     return RunData(manifest=manifest, clips=clips, noise=noise, profile=run_profile,
                    standin=not ravdess_dir, standin_noise=not noise_dir, ravdess_root=ravdess_root,
-                   noise_root=noise_root)
+                   noise_root=noise_root, skipped=skipped)
 
 
 def load_features(run: RunData, *, noise_config: augment.NoiseConfig = augment.NoiseConfig(),

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from helpers import audio, config, datasets, features
+from helpers import audio, config, features
 from helpers.errors import AudioError, ProjectError
 
 __all__ = [
@@ -78,8 +78,9 @@ MAX_DURATION_S = 60.0
 MIN_WINDOW_FILL = 0.75
 #: The name notebook 05 saves the gender model under (``gender.keras`` + ``gender.json``).
 GENDER_MODEL_NAME = "gender"
-#: Suffixes looked for when a folder is walked (a file named explicitly is always tried).
-AUDIO_SUFFIXES = frozenset(datasets.AUDIO_SUFFIXES | {".au", ".snd", ".caf", ".w64", ".rf64"})
+#: Suffixes looked for when a folder is walked (a file named explicitly is always tried): the
+#: project's one list, ``audio.AUDIO_SUFFIXES``.
+AUDIO_SUFFIXES = audio.AUDIO_SUFFIXES
 
 #: What to run when a model is missing (said in the messages).
 TRAIN_EMOTION = "`python run_all.py --only 01,02,03` (notebook 03_emotion.ipynb saves the emotion models)"
@@ -141,6 +142,14 @@ class LoadedModel:
         recipe = self.sidecar.get("recipe")
         level = recipe.get("level_db") if isinstance(recipe, dict) else None
         return None if level is None else float(level)
+
+    @property
+    def test_time_speeds(self) -> tuple[float, ...]:
+        """Speeds a functionals model's recipe also plays each recording at, averaging the
+        probabilities (test-time augmentation; empty for none)."""
+        recipe = self.sidecar.get("recipe")
+        speeds = recipe.get("test_time_speeds") if isinstance(recipe, dict) else None
+        return tuple(float(v) for v in speeds or ())
 
     @property
     def needs_gender(self) -> bool:
@@ -714,8 +723,39 @@ class Predictor:
             return np.asarray(log_mels)
         from helpers import functionals
 
-        return functionals.extract_for_items(items, feature_set=self.emotion.features,
-                                             level_db=self.emotion.level_db)
+        speeds = (1.0, *self.emotion.test_time_speeds)
+        rows = [functionals.extract_for_items(items, feature_set=self.emotion.features,
+                                              level_db=self.emotion.level_db, speed=speed)
+                for speed in speeds]
+        # A model that averages over speeds gets every file's copies: (n_files, n_speeds, n).
+        return rows[0] if len(speeds) == 1 else np.stack(rows, axis=1)
+
+    def probabilities_from_features(self, x: np.ndarray, *, gender: np.ndarray | None = None) -> np.ndarray:
+        """Emotion probabilities per file from training-time features (:meth:`features_for`).
+
+        A model that averages over test-time speeds averages each file's copies, as prediction
+        does. ``gender`` (one 0/1 label per file) is the second input of a fusion model.
+        """
+        from helpers import training
+
+        x = np.asarray(x)
+        if self.emotion.features != "log_mel" and x.ndim == 3:
+            n_files, n_copies = x.shape[:2]
+            output = training.predict_proba(self.emotion.model, x.reshape(n_files * n_copies, -1))
+            return output.reshape(n_files, n_copies, -1).mean(axis=1)
+        inputs = self._model_inputs(self.emotion, x)
+        if self.emotion.needs_gender:
+            inputs = {"log_mel": inputs, "gender": np.asarray(gender, dtype=np.float32).reshape(-1, 1)}
+        return training.predict_proba(self.emotion.model, inputs)
+
+    def same_input(self, path: str | os.PathLike, features: np.ndarray) -> bool:
+        """Whether prediction's input for ``path`` starts with one file's training features
+        (a row of :meth:`features_for`): the first log-mel window, or the functionals."""
+        prepared = self.inputs(path)
+        features = np.asarray(features)
+        if self.emotion.features != "log_mel" and features.ndim == 2:
+            return bool(np.array_equal(prepared, features))
+        return bool(np.array_equal(prepared[0], features))
 
     def warm_up(self) -> None:
         """Run each model once on a generated second of audio.
@@ -829,12 +869,15 @@ class Predictor:
     def _functionals(path: str, model: "LoadedModel", memo: dict) -> np.ndarray:
         from helpers import functionals
 
-        feature_set, level_db = model.features, model.level_db
-        if (feature_set, level_db) not in memo:
-            # Through the content cache and openSMILE's worker process, as in training.
-            memo[feature_set, level_db] = functionals.extract([path], feature_set=feature_set, max_workers=1,
-                                                    level_db=level_db)
-        return memo[feature_set, level_db]
+        feature_set, level_db, speeds = model.features, model.level_db, model.test_time_speeds
+        if (feature_set, level_db, speeds) not in memo:
+            # Through the content cache and openSMILE's worker process, as in training. With
+            # test-time speeds, one row per speed: _score averages a file's rows.
+            memo[feature_set, level_db, speeds] = np.concatenate([
+                functionals.extract([path], feature_set=feature_set, max_workers=1, level_db=level_db,
+                                    speed=speed)
+                for speed in (1.0, *speeds)])
+        return memo[feature_set, level_db, speeds]
 
     @staticmethod
     def _model_inputs(model: LoadedModel, x: np.ndarray):
@@ -904,7 +947,7 @@ def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLik
     ----------
     predictor : Predictor
     paths : sequence of path [shape=(n,)]
-    x : np.ndarray [shape=(n, n_mels, n_frames) or (n, n_functionals)]
+    x : np.ndarray [shape=(n, n_mels, n_frames), (n, n_functionals) or (n, n_speeds, n_functionals)]
     truth : sequence of str [shape=(n,)], optional
         True labels; adds the accuracy of both.
 
@@ -931,12 +974,10 @@ def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLik
         raise PredictionError(f"{len(failed)} files could not be predicted: {'; '.join(failed[:5])}")
     labels = list(predictor.emotion.labels)
     from_files = np.array([[p.emotion_probabilities[label] for label in labels] for p in predictions])
-    inputs = Predictor._model_inputs(predictor.emotion, x)
+    gender = None
     if predictor.emotion.needs_gender:
-        gender = np.array([[float(p.p_female > predictor.gender.threshold)] for p in predictions],
-                          dtype=np.float32)
-        inputs = {"log_mel": inputs, "gender": gender}
-    from_features = training.predict_proba(predictor.emotion.model, inputs)
+        gender = np.array([float(p.p_female > predictor.gender.threshold) for p in predictions])
+    from_features = predictor.probabilities_from_features(x, gender=gender)
     result = {"n_files": len(paths),
               "label_agreement": float(np.mean(from_files.argmax(1) == from_features.argmax(1))),
               "max_abs_difference": float(np.max(np.abs(from_files - from_features)))}

@@ -224,7 +224,7 @@ def cross_validate(recipe: recipes.Recipe, x: np.ndarray, items: pd.DataFrame, *
     for split in splits.folds_from_test_actors(items, [list(f) for f in folds], seed=seed):
         trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=f"pretrained:{task}",
                                         augmented=augmented)
-        output = training.predict_proba(trained.model, training.recipe_inputs(recipe, x, split.test))
+        output = training.predict_recipe(trained.model, recipe, x, split.test, augmented=augmented)
         pooled[split.test] = _probabilities(task, output)
         metrics = evaluation.standard_metrics(y[split.test], pooled[split.test], labels=labels)
         rows.append({"test_actors": list(split.test_actors),

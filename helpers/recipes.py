@@ -95,6 +95,10 @@ class Recipe:
         Speech level (dBFS) every signal is scaled to before its functionals are taken, in
         training and prediction alike (:func:`helpers.functionals.normalise_level`): the
         recording level of a microphone then changes nothing. None: as recorded.
+    test_time_speeds : tuple of float
+        Test-time augmentation: a clip's probabilities are averaged over the clip and copies of
+        it played at these speeds (each one of ``speed_perturbation``), in evaluation and in
+        prediction alike. It changes no training, so it is not part of the model cache key.
     description : str
         One sentence for tables and sidecars.
     """
@@ -116,6 +120,7 @@ class Recipe:
     speed_perturbation: tuple[float, ...] = ()
     channel_copies: int = 0
     level_db: float | None = None
+    test_time_speeds: tuple[float, ...] = ()
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -133,6 +138,11 @@ class Recipe:
             raise RecipeError(f"recipe {self.name!r}: speed_perturbation is for functionals "
                               f"recipes; features={self.features!r}")
         object.__setattr__(self, "speed_perturbation", tuple(float(v) for v in self.speed_perturbation))
+        object.__setattr__(self, "test_time_speeds", tuple(float(v) for v in self.test_time_speeds))
+        unknown = [v for v in self.test_time_speeds if v not in self.speed_perturbation]
+        if unknown:
+            raise RecipeError(f"recipe {self.name!r}: test_time_speeds {unknown} must be among "
+                              f"speed_perturbation={self.speed_perturbation}")
         if (self.channel_copies or self.level_db is not None) and self.features == "log_mel":
             raise RecipeError(f"recipe {self.name!r}: channel_copies and level_db are for "
                               f"functionals recipes; features={self.features!r}")
@@ -162,7 +172,14 @@ class Recipe:
         return dataclasses.replace(self, hyperparameters={**self.params, **changes})
 
     def replace(self, **changes) -> "Recipe":
-        """A copy with some fields changed (``dataclasses.replace``)."""
+        """A copy with some fields changed (``dataclasses.replace``).
+
+        New training speeds without new test-time speeds keep only the test-time speeds that
+        are still among them (no speed copies, no test-time averaging).
+        """
+        if "speed_perturbation" in changes and "test_time_speeds" not in changes:
+            kept = {float(v) for v in changes["speed_perturbation"]}
+            changes["test_time_speeds"] = tuple(v for v in self.test_time_speeds if v in kept)
         return dataclasses.replace(self, **changes)
 
     def for_profile(self, profile: config.Profile) -> "Recipe":
@@ -246,8 +263,10 @@ def ours_emotion(**hyperparameters) -> Recipe:
         hyperparameters={**OURS_EMOTION_HYPERPARAMETERS, **hyperparameters},
         normalization="per-feature", epochs=40, batch_size=128, monitor="none", min_delta=0.0,
         patience=-1, schedule="cosine", ensemble=1, speed_perturbation=OURS_SPEEDS,
+        test_time_speeds=OURS_SPEEDS,
         description="ComParE functionals of clips at speeds 1, 0.9 and 1.1 → L2-penalised "
-                    "logistic regression (Keras), AdamW + cosine, 40 epochs, last epoch kept")
+                    "logistic regression (Keras), AdamW + cosine, 40 epochs, last epoch kept; "
+                    "at test, probabilities averaged over the clip at the same three speeds")
 
 
 def ours_gender(**hyperparameters) -> Recipe:
@@ -326,6 +345,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
     have gives no variant.
     """
     variants = {"full recipe": recipe}
+    if recipe.test_time_speeds:
+        variants["without test-time speed averaging"] = recipe.replace(test_time_speeds=())
     if recipe.speed_perturbation:
         variants["without speed perturbation"] = recipe.replace(speed_perturbation=())
     if recipe.channel_copies:

@@ -448,6 +448,32 @@ def recipe_inputs(recipe, x: np.ndarray, rows: np.ndarray, *,
     return np.asarray(x[rows], dtype=np.float32)
 
 
+def predict_recipe(model: keras.Model, recipe, x: np.ndarray, rows: np.ndarray, *,
+                   augmented: Sequence[np.ndarray] = (),
+                   extra_inputs: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """A trained recipe's probabilities for some rows, as the recipe evaluates them.
+
+    With ``recipe.test_time_speeds`` the probabilities are averaged over each row and its
+    copies at those speeds (taken from ``augmented``, the copies of
+    :func:`helpers.experiments.recipe_features`, speeds first).
+
+    Raises
+    ------
+    TrainingError
+        If the recipe averages over speeds and ``augmented`` does not hold their copies.
+    """
+    probabilities = predict_proba(model, recipe_inputs(recipe, x, rows, extra_inputs=extra_inputs))
+    if not recipe.test_time_speeds:
+        return probabilities
+    if len(augmented) < len(recipe.speed_perturbation):
+        raise TrainingError(f"recipe {recipe.name!r} averages over speeds {recipe.test_time_speeds} "
+                            f"at test; pass their copies as augmented (got {len(augmented)})")
+    copies = [np.asarray(augmented[recipe.speed_perturbation.index(speed)])
+              for speed in recipe.test_time_speeds]
+    outputs = [probabilities] + [predict_proba(model, recipe_inputs(recipe, copy, rows)) for copy in copies]
+    return np.mean(outputs, axis=0, dtype=np.float64).astype(probabilities.dtype)
+
+
 def normalization_statistics(recipe, x_train: np.ndarray) -> tuple:
     """Training-set statistics for a recipe's input normalisation.
 
@@ -573,7 +599,8 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
 
         if cache:
             key = training_key(
-                task=recipe.task, recipe=recipe, data_key=data_key, train=split.train,
+                task=recipe.task, recipe=recipe.replace(test_time_speeds=()), data_key=data_key,
+                train=split.train,
                 augmented=[np.asarray(copy)[split.train] for copy in augmented],
                 validation=split.validation, seed=member_seed,
                 extra=sorted(extra_inputs) if extra_inputs else None,

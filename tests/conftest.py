@@ -27,6 +27,21 @@ os.environ.setdefault("SER_RUN_EAGERLY", "1")
 # into each module: a fixture imported into several modules is instantiated once per module).
 from notebook_support import smoke_run  # noqa: E402,F401
 
+def pytest_collection_modifyitems(config, items):
+    """Keep the notebook chain on one worker, and start it first.
+
+    Under pytest-xdist (``-n``, with ``--dist loadgroup``) every test that uses the session's
+    smoke run is one group, so the notebooks run once, in order, in one process, while the
+    other tests share the remaining workers. It is the longest serial stretch of the suite, so
+    it is moved to the front of the queue.
+    """
+    chain = [item for item in items if "smoke_run" in getattr(item, "fixturenames", ())]
+    for item in chain:
+        item.add_marker(pytest.mark.xdist_group("smoke_chain"))
+    others = [item for item in items if item not in chain]
+    items[:] = chain + others
+
+
 RAVDESS_RATE = 48_000  # the sample rate of the real RAVDESS speech files
 US8K_RATE = 22_050
 US8K_CLASS_IDS = {

@@ -197,7 +197,7 @@ def test_noise_config_rejects_non_finite_snr(field, value):
 
 def test_load_noise_bank_reads_whole_clips_at_the_speech_rate(tmp_path):
     make_us8k_tree(tmp_path, folds=(1,), duration_s=0.3)
-    paths = datasets.load_urbansound8k(tmp_path)["path"].tolist()
+    paths = datasets.load_urbansound8k(tmp_path)[0]["path"].tolist()
 
     bank = augment.load_noise_bank(paths)
 

@@ -199,21 +199,23 @@ def test_find_same_clip_as_wav_and_flac_is_a_duplicate(tmp_path):
                                            "reason": f"duplicate of {flac.resolve()}"}]
 
 
-def test_find_ignores_non_audio_files_silently(ravdess_root):
+def test_find_ignores_non_audio_files_and_lists_hidden_audio_names(ravdess_root):
     (ravdess_root / "README.txt").write_text("RAVDESS")
     (ravdess_root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (ravdess_root / "Actor_01" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (ravdess_root / "Actor_01" / "03-01-05-01-01-01-01.txt").write_text("a transcript")
     (ravdess_root / "Actor_01" / "metadata.csv").write_text("a,b\n1,2\n")
-    # macOS resource forks look like audio but start with a dot.
-    (ravdess_root / "Actor_01" / "._03-01-05-01-01-01-01.wav").write_bytes(b"\x00\x05\x16\x07")
+    # macOS resource forks look like audio but start with a dot: listed, without a warning.
+    fork = ravdess_root / "Actor_01" / "._03-01-05-01-01-01-01.wav"
+    fork.write_bytes(b"\x00\x05\x16\x07")
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         manifest, skipped = datasets.find_ravdess(ravdess_root)
 
     assert len(manifest) == 4
-    assert skipped.empty
+    assert skipped["path"].tolist() == [str(fork.resolve())]
+    assert skipped["reason"].iloc[0].startswith("hidden file")
 
 
 def test_find_lists_song_and_video_in_skipped(ravdess_root):
@@ -278,7 +280,7 @@ def test_find_empty_tree_raises(tmp_path):
     (tmp_path / "Actor_01").mkdir()
     (tmp_path / "Actor_01" / "notes.txt").write_text("nothing here")
 
-    with pytest.raises(DatasetError, match="no RAVDESS speech files") as caught:
+    with pytest.raises(DatasetError, match="no usable RAVDESS speech files") as caught:
         datasets.find_ravdess(tmp_path)
 
     assert str(tmp_path.resolve()) in str(caught.value)
@@ -301,9 +303,16 @@ def test_find_unreadable_audio_names_the_file(ravdess_root):
     bad = ravdess_root / "Actor_02" / ravdess_name(emotion=7, actor=2)
     bad.write_bytes(b"this is not a wav file" * 10)
 
-    with pytest.raises(DatasetError, match="not readable as audio") as caught:
-        datasets.find_ravdess(ravdess_root)
+    with pytest.raises(DatasetError, match="not a readable audio file") as caught:
+        datasets.find_ravdess(ravdess_root, on_error="raise")
     assert str(bad.resolve()) in str(caught.value)
+
+    # By default the file is skipped, with its reason, and the run goes on.
+    with pytest.warns(UserWarning, match=bad.name):
+        manifest, skipped = datasets.find_ravdess(ravdess_root)
+    assert len(manifest) == 4
+    assert skipped["path"].tolist() == [str(bad.resolve())]
+    assert skipped["reason"].iloc[0].startswith("not a readable audio file")
 
     # Without header reading, the file is listed with unknown facts.
     manifest, _ = datasets.find_ravdess(ravdess_root, read_info=False)
@@ -315,7 +324,7 @@ def test_find_unreadable_audio_names_the_file(ravdess_root):
 # --- load_urbansound8k ----------------------------------------------------------------------
 
 def test_us8k_default_selects_fold_1(us8k_root):
-    table = datasets.load_urbansound8k(us8k_root)
+    table, skipped = datasets.load_urbansound8k(us8k_root)
 
     assert table["fold"].tolist() == [1, 1]
     assert table["class"].tolist() == ["dog_bark", "street_music"]
@@ -323,19 +332,20 @@ def test_us8k_default_selects_fold_1(us8k_root):
     for row in table.itertuples():
         assert Path(row.path) == us8k_root / "audio" / "fold1" / row.slice_file_name
         assert Path(row.path).is_file()
+    assert skipped.empty
 
 
 @pytest.mark.parametrize("folds, expected", [(2, [2, 2]), ([1, 2], [1, 1, 2, 2]),
                                              ((2,), [2, 2]), (None, [1, 1, 2, 2])])
 def test_us8k_fold_selection(us8k_root, folds, expected):
-    table = datasets.load_urbansound8k(us8k_root, folds=folds)
+    table, _ = datasets.load_urbansound8k(us8k_root, folds=folds)
 
     assert table["fold"].tolist() == expected
     assert all(f"fold{fold}" in path for fold, path in zip(table["fold"], table["path"]))
 
 
 def test_us8k_class_selection(us8k_root):
-    table = datasets.load_urbansound8k(us8k_root, folds=None, classes=["street_music"])
+    table, _ = datasets.load_urbansound8k(us8k_root, folds=None, classes=["street_music"])
 
     assert table["class"].tolist() == ["street_music", "street_music"]
     assert table["classID"].tolist() == [9, 9]
@@ -368,16 +378,29 @@ def test_us8k_empty_selection_lists_available_folds(us8k_root):
     assert "folds=[7]" in str(caught.value)
 
 
-def test_us8k_missing_audio_file_raises_with_its_path(us8k_root):
+def test_us8k_missing_or_bad_files_are_skipped_or_raise_with_their_path(us8k_root):
     gone = us8k_root / "audio" / "fold1" / "1030-3-0-0.wav"
     gone.unlink()
+    fold2 = sorted((us8k_root / "audio" / "fold2").glob("*.wav"))
+    fold2[0].write_bytes(b"")
 
-    with pytest.raises(DatasetError, match="1 UrbanSound8K clips") as caught:
-        datasets.load_urbansound8k(us8k_root, folds=1)
-
+    with pytest.raises(DatasetError, match="listed in UrbanSound8K.csv but missing") as caught:
+        datasets.load_urbansound8k(us8k_root, folds=1, on_error="raise")
     assert str(gone) in str(caught.value)
-    # Another fold is still usable.
-    assert len(datasets.load_urbansound8k(us8k_root, folds=2)) == 2
+
+    with pytest.warns(UserWarning):
+        table, skipped = datasets.load_urbansound8k(us8k_root, folds=None)
+    assert len(table) == 2 and str(gone) not in table["path"].tolist()
+    assert dict(zip(skipped["path"], skipped["reason"])) == {
+        str(gone): "listed in UrbanSound8K.csv but missing",
+        str(fold2[0]): "empty file (0 bytes)",
+    }
+    # When no selected clip is usable the loader says so.
+    for path in (us8k_root / "audio" / "fold1").glob("*.wav"):
+        path.unlink()
+    with pytest.raises(DatasetError, match="none of the 2 UrbanSound8K clips"):
+        with pytest.warns(UserWarning):
+            datasets.load_urbansound8k(us8k_root, folds=1)
 
 
 def test_us8k_available_folds(tmp_path):
@@ -431,13 +454,124 @@ def test_cli_bad_dir_exits_nonzero_with_message(tmp_path):
     assert not (tmp_path / "m.csv").exists()
 
 
-def test_cli_malformed_name_exits_nonzero_unless_skipped(ravdess_root, tmp_path):
+def test_cli_malformed_name_is_skipped_unless_raise_is_asked(ravdess_root, tmp_path):
     write_clip(ravdess_root / "Actor_01" / "03-01-09-01-01-01-01.wav")
 
-    raised = run_cli("manifest", str(ravdess_root))
-    skipped = run_cli("manifest", str(ravdess_root), "--on-error", "skip", "--csv", str(tmp_path / "m.csv"))
+    raised = run_cli("manifest", str(ravdess_root), "--on-error", "raise")
+    skipped = run_cli("manifest", str(ravdess_root), "--csv", str(tmp_path / "m.csv"))
 
     assert raised.returncode != 0 and "emotion_code=09" in raised.stderr
     assert skipped.returncode == 0, skipped.stderr
     assert "03-01-09-01-01-01-01.wav" in skipped.stderr
     assert len(pd.read_csv(tmp_path / "m.csv")) == 4
+
+
+# --- unusable files: skipped with a reason, or raised with on_error="raise" ----------------
+
+def _bad_files(actor_dir: Path) -> dict[str, str]:
+    """Write one file of every unusable kind; return {name: expected start of the reason}."""
+    def name(emotion: int, statement: int = 2) -> str:
+        return ravdess_name(emotion=emotion, statement=statement, actor=1)
+
+    (actor_dir / name(2)).write_bytes(b"")
+    header_only = write_clip(actor_dir / name(3), duration_s=0.5)
+    with open(header_only, "r+b") as handle:  # keep the 44-byte header, drop every frame
+        handle.truncate(44)
+    truncated = write_clip(actor_dir / name(4), duration_s=1.0)
+    truncated.write_bytes(truncated.read_bytes()[:20_000])
+    silent = actor_dir / name(6)
+    import soundfile
+    soundfile.write(str(silent), np.zeros(RAVDESS_RATE, dtype=np.float32), RAVDESS_RATE)
+    write_clip(actor_dir / name(7), duration_s=0.01)
+    (actor_dir / name(8)).write_bytes(b"RIFF\x00\x00\x00\x00garbage, not a wave file" * 4)
+    return {
+        name(2): "empty file", name(3): "header only", name(4): "truncated", name(6): "all-silent",
+        name(7): "too short", name(8): "not a readable audio file",
+    }
+
+
+def test_every_kind_of_unusable_file_is_skipped_with_its_reason(ravdess_root):
+    expected = _bad_files(ravdess_root / "Actor_01")
+    # A second copy of a good clip, in another format, is a duplicate.
+    copy = write_clip(ravdess_root / "extra" / ravdess_name(emotion=5, actor=1, ext=".flac"))
+
+    with pytest.warns(UserWarning):
+        manifest, skipped = datasets.find_ravdess(ravdess_root)
+
+    assert len(manifest) == 4  # the good clips only
+    reasons = {Path(p).name: r for p, r in zip(skipped["path"], skipped["reason"])}
+    assert reasons.pop(copy.name).startswith("duplicate of ")
+    assert reasons.keys() == expected.keys()
+    for file_name, start in expected.items():
+        assert reasons[file_name].startswith(start), (file_name, reasons[file_name])
+
+
+@pytest.mark.parametrize("kind", range(6))
+def test_on_error_raise_stops_at_an_unusable_file_naming_it(tmp_path, kind):
+    root = tmp_path / "ravdess"
+    make_ravdess_tree(root)
+    expected = _bad_files(root / "Actor_01")
+    keep = sorted(expected)[kind]
+    for other in set(expected) - {keep}:
+        (root / "Actor_01" / other).unlink()
+
+    with pytest.raises(DatasetError, match=re.escape(expected[keep])) as caught:
+        datasets.find_ravdess(root, on_error="raise")
+    assert keep in str(caught.value)
+
+
+@pytest.mark.parametrize("ext, subtype, fmt", [
+    (".WAV", "PCM_24", "WAV"), (".wav", "PCM_U8", "WAV"), (".wav", "FLOAT", "WAV"),
+    (".Flac", None, "FLAC"), (".aiff", None, "AIFF"), (".AIF", None, "AIFF"),
+    (".ogg", None, "OGG"), (".mp3", None, "MP3"),
+])
+def test_every_libsndfile_format_is_accepted_by_manifest_noise_and_prediction(tmp_path, ext, subtype, fmt):
+    from helpers import audio
+
+    clip = write_clip(tmp_path / "r" / ravdess_name(emotion=3, actor=4, ext=ext), subtype=subtype,
+                      format=fmt)
+    manifest, skipped = datasets.find_ravdess(tmp_path / "r")
+    assert skipped.empty and manifest["path"].tolist() == [str(clip.resolve())]
+    assert manifest["duration"].iloc[0] == pytest.approx(1.5, abs=0.06)  # MP3 adds encoder padding
+
+    # The noise loader and the prediction command's folder walk accept the same file.
+    make_us8k_tree(tmp_path / "n", folds=(1,), classes=("siren",))
+    csv_path = tmp_path / "n" / "metadata" / "UrbanSound8K.csv"
+    table = pd.read_csv(csv_path)
+    noise_clip = write_clip(tmp_path / "n" / "audio" / "fold1" / f"99-8-0-0{ext}", subtype=subtype, format=fmt)
+    table.loc[0, "slice_file_name"] = noise_clip.name
+    table.to_csv(csv_path, index=False)
+    noise, noise_skipped = datasets.load_urbansound8k(tmp_path / "n")
+    assert noise_skipped.empty and noise["path"].tolist() == [str(noise_clip)]
+    assert audio.is_audio_name(clip) and ext.lower() in audio.AUDIO_SUFFIXES
+
+
+def test_the_accepted_suffixes_have_one_definition():
+    from helpers import audio, download, predict
+
+    assert predict.AUDIO_SUFFIXES is audio.AUDIO_SUFFIXES
+    assert not hasattr(datasets, "AUDIO_SUFFIXES") and not hasattr(download, "AUDIO_SUFFIXES")
+
+
+# --- check_protocol -------------------------------------------------------------------------
+
+def _full_manifest() -> pd.DataFrame:
+    rows = [{"actor": actor, "emotion": emotion} for actor in range(1, 25) for emotion in config.EMOTIONS]
+    return pd.DataFrame(rows)
+
+
+def test_check_protocol_accepts_every_actor_with_every_emotion():
+    datasets.check_protocol(_full_manifest())
+
+
+def test_check_protocol_names_an_actor_without_clips_and_one_without_an_emotion():
+    manifest = _full_manifest()
+    manifest = manifest[(manifest["actor"] != 7) & ~((manifest["actor"] == 12) & (manifest["emotion"] == "sad"))]
+    skipped = pd.DataFrame({"path": ["a", "b", "c"], "reason": ["empty file (0 bytes)"] * 3})
+
+    with pytest.raises(DatasetError) as caught:
+        datasets.check_protocol(manifest, skipped)
+
+    message = str(caught.value)
+    assert "actor 7 has no usable clip" in message and "actor 12 has no sad clip" in message
+    assert "3 files were skipped" in message

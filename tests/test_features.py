@@ -100,7 +100,7 @@ def tree(tmp_path):
     make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2), emotions=(1, 5))
     make_us8k_tree(tmp_path / "urbansound8k", folds=(1,))
     manifest, _ = datasets.find_ravdess(tmp_path / "ravdess")
-    noise = datasets.load_urbansound8k(tmp_path / "urbansound8k", folds=1)
+    noise, _ = datasets.load_urbansound8k(tmp_path / "urbansound8k", folds=1)
     return manifest, noise["path"].tolist()
 
 

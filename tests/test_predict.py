@@ -103,7 +103,7 @@ def test_prediction_preprocessing_equals_the_training_features(predictor, tmp_pa
                       sample_rate=44_100, duration_s=4.2)
     make_us8k_tree(tmp_path / "us8k")
     manifest, _ = datasets.find_ravdess(tmp_path / "ravdess")
-    noise = datasets.load_urbansound8k(tmp_path / "us8k")
+    noise, _ = datasets.load_urbansound8k(tmp_path / "us8k")
     feature_set = features.build_features(manifest, noise["path"], cache_dir=tmp_path / "cache", n_jobs=1)
     X, items = feature_set.variant("clean")
 

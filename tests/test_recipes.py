@@ -257,10 +257,40 @@ def test_ablation_changes_one_part_at_a_time():
     assert variants["epoch of the best validation UAR, not the last"].monitor == "val_uar"
     mlp = variants["MLP (256 GELU units, dropout) instead of linear"]
     assert mlp.params["hidden_units"] == 256 and mlp.speed_perturbation == ours.speed_perturbation
+    assert variants["without test-time speed averaging"].test_time_speeds == ()
+    assert variants["without test-time speed averaging"].speed_perturbation == ours.speed_perturbation
     for name, variant in variants.items():
-        changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble")
+        changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble",
+                                       "test_time_speeds")
                    if getattr(variant, field) != getattr(ours, field)]
-        assert len(changed) == (0 if name == "full recipe" else 1), (name, changed)
+        # Without training speeds there are no copies to average over at test either.
+        expected = {"full recipe": 0, "without speed perturbation": 2}.get(name, 1)
+        assert len(changed) == expected, (name, changed)
+
+
+def test_test_time_speeds_average_the_copies_probabilities_and_are_not_in_the_cache_key(model_cache):
+    x, items = functional_items(clips_per_emotion=2)
+    recipe = tiny_ours(speed_perturbation=(0.9, 1.1), test_time_speeds=(), monitor="none", epochs=2)
+    averaged = recipe.replace(test_time_speeds=(1.1,))
+    copies = [x - 0.05, x + 0.05]
+    split = experiments.make_splits(items, protocol="speaker-independent", seed=0, n_folds=2)[0]
+    y = experiments.emotion_labels(items)
+
+    plain = training.train_recipe(recipe, x, y, split, seed=0, data_key="t", augmented=copies)
+    again = training.train_recipe(averaged, x, y, split, seed=0, data_key="t", augmented=copies)
+    assert again.cached  # the same training: test-time averaging is not part of the key
+
+    p = training.predict_recipe(again.model, averaged, x, split.test, augmented=copies)
+    p_clip = training.predict_proba(again.model, x[split.test])
+    p_fast = training.predict_proba(again.model, copies[1][split.test])
+    np.testing.assert_allclose(p, (p_clip + p_fast) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(training.predict_recipe(plain.model, recipe, x, split.test), p_clip)
+    with pytest.raises(training.TrainingError, match="pass their copies"):
+        training.predict_recipe(again.model, averaged, x, split.test)
+    with pytest.raises(recipes.RecipeError, match="must be among"):
+        recipe.replace(test_time_speeds=(1.2,))
+    assert averaged.replace(speed_perturbation=(0.9,)).test_time_speeds == ()
+    assert averaged.replace(speed_perturbation=(1.1,)).test_time_speeds == (1.1,)
 
 
 def test_run_ablation_trains_each_variant_on_the_same_folds(model_cache):

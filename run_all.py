@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", help="run only these notebooks, e.g. 01,02")
     parser.add_argument("--from", dest="start", help="start at this notebook, e.g. 03")
     parser.add_argument("--force", action="store_true", help="recompute features and retrain models even when cached")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first unusable audio file (default: skip it and list it in "
+                             "tables/skipped_files.csv)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "
                              "(VALUE is read as a Python literal when it is one, else as text)")
@@ -77,6 +80,7 @@ def notebook_parameters(args: argparse.Namespace) -> dict:
         "NOISE_DIR": str(Path(args.noise).resolve()) if args.noise else "",
         "NOISE_FOLDS": args.noise_folds,
         "FORCE": bool(args.force),
+        "STRICT": bool(args.strict),
     }
     for item in args.param:
         name, sep, text = item.partition("=")

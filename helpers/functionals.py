@@ -19,6 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import time
 import types
 from collections.abc import Sequence
 from pathlib import Path
@@ -358,9 +359,26 @@ def _worker_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     if _POOL is None or _POOL_WORKERS != workers:
         _close_pool()
         _POOL = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent, initargs=(os.getpid(),))
         _POOL_WORKERS = workers
     return _POOL
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the process that started it is gone.
+
+    A parent killed outright (SIGKILL, an out-of-memory kill) runs no clean-up; without this
+    its idle workers would live on, holding its output pipes open.
+    """
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _close_pool() -> None:

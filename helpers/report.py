@@ -67,7 +67,7 @@ CASE_STUDY_TABLES: tuple[str, ...] = ("case_study_emotion", "case_study_gender",
                                       "case_study_bad_input")
 RUN_KEYS: frozenset[str] = frozenset({
     "profile", "data", "ravdess_root", "noise_root", "n_manifest", "n_clips", "n_noise_clips",
-    "seed", "data_fingerprint", "versions", "parameters"})
+    "n_skipped", "skipped", "seed", "data_fingerprint", "versions", "parameters"})
 
 
 class ReportError(ProjectError):
@@ -193,6 +193,7 @@ def _data_section(results: "_Results", profile: str | None) -> str:
             ("clips used by this profile", data.get("n_clips")),
             ("noise root", data.get("noise_root")),
             ("noise clips", data.get("n_noise_clips")),
+            ("unusable files skipped", data.get("n_skipped")),
             ("seed", data.get("seed")),
         ]
         if variants is not None:
@@ -212,6 +213,14 @@ def _data_section(results: "_Results", profile: str | None) -> str:
             rows.append(("libraries", ", ".join(f"{k} {v}" for k, v in versions.items())))
         lines.append(markdown_table(["item", "value"],
                                     [[name, _text(value)] for name, value in rows]))
+        skipped = data.get("skipped") or []
+        if skipped:
+            shown = skipped[:20]
+            lines.append(f"Files left out as unusable ({len(skipped)}; all in "
+                         f"`tables/skipped_files.csv`):")
+            lines.append(markdown_table(["source", "file", "reason"],
+                                        [[_text(r.get("source")), f"`{r.get('path')}`", _text(r.get("reason"))]
+                                         for r in shown]))
     provenance = results.provenance()
     if provenance:
         lines.append("Where each results file comes from:")

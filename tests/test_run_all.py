@@ -50,7 +50,7 @@ def test_committed_notebooks_are_clean_and_parameterised():
         assert all(not cell.outputs and cell.execution_count is None for cell in code), path.name
         tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one 'parameters' cell"
-        for name in ("PROFILE", "RAVDESS_DIR", "NOISE_DIR", "NOISE_FOLDS", "FORCE", "SEED"):
+        for name in ("PROFILE", "RAVDESS_DIR", "NOISE_DIR", "NOISE_FOLDS", "FORCE", "SEED", "STRICT"):
             assert f"{name}:" in tagged[0].source, f"{path.name} lacks parameter {name}"
         assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
 

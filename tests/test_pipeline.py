@@ -1,0 +1,64 @@
+"""pipeline.load_run on a copy of RAVDESS with bad files: skipped, listed, or refused."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from conftest import make_ravdess_tree, make_us8k_tree, ravdess_name
+from helpers import pipeline
+from helpers.errors import DatasetError
+
+
+@pytest.fixture
+def roots(tmp_path):
+    """All 24 actors with one short clip of each of the 8 emotions, and two noise clips."""
+    ravdess, noise = tmp_path / "ravdess", tmp_path / "us8k"
+    make_ravdess_tree(ravdess, actors=range(1, 25), emotions=range(1, 9), duration_s=0.3,
+                      sample_rate=16_000)
+    make_us8k_tree(noise, folds=(1,))
+    return ravdess, noise
+
+
+def load(roots, **kwargs):
+    ravdess, noise = roots
+    return pipeline.load_run(profile="smoke", ravdess_dir=str(ravdess), noise_dir=str(noise), **kwargs)
+
+
+def test_a_corrupt_file_is_left_out_and_listed_and_the_run_goes_on(roots):
+    ravdess, noise = roots
+    # A second take of a clip, corrupt; an AppleDouble file; a broken noise clip.
+    corrupt = ravdess / "Actor_03" / ravdess_name(emotion=5, statement=2, actor=3)
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    fork = ravdess / "Actor_03" / f"._{ravdess_name(emotion=5, actor=3)}"
+    fork.write_bytes(b"\x00\x05\x16\x07")
+    broken_noise = sorted((noise / "audio" / "fold1").glob("*.wav"))[0]
+    broken_noise.write_bytes(b"")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the skips are in the table, not a stream of warnings
+        run = load(roots)
+
+    assert len(run.manifest) == 24 * 8 and len(run.noise) == 1
+    assert dict(zip(run.skipped["path"], run.skipped["source"])) == {
+        str(corrupt.resolve()): "ravdess", str(fork.resolve()): "ravdess", str(broken_noise): "noise"}
+    assert run.describe()["n_skipped"] == 3
+
+    with pytest.raises(DatasetError, match="not a readable audio file") as caught:
+        load(roots, strict=True)
+    assert corrupt.name in str(caught.value)
+
+
+def test_a_copy_that_loses_an_actor_or_an_emotion_stops_with_one_message(roots):
+    ravdess, _ = roots
+    for path in (ravdess / "Actor_07").glob("*.wav"):
+        path.write_bytes(b"")
+    (ravdess / "Actor_12" / ravdess_name(emotion=4, actor=12)).write_bytes(b"")
+
+    with pytest.raises(DatasetError) as caught:
+        load(roots)
+
+    message = str(caught.value)
+    assert "actor 7 has no usable clip" in message and "actor 12 has no sad clip" in message
+    assert "9 files were skipped" in message

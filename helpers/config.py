@@ -135,12 +135,16 @@ class Profile:
     # Caps for the functionals recipes (``ours``): None keeps the recipe's own settings.
     recipe_epochs: int | None = None
     recipe_ensemble: int | None = None
+    # False drops a functionals recipe's perturbed copies (speeds, multi-condition copies, and
+    # so test-time speed averaging): ``smoke`` extracts one set of functionals per clip.
+    recipe_copies: bool = True
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
                      n_folds=2, sweep_trials_per_stage=2, gender_epochs=1,
-                     gender_steps_per_epoch=2, recipe_epochs=3, recipe_ensemble=1),
+                     gender_steps_per_epoch=2, recipe_epochs=3, recipe_ensemble=1,
+                     recipe_copies=False),
     "quick": Profile("quick", clips_per_actor=8, max_epochs=6, early_stopping_patience=3,
                      n_folds=3, sweep_trials_per_stage=3, gender_epochs=5,
                      gender_steps_per_epoch=8, recipe_epochs=20, recipe_ensemble=2),

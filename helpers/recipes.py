@@ -186,11 +186,14 @@ class Recipe:
         """Fill the settings left to the run profile (epochs, batch size, patience).
 
         A recipe with its own epochs (``ours``) keeps them, capped by the profile's
-        ``recipe_epochs`` and ``recipe_ensemble`` (``smoke`` and ``quick`` train less).
+        ``recipe_epochs`` and ``recipe_ensemble`` (``smoke`` and ``quick`` train less);
+        ``smoke`` also drops the perturbed copies (``recipe_copies``).
         """
         if self.epochs is not None and self.features != "log_mel":
+            capped = self if profile.recipe_copies else self.replace(speed_perturbation=(),
+                                                                     channel_copies=0)
             return dataclasses.replace(
-                self, epochs=min(self.epochs, profile.recipe_epochs or self.epochs),
+                capped, epochs=min(self.epochs, profile.recipe_epochs or self.epochs),
                 ensemble=min(self.ensemble, profile.recipe_ensemble or self.ensemble))
         if self.task == "gender":
             epochs = self.epochs or profile.gender_epochs

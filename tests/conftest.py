@@ -27,6 +27,7 @@ os.environ.setdefault("SER_RUN_EAGERLY", "1")
 # into each module: a fixture imported into several modules is instantiated once per module).
 from notebook_support import smoke_run  # noqa: E402,F401
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Keep the notebook chain on one worker, and start it first.
 
@@ -38,7 +39,8 @@ def pytest_collection_modifyitems(config, items):
     chain = [item for item in items if "smoke_run" in getattr(item, "fixturenames", ())]
     for item in chain:
         item.add_marker(pytest.mark.xdist_group("smoke_chain"))
-    others = [item for item in items if item not in chain]
+    in_chain = {id(item) for item in chain}
+    others = [item for item in items if id(item) not in in_chain]
     items[:] = chain + others
 
 

@@ -302,3 +302,13 @@ def test_run_ablation_trains_each_variant_on_the_same_folds(model_cache):
     assert table["delta_uar"].iloc[0] == 0
     np.testing.assert_allclose(table["delta_uar"], table["uar"] - table["uar"].iloc[0])
     assert table["uar"].between(0, 1).all() and (table["mode"] == "single-clip").all()
+
+
+def test_the_smoke_profile_drops_the_perturbed_copies_and_quick_keeps_them():
+    ours = recipes.get_recipe("emotion", "ours")
+    smoke = ours.for_profile(config.get_profile("smoke"))
+    assert (smoke.speed_perturbation, smoke.test_time_speeds, smoke.channel_copies) == ((), (), 0)
+    assert smoke.for_profile(config.get_profile("smoke")) == smoke  # applying it twice changes nothing
+    quick = recipes.get_recipe("gender", "ours").for_profile(config.get_profile("quick"))
+    assert quick.channel_copies == recipes.ROBUST_CHANNEL_COPIES
+    assert ours.for_profile(config.get_profile("full")).test_time_speeds == recipes.OURS_SPEEDS

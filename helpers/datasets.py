@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-import soundfile
 
 from helpers import audio, config
 from helpers.errors import AudioError, DatasetError, ProjectError

@@ -17,7 +17,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import make_ravdess_tree
 from helpers import config

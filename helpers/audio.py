@@ -57,9 +57,7 @@ def check_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.s
     """
     path = Path(path)
     info = audio_info(path)
-    if info.frames * sample_rate / info.samplerate < n_fft:
-        raise AudioError(path, f"too short: {info.frames / info.samplerate:.3f} s is less than one "
-                               f"FFT frame ({n_fft} samples at {sample_rate} Hz)")
+    _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
     try:
         data = soundfile.read(str(path), dtype="float32", always_2d=True)[0]
     except (RuntimeError, soundfile.LibsndfileError) as error:
@@ -136,9 +134,7 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sa
     path = Path(path)
     info = audio_info(path)
     native_rate = info.samplerate
-    if info.frames * sample_rate / native_rate < n_fft:
-        raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s is less than one FFT "
-                               f"frame ({n_fft} samples at {sample_rate} Hz)")
+    _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
     start = int(offset_s * native_rate)
     if start >= info.frames:
         raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s ends before the window "
@@ -208,6 +204,13 @@ def load_window(path: str | os.PathLike, *, feature_config: config.FeatureConfig
                    duration_s=feature_config.duration_s, n_fft=feature_config.n_fft,
                    check_silence=check_silence)
     return fix_length(y, feature_config.n_samples)
+
+
+def _refuse_too_short(path: Path, info, *, sample_rate: int, n_fft: int) -> None:
+    """Refuse a file shorter than one FFT frame at ``sample_rate``."""
+    if info.frames * sample_rate / info.samplerate < n_fft:
+        raise AudioError(path, f"too short: {info.frames / info.samplerate:.3f} s is less than one "
+                               f"FFT frame ({n_fft} samples at {sample_rate} Hz)")
 
 
 def _libsndfile_reason(error: Exception) -> str:

@@ -132,10 +132,7 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
     candidates, skipped = [], []
 
     def skip(path: Path, reason: str) -> None:
-        if on_error == "raise":
-            raise DatasetError(f"{path}: {reason}")
-        warnings.warn(f"skipping {path}: {reason}", stacklevel=3)
-        skipped.append({"path": str(path), "reason": reason})
+        _skip_unusable(skipped, path, reason, on_error=on_error)
 
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.suffix.lower() not in audio.AUDIO_SUFFIXES:
@@ -218,6 +215,14 @@ def check_protocol(manifest: pd.DataFrame, skipped: pd.DataFrame | None = None, 
             f"{n_skipped} files were skipped as unusable (see the skipped table, or run "
             f"`python -m helpers.datasets manifest DIR`); restore them or use a complete copy"
         )
+
+
+def _skip_unusable(skipped: list, path: Path, reason: str, *, on_error: str) -> None:
+    """An unusable file: raise (``on_error="raise"``), or warn and add it to ``skipped``."""
+    if on_error == "raise":
+        raise DatasetError(f"{path}: {reason}")
+    warnings.warn(f"skipping {path}: {reason}", stacklevel=3)
+    skipped.append({"path": str(path), "reason": reason})
 
 
 def _check_files(paths: list[Path]) -> dict:
@@ -307,10 +312,7 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
             reason = facts[path].reason
         else:
             continue
-        if on_error == "raise":
-            raise DatasetError(f"{path}: {reason}")
-        warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
-        skipped.append({"path": str(path), "reason": reason})
+        _skip_unusable(skipped, path, reason, on_error=on_error)
     bad = {row["path"] for row in skipped}
     usable = selected[~selected["path"].isin(bad)].reset_index(drop=True)
     if usable.empty:

@@ -282,11 +282,9 @@ def ours_gender(**hyperparameters) -> Recipe:
     raises its pitch, the strongest gender cue (the multi-condition copies move it by at most
     10 %).
     """
-    return Recipe(
-        name="ours", task="gender", builder=models.build_functionals_mlp, features="compare",
-        hyperparameters={**OURS_EMOTION_HYPERPARAMETERS, "n_classes": 1, **hyperparameters},
-        normalization="per-feature", epochs=40, batch_size=128, monitor="none", min_delta=0.0,
-        patience=-1, schedule="cosine", ensemble=1, level_db=ROBUST_LEVEL_DB,
+    # The emotion recipe's model and training, with one sigmoid output and its own copies.
+    return ours_emotion(**{"n_classes": 1, **hyperparameters}).replace(
+        task="gender", speed_perturbation=(), level_db=ROBUST_LEVEL_DB,
         channel_copies=ROBUST_CHANNEL_COPIES,
         description="ComParE functionals of clips scaled to one speech level, with two "
                     "multi-condition copies of each training clip → L2-penalised logistic "

@@ -194,3 +194,23 @@ def test_bad_arguments_raise_a_project_error_naming_them(builder, kwargs, argume
 def test_gender_cnn_needs_a_known_clip_length():
     with pytest.raises(ConfigError, match="input_shape"):
         models.build_gender_cnn((16, None, 1))
+
+
+def test_functionals_model_clips_standardised_outliers_and_keeps_the_limit_when_saved(tmp_path):
+    mean, std = np.full(6, 1.0), np.full(6, 2.0)
+    model = models.build_functionals_mlp((6,), hidden_units=0, clip=3.0, normalization=(mean, std),
+                                         seed=0)
+    x = np.zeros((2, 6), dtype=np.float32)
+    x[0, 2] = 1e6  # half a million standard deviations out
+    x[1, 2] = 1.0 + 3.0 * 2.0  # exactly at the limit
+    p = model.predict(x, verbose=0)
+    np.testing.assert_allclose(p[0], p[1], rtol=1e-6)  # the outlier counts as +3 std
+    path = tmp_path / "clipped.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert again.get_layer("clip").limit == 3.0
+    np.testing.assert_allclose(again.predict(x, verbose=0), p, rtol=1e-6)
+    unclipped = models.build_functionals_mlp((6,), hidden_units=0, normalization=(mean, std), seed=0)
+    assert "clip" not in [layer.name for layer in unclipped.layers]
+    with pytest.raises(ConfigError, match="clip"):
+        models.build_functionals_mlp((6,), clip=-1.0)

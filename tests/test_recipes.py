@@ -43,7 +43,7 @@ def tiny_mlp(input_shape, **kwargs):
 
 def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     return recipes.get_recipe(task, "ours", learning_rate=0.01).replace(
-        **{"builder": tiny_mlp, "epochs": 12, "ensemble": 1, "batch_size": 32,
+        **{"builder": tiny_mlp, "solver": "gradient", "epochs": 12, "ensemble": 1, "batch_size": 32,
            "monitor": "val_uar", "speed_perturbation": (), "channel_copies": 0, "level_db": None,
            **changes})
 
@@ -202,6 +202,43 @@ def test_ours_keeps_the_best_validation_uar_and_averages_its_ensemble(model_cach
     assert experiments.evaluate_emotion(y[split.test], probabilities)["uar"] > 0.5
 
 
+def test_the_lbfgs_solver_reaches_the_minimum_that_gradient_steps_approach(model_cache):
+    from sklearn.linear_model import LogisticRegression
+
+    x, items = functional_items(clips_per_emotion=2, speaker_offset=0.5)
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    ours = recipes.get_recipe("emotion", "ours", l2=0.01).replace(
+        speed_perturbation=(), channel_copies=0).for_profile(PROFILE)
+    assert ours.solver == "lbfgs" and ours.params["hidden_units"] == 0
+    solved = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
+    stepped = training.train_recipe(ours.replace(solver="gradient", epochs=3), x, y, split,
+                                    seed=0, data_key="t")
+    assert not solved.cached and len(solved.history["loss"]) == 1
+    # The solution is scikit-learn's on the same standardised rows, with C = 1 / (2 l2 n).
+    mean, std = solved.normalization
+    z = (x[split.train] - mean) / std
+    reference = LogisticRegression(C=1 / (2 * 0.01 * split.train.size), max_iter=5000).fit(
+        z, y[split.train])
+    p = training.predict_proba(solved.model, x[split.test])
+    np.testing.assert_allclose(p, reference.predict_proba((x[split.test] - mean) / std), atol=1e-3)
+    # ... and a lower training loss (penalty included) than 3 epochs of gradient steps.
+    assert solved.history["loss"][0] < stepped.history["loss"][-1]
+    assert training.train_recipe(ours, x, y, split, seed=0, data_key="t").cached
+
+
+def test_the_lbfgs_solver_refuses_a_model_with_hidden_layers(model_cache):
+    x, items = functional_items(clips_per_emotion=1)
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    with pytest.raises(training.TrainingError, match="have trainable weights"):
+        training.train_recipe(tiny_ours(solver="lbfgs"), x, y, split, seed=0, data_key="t")
+    with pytest.raises(recipes.RecipeError, match="solver"):
+        recipes.get_recipe("emotion", "original").replace(solver="lbfgs")
+    with pytest.raises(recipes.RecipeError, match="solver"):
+        tiny_ours(solver="newton")
+
+
 def test_speaker_adaptive_mode_standardises_each_speaker_over_their_own_clips():
     x, items = functional_items(speaker_offset=5.0)
     ours = recipes.get_recipe("emotion", "ours")
@@ -255,16 +292,21 @@ def test_ablation_changes_one_part_at_a_time():
     assert variants["full recipe"] is ours
     assert variants["without speed perturbation"].speed_perturbation == ()
     assert variants["epoch of the best validation UAR, not the last"].monitor == "val_uar"
+    gradient = variants["40 epochs of AdamW + cosine, not solved to convergence"]
+    assert (ours.solver, gradient.solver) == ("lbfgs", "gradient")
     mlp = variants["MLP (256 GELU units, dropout) instead of linear"]
     assert mlp.params["hidden_units"] == 256 and mlp.speed_perturbation == ours.speed_perturbation
+    assert mlp.solver == "gradient"  # only a linear model can be solved by L-BFGS
     assert variants["without test-time speed averaging"].test_time_speeds == ()
     assert variants["without test-time speed averaging"].speed_perturbation == ours.speed_perturbation
     for name, variant in variants.items():
         changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble",
                                        "test_time_speeds")
                    if getattr(variant, field) != getattr(ours, field)]
-        # Without training speeds there are no copies to average over at test either.
-        expected = {"full recipe": 0, "without speed perturbation": 2}.get(name, 1)
+        # Without training speeds there are no copies to average over at test either; the
+        # stopping rule and the MLP apply to gradient steps (the solver is changed with them).
+        expected = {"full recipe": 0, "without speed perturbation": 2,
+                    "40 epochs of AdamW + cosine, not solved to convergence": 0}.get(name, 1)
         assert len(changed) == expected, (name, changed)
 
 

@@ -126,7 +126,7 @@ def train_fold(recipe: recipes.Recipe, x: np.ndarray, y: np.ndarray, split, *, s
     if recipe.task == "gender":
         probabilities = np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
     samples = (trained.train_samples_per_s or 0.0) * trained.seconds
-    return probabilities, trained.seconds, samples, f", {len(trained.history.get('loss', []))} epochs"
+    return probabilities, trained.seconds, samples, f", {training.describe_fit(trained.history)}"
 
 
 def run_original(task: str, run, split_list, *, seed: int, say) -> dict:

@@ -267,9 +267,8 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
         if first_model is None:
             first_model = model
         if progress is not None:
-            epochs = len(fold.history.get("loss", []))
             progress(f"{variant:12s} {protocol:20s} {split.name:22s} "
-                     f"{'cached' if fold.cached else f'{epochs} epochs'}: "
+                     f"{'cached' if fold.cached else training.describe_fit(fold.history)}: "
                      f"UAR {fold.metrics['uar']:.3f}, accuracy {fold.metrics['accuracy']:.3f}")
     used = emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder, recipe=recipe)
     return ProtocolResult(variant=variant, protocol=protocol, folds=folds, model=first_model,

@@ -297,7 +297,7 @@ def run_gender_folds(x: np.ndarray, items: pd.DataFrame, split_list: Sequence[sp
         if keep_models or not kept:
             kept.append(model)
         if progress is not None:
-            state = "cached" if result.cached else f"{len(result.history.get('loss', []))} epochs"
+            state = "cached" if result.cached else training.describe_fit(result.history)
             progress(f"{split.name:16s} test actors {_actor_list(split.test_actors)}: {state}, "
                      f"best epoch {result.best_epoch}, accuracy {result.metrics['accuracy']:.3f}, "
                      f"AUC {result.metrics['auc']:.3f} ({result.seconds:.1f} s)")

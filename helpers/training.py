@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "make_early_stopping",
     "fit_model",
     "solve_logistic",
+    "describe_fit",
     "training_key",
     "train_or_load",
     "architecture_digest",
@@ -248,6 +250,13 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
     return _history_dict(history)
 
 
+def describe_fit(history: Mapping[str, Sequence[float]]) -> str:
+    """How a model was fitted, for progress lines: ``"12 epochs"`` or ``"L-BFGS, 130 iterations"``."""
+    if "iterations" in history:
+        return f"L-BFGS, {int(history['iterations'][-1])} iterations"
+    return f"{len(history.get('loss', []))} epochs"
+
+
 #: Iteration cap of :func:`solve_logistic` (scikit-learn's L-BFGS; it stops earlier on its
 #: tolerance, a few hundred iterations on the real RAVDESS).
 LBFGS_MAX_ITER = 2000
@@ -276,7 +285,7 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     -------
     dict
         A one-entry history: ``loss`` (the Keras loss of the solution, penalty included) and
-        ``iterations`` (L-BFGS iterations used).
+        ``iterations`` (L-BFGS iterations used) and ``solve_seconds``.
 
     Raises
     ------
@@ -308,11 +317,13 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     y_train = np.asarray(y_train)
     labels = y_train[:, 0].astype(np.int64) if y_train.shape[1] == 1 else y_train.argmax(1)
     n = len(z)
+    started = time.perf_counter()
     solver = LogisticRegression(C=1.0 / (2.0 * l2 * n) if l2 > 0 else np.inf,
                                 max_iter=LBFGS_MAX_ITER)
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore", ConvergenceWarning)
         solver.fit(z, labels)
+    solve_seconds = time.perf_counter() - started
     if y_train.shape[1] != 1 and len(solver.classes_) != y_train.shape[1]:
         # A class absent from the training rows: give it the lowest score of every row.
         coef = np.zeros((y_train.shape[1], z.shape[1]))
@@ -333,7 +344,8 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     else:
         loss = -np.mean(np.log(probabilities[np.arange(n), labels]))
     loss += l2 * float(np.sum(coef ** 2))
-    return {"loss": [float(loss)], "iterations": [float(np.max(solver.n_iter_))]}
+    return {"loss": [float(loss)], "iterations": [float(np.max(solver.n_iter_))],
+            "solve_seconds": [solve_seconds]}
 
 
 class _EpochBatches(keras.utils.PyDataset):
@@ -629,8 +641,6 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         If the recipe's epochs, batch size or patience are unset, ``x`` and ``labels`` differ in
         length, or ``x`` does not have the shape the recipe's features need.
     """
-    import time
-
     for field in ("epochs", "batch_size", "patience"):
         if getattr(recipe, field) is None:
             raise TrainingError(f"recipe {recipe.name!r}: {field} is unset; call "

@@ -13,7 +13,9 @@ It times, in one process, on generated inputs of the real shapes (a log-mel of 6
 
 The report splits the project's time into the input pipeline, the forward/backward pass (the
 reference minus its own batching) and callbacks and validation (the rest). ``ours`` is solved
-by L-BFGS (no epochs): its forward/backward share is the solve. The last line printed is one
+by L-BFGS (no epochs): its forward/backward share is the solve, and its reference is the
+recipe's own epochs of plain minibatch steps (``speedup_vs_reference`` is the ratio of the times
+to a trained model). The last line printed is one
 JSON object with the keys ``recipe``, ``precision``, ``train_samples_per_s``,
 ``reference_samples_per_s``, ``speedup_vs_reference`` and ``inference_samples_per_s``.
 
@@ -150,7 +152,10 @@ def run(recipe_name: str, *, precision: str, n_items: int, epochs: int | None, s
             "n_train": int(n_train), "epochs": int(epochs_run),
             "train_samples_per_s": round(float(project_rate), 1),
             "reference_samples_per_s": round(float(reference_rate), 1),
-            "speedup_vs_reference": round(float(project_rate / reference_rate), 3),
+            # Time to a trained model: for gradient steps both runs do the same epochs (so this
+            # is also the ratio of samples/s); an L-BFGS recipe is compared with its own
+            # recipe's epochs of plain minibatch steps.
+            "speedup_vs_reference": round(float(reference_s / project_s), 3),
             "inference_samples_per_s": round(float(inference_rate), 1),
             "seconds": {"project": round(project_s, 2), "reference": round(reference_s, 2),
                         "input_pipeline": round(input_s, 2), "compute": round(compute_s, 2),

@@ -23,9 +23,12 @@ def test_the_last_line_is_json_with_the_rates_and_the_time_split(recipe, shape, 
     assert record["solver"] == ("gradient" if recipe == "original" else "lbfgs")
     for key in ("train_samples_per_s", "reference_samples_per_s", "inference_samples_per_s"):
         assert record[key] > 0, key
-    assert record["speedup_vs_reference"] == pytest.approx(
-        record["train_samples_per_s"] / record["reference_samples_per_s"], rel=0.01)
     parts = record["seconds"]
+    assert record["speedup_vs_reference"] == pytest.approx(parts["reference"] / parts["project"],
+                                                           rel=0.02)
+    if recipe == "original":  # the same epochs: the ratio of the rates too
+        assert record["speedup_vs_reference"] == pytest.approx(
+            record["train_samples_per_s"] / record["reference_samples_per_s"], rel=0.02)
     assert parts["input_pipeline"] + parts["compute"] + parts["callbacks_validation_setup"] == \
         pytest.approx(parts["project"], abs=0.05) or parts["callbacks_validation_setup"] == 0
     assert any("where the project's training time goes" in line for line in lines)

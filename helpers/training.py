@@ -270,9 +270,9 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     ``Dense`` layer with an optional ``keras.regularizers.L2`` on its kernel. Its loss in Keras
     is the mean cross-entropy plus ``l2 * ||W||²``; scikit-learn's ``LogisticRegression``
     minimises ``C * sum(cross-entropy) + ||W||² / 2``, the same objective with
-    ``C = 1 / (2 * l2 * n)``. Its L-BFGS solves it to tolerance where a fixed number of
-    minibatch epochs stops short (on the real RAVDESS, 40 epochs of AdamW left about 2 points of
-    UAR). The solution is written into the layer's kernel and bias.
+    ``C = 1 / (2 * l2 * n)`` (no penalty when ``l2`` is 0). Its L-BFGS solves it to tolerance,
+    where minibatch epochs stop wherever their number, rate and batch size leave them. The
+    solution is written into the layer's kernel and bias.
 
     Parameters
     ----------
@@ -293,8 +293,6 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
         If another layer than the output has trainable weights, the output is not a ``Dense``
         layer, or its penalty is not L2.
     """
-    import warnings as _warnings
-
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -318,10 +316,11 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     labels = y_train[:, 0].astype(np.int64) if y_train.shape[1] == 1 else y_train.argmax(1)
     n = len(z)
     started = time.perf_counter()
+    # scikit-learn >= 1.8 spells "no penalty" C = inf.
     solver = LogisticRegression(C=1.0 / (2.0 * l2 * n) if l2 > 0 else np.inf,
                                 max_iter=LBFGS_MAX_ITER)
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
         solver.fit(z, labels)
     solve_seconds = time.perf_counter() - started
     if y_train.shape[1] != 1 and len(solver.classes_) != y_train.shape[1]:

@@ -396,12 +396,14 @@ other microphones.
 - Every recording, in training and in prediction, is first scaled to one speech level
   ({recipes.ROBUST_LEVEL_DB:g} dBFS over its loudest 30 % of 25 ms frames), so the gain of a
   microphone changes nothing. openSMILE ComParE 2016 functionals (6,373 per clip), standardised
-  per feature, go into an L2-penalised logistic regression trained in Keras.
+  per feature and clipped to ±5 standard deviations, go into an L2-penalised logistic
+  regression: a Keras model whose weights scikit-learn's L-BFGS solved to convergence.
 - Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a
   random speed (0.9, 1 or 1.1) through a random recording chain of `helpers/channel.py` (8 or
   16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none.
 - **`emotion_ours`**: 8 emotions (neutral, calm, happy, sad, angry, fearful, disgust,
-  surprised); also trained on copies of every clip played at 0.9x and 1.1x speed.
+  surprised); also trained on copies of every clip played at 0.9x and 1.1x speed, and it
+  averages its probabilities over the clip played at 1, 0.9 and 1.1x speed.
 - **`gender_ours`**: P(female), one sigmoid output.
 - Both work on **one clip at a time** (no enrollment audio of the speaker), at any sample rate,
   from any format libsndfile reads.

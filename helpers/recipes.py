@@ -13,8 +13,8 @@ Two recipes per task:
   patience 3 for emotion; gender keeps its best epoch over fixed 8-step epochs).
 * ``ours`` -- built for voices the model has never heard, chosen from measurements on the real
   RAVDESS (see the README's headline table and ablation): openSMILE ComParE 2016 functionals,
-  standardised per feature, of every training clip and of copies played at 0.9x and 1.1x speed
-  (new "speakers"), into an L2-penalised multinomial logistic regression, a Keras model whose
+  standardised per feature and clipped to ±5, of every training clip and of copies played at
+  0.9x and 1.1x speed (new "speakers"), into an L2-penalised multinomial logistic regression, a Keras model whose
   weights scikit-learn's L-BFGS solves to convergence (40 epochs of AdamW stopped short of it;
   choosing an epoch on two validation actors was worse still). At test, the probabilities are
   averaged over the clip played at the same three speeds.
@@ -359,7 +359,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
     The parts: test-time speed averaging (none), speed perturbation (none), multi-condition
     copies (none), the ensemble (one model), the solver (the recipe's epochs of minibatch
     gradient steps instead of L-BFGS), the stopping rule (with gradient steps: the epoch of the
-    best validation UAR instead of the last one), and the model (the MLP of
+    best validation UAR instead of the last one), the clip of the standardised functionals
+    (none), and the model (the MLP of
     ``MLP_HYPERPARAMETERS``, trained by gradient steps, instead of the logistic regression). A
     part the recipe does not have gives no variant.
     """
@@ -377,6 +378,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
         variants[f"{recipe.epochs} epochs of AdamW + cosine, not solved to convergence"] = gradient
     if recipe.monitor == "none":
         variants["epoch of the best validation UAR, not the last"] = gradient.replace(monitor="val_uar")
+    if recipe.params.get("clip"):
+        variants["standardised functionals not clipped"] = recipe.with_hyperparameters(clip=0.0)
     if recipe.params.get("hidden_units") == 0:
         variants["MLP (256 GELU units, dropout) instead of linear"] = gradient.with_hyperparameters(
             **MLP_HYPERPARAMETERS)

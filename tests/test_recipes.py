@@ -303,6 +303,7 @@ def test_ablation_changes_one_part_at_a_time():
     mlp = variants["MLP (256 GELU units, dropout) instead of linear"]
     assert mlp.params["hidden_units"] == 256 and mlp.speed_perturbation == ours.speed_perturbation
     assert mlp.solver == "gradient"  # only a linear model can be solved by L-BFGS
+    assert variants["standardised functionals not clipped"].params["clip"] == 0.0
     assert variants["without test-time speed averaging"].test_time_speeds == ()
     assert variants["without test-time speed averaging"].speed_perturbation == ours.speed_perturbation
     for name, variant in variants.items():

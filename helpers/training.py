@@ -335,13 +335,16 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     if model.optimizer is not None and not model.optimizer.built:
         # Saved and reloaded like a model trained by steps (the same optimizer variables).
         model.optimizer.build(model.trainable_variables)
-    probabilities = np.clip(np.asarray(model.predict(x_train, batch_size=1024, verbose=0),
-                                       dtype=np.float64), 1e-7, 1 - 1e-7)
+    # The objective at the solution, from the layer inputs already computed (no second pass
+    # through the model): mean cross-entropy (log-sum-exp form) plus the penalty.
+    logits = z @ coef.T + intercept
     if y_train.shape[1] == 1:
-        p = probabilities[:, 0]
-        loss = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+        margin = np.where(labels == 1, logits[:, 0], -logits[:, 0])
+        loss = float(np.mean(np.logaddexp(0.0, -margin)))
     else:
-        loss = -np.mean(np.log(probabilities[np.arange(n), labels]))
+        top = logits.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        loss = float(np.mean(log_norm - logits[np.arange(n), labels]))
     loss += l2 * float(np.sum(coef ** 2))
     return {"loss": [float(loss)], "iterations": [float(np.max(solver.n_iter_))],
             "solve_seconds": [solve_seconds]}

@@ -55,6 +55,7 @@ import keras
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy.exc
 
 from helpers import config, evaluation, experiments, models, recipes, splits, training
 from helpers import io as project_io
@@ -103,6 +104,9 @@ STAGES: tuple[tuple[str, str], ...] = (("dropout", "dropout_rate"),
                                        ("learning_rate", "learning_rate"))
 #: Row labels of Table 2.
 TABLE2_ROWS: tuple[str, ...] = ("original", "tuned", "difference")
+
+#: Connections tried while other workers create the storage's tables.
+_STORAGE_ATTEMPTS = 5
 
 # Bump when the meaning of a trial changes, so old studies are not resumed by new code.
 SEARCH_VERSION = 1
@@ -287,12 +291,22 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
                           f"heartbeat_interval={heartbeat_interval}")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # Heartbeats have been "experimental" in Optuna since 2.9; they are what makes a trial
-        # of a killed process run again, so the warning is noise here.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
-                                          grace_period=int(grace_period))
+    # Workers started together on a fresh database race to create Optuna's tables: the loser
+    # gets a unique-key violation (found by the PostgreSQL test). The tables exist by then, so
+    # connecting again succeeds.
+    for attempt in range(_STORAGE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats have been "experimental" in Optuna since 2.9; they are what makes a
+                # trial of a killed process run again, so the warning is noise here.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
+                                                  grace_period=int(grace_period))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == _STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def redact_url(url: str) -> str:

@@ -13,39 +13,12 @@ import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, evaluation, experiments, models, training, tuning  # noqa: E402
+from helpers import config, evaluation, experiments, training, tuning  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-N_MELS, N_FRAMES = 12, 16
-PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
-                         n_folds=2, batch_size=32, sweep_trials_per_stage=2)
-
-
-def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
-             learning_rate=0.002):
-    """The emotion CNN with two narrow blocks: the same code path, a fraction of the cost."""
-    return models.build_emotion_cnn(input_shape, filters=(4, 8), dense_units=16,
-                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
-                                    normalization=normalization, seed=seed)
-
-
-def make_data(n_actors: int = 8, clips_per_emotion: int = 2, seed: int = 0):
-    """Spectrogram-shaped arrays whose emotion is a bright mel band, and their item table."""
-    rng = np.random.default_rng(seed)
-    rows, arrays = [], []
-    for actor in range(1, n_actors + 1):
-        for code, emotion in enumerate(config.EMOTIONS, start=1):
-            for k in range(clips_per_emotion):
-                clip_id = f"a{actor:02d}-e{code}-{k}"
-                image = rng.normal(0.0, 1.0, (N_MELS, N_FRAMES)).astype(np.float32)
-                image[code % N_MELS] += 3.0
-                arrays.append(image)
-                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
-                             "emotion": emotion, "emotion_code": code, "clip_id": clip_id,
-                             "variant": "clean"})
-    return np.stack(arrays), pd.DataFrame(rows)
+from tests.tuning_support import PROFILE, make_data, tiny_cnn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -138,16 +138,21 @@ class Profile:
     # False drops a functionals recipe's perturbed copies (speeds, multi-condition copies, and
     # so test-time speed averaging): ``smoke`` extracts one set of functionals per clip.
     recipe_copies: bool = True
+    # The nested search of ``ours`` (notebook 04): finished trials per outer fold (the untuned
+    # trial included) and inner folds each trial is scored on.
+    ours_sweep_trials: int = 10
+    ours_sweep_inner_folds: int = 2
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
                      n_folds=2, sweep_trials_per_stage=2, gender_epochs=1,
                      gender_steps_per_epoch=2, recipe_epochs=3, recipe_ensemble=1,
-                     recipe_copies=False),
+                     recipe_copies=False, ours_sweep_trials=2, ours_sweep_inner_folds=1),
     "quick": Profile("quick", clips_per_actor=8, max_epochs=6, early_stopping_patience=3,
                      n_folds=3, sweep_trials_per_stage=3, gender_epochs=5,
-                     gender_steps_per_epoch=8, recipe_epochs=20, recipe_ensemble=2),
+                     gender_steps_per_epoch=8, recipe_epochs=20, recipe_ensemble=2,
+                     ours_sweep_trials=4),
     "full": Profile("full", clips_per_actor=None, max_epochs=200, early_stopping_patience=3,
                     n_folds=6, sweep_trials_per_stage=8, gender_epochs=15,
                     gender_steps_per_epoch=8),

@@ -498,3 +498,37 @@ def _to_builtin(value):
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+def difference_interval(differences: Sequence[float], *, confidence: float = 0.95
+                        ) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of paired per-fold differences.
+
+    Parameters
+    ----------
+    differences : sequence of float [shape=(n_folds,)]
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    (low, high) : (float, float)
+        NaN for fewer than two folds.
+
+    Raises
+    ------
+    ConfigError
+        If ``confidence`` is outside (0, 1) or a difference is not finite.
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence={confidence} must be in (0, 1)")
+    values = np.asarray(differences, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"differences={values.tolist()} must be finite")
+    if values.size < 2:
+        return float("nan"), float("nan")
+    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
+            / np.sqrt(values.size))
+    return float(values.mean() - half), float(values.mean() + half)

@@ -54,7 +54,6 @@ __all__ = [
     "run_fusion",
     "paired_differences",
     "summarise_fusion",
-    "difference_interval",
     "describe_fusion",
     "save_fusion_model",
 ]
@@ -689,40 +688,6 @@ def summarise_fusion(fold_table: pd.DataFrame, *, reference: tuple[str, str] = R
             .reset_index(drop=True))
 
 
-def difference_interval(differences: Sequence[float], *, confidence: float = 0.95
-                        ) -> tuple[float, float]:
-    """Student-t confidence interval of the mean of paired per-fold differences.
-
-    Parameters
-    ----------
-    differences : sequence of float [shape=(n_folds,)]
-    confidence : float
-        In (0, 1).
-
-    Returns
-    -------
-    (low, high) : (float, float)
-        NaN for fewer than two folds.
-
-    Raises
-    ------
-    FusionError
-        If ``confidence`` is outside (0, 1) or a difference is not finite.
-    """
-    from scipy import stats
-
-    if not 0 < confidence < 1:
-        raise FusionError(f"confidence={confidence} must be in (0, 1)")
-    values = np.asarray(differences, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise FusionError(f"differences={values.tolist()} must be finite")
-    if values.size < 2:
-        return float("nan"), float("nan")
-    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
-            / np.sqrt(values.size))
-    return float(values.mean() - half), float(values.mean() + half)
-
-
 def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float = 0.95) -> str:
     """The conclusion in words, with every number taken from the results.
 
@@ -748,7 +713,7 @@ def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float =
     def effect(model: str, source: str, metric: str) -> tuple[str, str]:
         values = deltas[(deltas["model"] == model) & (deltas["gender_source"] == source)]
         values = values[f"delta_{metric}"].to_numpy()
-        low, high = difference_interval(values, confidence=confidence)
+        low, high = evaluation.difference_interval(values, confidence=confidence)
         std = values.std(ddof=1) if values.size > 1 else 0.0
         text = f"{_signed(values.mean())} ± {std:.3f}"
         if np.isnan(low):

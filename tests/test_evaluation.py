@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import evaluation
-from helpers.errors import ProjectError
+from helpers.errors import ConfigError, ProjectError
 
 # A hand-worked 3-class case with two examples.
 #   example 0: true class 0, probabilities [0.7, 0.2, 0.1] -> cells (pred > 0.5) [1, 0, 0]
@@ -227,3 +227,13 @@ def _random_case(rng: np.random.Generator, *, n: int, k: int) -> tuple[np.ndarra
     logits[np.arange(n), y] += 1.5  # better than chance, so precision and recall are not 0
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     return y, p / p.sum(axis=1, keepdims=True)
+
+
+def test_difference_interval_matches_student_t():
+    low, high = evaluation.difference_interval([0.02, -0.01, 0.06])
+    mean, std = 0.07 / 3, np.std([0.02, -0.01, 0.06], ddof=1)
+    half = 4.302652729911275 * std / np.sqrt(3)  # t(0.975, 2)
+    assert (low, high) == pytest.approx((mean - half, mean + half))
+    assert all(np.isnan(evaluation.difference_interval([0.1])))
+    with pytest.raises(ConfigError, match="confidence"):
+        evaluation.difference_interval([0.1, 0.2], confidence=1.5)

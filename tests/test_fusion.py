@@ -184,16 +184,6 @@ def test_unpaired_folds_are_refused():
         fusion.paired_differences(table[table["model"] != "plain"])
 
 
-def test_difference_interval_matches_student_t():
-    low, high = fusion.difference_interval([0.02, -0.01, 0.06])
-    mean, std = 0.07 / 3, np.std([0.02, -0.01, 0.06], ddof=1)
-    half = 4.302652729911275 * std / np.sqrt(3)  # t(0.975, 2)
-    assert (low, high) == pytest.approx((mean - half, mean + half))
-    assert all(np.isnan(fusion.difference_interval([0.1])))
-    with pytest.raises(fusion.FusionError, match="confidence"):
-        fusion.difference_interval([0.1, 0.2], confidence=1.5)
-
-
 # ----------------------------------------------------------------------------------------------
 # A result assembled by hand: the fold table, the error cost and the conclusion
 # ----------------------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ def outputs(smoke_run):
 
 
 def test_table2_has_original_tuned_and_difference_rows(outputs):
-    table = outputs.table("table2_tuning")
+    everything = outputs.table("table2_tuning")
     assert (outputs.outputs / "tables" / "table2_tuning.md").is_file()
+    assert set(everything["recipe"]) == {"original", "ours"}
+    table = everything[everything["recipe"] == "original"].reset_index(drop=True)
     assert list(table["model"]) == ["original", "tuned", "difference"] * len(PROTOCOLS)
     assert list(table["protocol"]) == [p for p in PROTOCOLS for _ in range(3)]
     for column in ("variant", "protocol", "n_test", *experiments.TABLE1_METRICS, "dropout",
@@ -67,7 +69,31 @@ def test_studies_are_stored_in_sqlite_under_outputs(outputs):
     database = outputs.outputs / "optuna" / "tuning.db"
     with sqlite3.connect(database) as connection:
         names = [row[0] for row in connection.execute("SELECT study_name FROM studies")]
-    assert len(names) == 2 * len(PROTOCOLS)
+    # Two stages per protocol for the CNN, one nested study per outer fold for `ours`.
+    assert len([n for n in names if "-ours-" not in n]) == 2 * len(PROTOCOLS)
+    assert len([n for n in names if "-ours-speaker-fold-" in n]) == 2  # smoke: 2 outer folds
+
+
+def test_ours_is_tuned_on_nested_folds_and_tested_once(outputs):
+    metrics = outputs.metrics("04_tuning")
+    sweep = metrics["ours_sweep"]
+    assert sweep["n_trials"] == 2 and sweep["n_inner"] == 1  # the smoke profile's
+    for fold in sweep["folds"]:
+        trials = fold["trials"]
+        assert len(trials) == 2 and trials[0]["untuned"]
+        assert trials[0]["l2"] == fold["untuned"]["l2"] == 0.004
+        assert set(fold["chosen"]) == {"l2", "clip"}
+    rows = {row["model"]: row for row in metrics["table2_ours"]}
+    assert set(rows) == {"untuned", "tuned", "difference"}
+    assert rows["difference"]["uar"] == pytest.approx(rows["tuned"]["uar"] - rows["untuned"]["uar"])
+    folds = outputs.table("table2_ours_folds")
+    assert list(folds["outer_fold"]) == [f["split"] for f in sweep["folds"]]
+    # The untuned rows are notebook 03's `ours` models: the same folds and test scores.
+    table1 = outputs.table("table1_emotion")
+    ours = table1[(table1["recipe"] == "ours") & (table1["mode"] == "single-clip")
+                  & (table1["protocol"] == "speaker-independent")].iloc[0]
+    assert rows["untuned"]["uar"] == pytest.approx(ours["uar"])
+    assert (outputs.outputs / "tables" / "tuning_ours_trials.csv").is_file()
 
 
 def test_figures_and_models_are_written(outputs):
@@ -89,6 +115,7 @@ def test_rerunning_the_notebook_reads_the_finished_sweep_back(outputs):
         again = json.loads(path.read_text())
         for protocol in PROTOCOLS:
             assert again["sweeps"][protocol]["new_trials"] == 0
+        assert all(fold["new_trials"] == 0 for fold in again["ours_sweep"]["folds"])
         assert again["chosen"] == json.loads(first)["chosen"]
     finally:
         path.write_text(first)  # keep the first run's record (with the panel trial)

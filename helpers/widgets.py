@@ -1,10 +1,19 @@
 """An interactive panel to try a dropout rate and a learning rate and watch the model train.
 
 :class:`TuningPanel` shows sliders for the dropout rate (0 to 0.7) and the learning rate (log
-scale, 1e-4 to 1e-2), an epoch slider, a dataset-variant menu and a **Train** button. Pressing
-the button trains the emotion CNN on a small, fixed subset of the chosen variant (sized to take
+scale, 1e-4 to 1e-2), an epoch slider, a recipe menu, a dataset-variant menu and a **Train**
+button. Pressing the button trains on a small, fixed subset of the chosen variant (sized to take
 well under a minute on a laptop CPU), redraws the loss and accuracy curves after every epoch,
 and puts the result beside the tuned baseline trained on the same subset.
+
+Two recipes (when the panel is given functionals for ``ours``):
+
+- ``original``: the reconstructed emotion CNN on log-mels of the chosen variant, with the
+  sliders' dropout (dense block) and learning rate (Adam), early stopping as everywhere.
+- ``ours``: the ``ours`` model (a logistic regression on ComParE functionals of clean speech)
+  trained by AdamW steps for the epoch slider's epochs, so that its curve can be watched: the
+  dropout slider sets its input dropout, the learning-rate slider AdamW's rate. The ``ours``
+  of the tables is solved by L-BFGS instead, which has neither.
 
 Only the core ipywidgets controls and an ``Output`` holding a matplotlib figure are used, so
 the panel works in JupyterLab, the classic notebook and Colab. On Colab, whose built-in widget
@@ -33,7 +42,13 @@ from matplotlib.figure import Figure
 from helpers import config, experiments, models, recipes, splits, training, tuning
 from helpers.errors import ProjectError
 
-__all__ = ["PanelError", "PanelRun", "TuningPanel"]
+__all__ = ["PanelError", "PanelRun", "TuningPanel", "RECIPES"]
+
+#: The recipes the panel can train.
+RECIPES = ("original", "ours")
+#: ``ours`` trained by gradient steps before any tuning: no input dropout, its AdamW rate.
+OURS_BASELINE = {"dropout_rate": 0.0,
+                 "learning_rate": recipes.OURS_EMOTION_HYPERPARAMETERS["learning_rate"]}
 
 DROPOUT_RANGE = (0.0, 0.7)
 LEARNING_RATE_RANGE = (1e-4, 1e-2)
@@ -71,9 +86,11 @@ class PanelRun:
     metrics: dict
     seconds: float
     model: keras.Model = dataclasses.field(repr=False)
+    recipe: str = "original"
 
     def row(self, label: str) -> dict:
-        return {"model": label, "dropout": self.hyperparameters["dropout_rate"],
+        return {"model": label, "recipe": self.recipe,
+                "dropout": self.hyperparameters["dropout_rate"],
                 "learning_rate": self.hyperparameters["learning_rate"],
                 "epochs run": len(self.history.get("loss", [])),
                 **{k: self.metrics[k] for k in RESULT_KEYS}, "seconds": round(self.seconds, 1)}
@@ -128,11 +145,16 @@ class TuningPanel:
         Training settings passed to :func:`helpers.training.fit_model`.
     builder : callable
         Model builder taking ``dropout_rate``, ``learning_rate``, ``normalization``, ``seed``.
+    functionals : (np.ndarray, pd.DataFrame), optional
+        ``(X [shape=(n_items, n_features)], items)``: the ``ours`` recipe's functionals of clean
+        speech. With them the recipe menu offers ``ours``.
+    ours_baseline : dict
+        ``ours``'s baseline for the sliders (input dropout and AdamW learning rate).
 
     Attributes
     ----------
     dropout, learning_rate, epochs : ipywidgets sliders
-    variant : ipywidgets.Dropdown
+    recipe, variant : ipywidgets.Dropdown
     train_button : ipywidgets.Button
     status : ipywidgets.HTML
     plot_output : ipywidgets.Output
@@ -149,7 +171,7 @@ class TuningPanel:
         Hyperparameters, variant and epochs of the latest run.
     last_model : keras.Model or None
     baselines : dict
-        ``(variant, epochs) → PanelRun`` of the baseline on the subset.
+        ``(recipe, variant, epochs) → PanelRun`` of the recipe's baseline on the subset.
 
     Raises
     ------
@@ -163,16 +185,24 @@ class TuningPanel:
                  reference: Mapping[str, float] | None = None, variant: str = "aggregation",
                  variants=None, epochs: int = 8, max_epochs: int = 30, max_items: int = 320,
                  auto_baseline: bool = True, seed: int = config.SEED, batch_size: int = 32,
-                 patience: int = 3, builder: Callable = models.build_emotion_cnn):
+                 patience: int = 3, builder: Callable = models.build_emotion_cnn,
+                 functionals: tuple[np.ndarray, pd.DataFrame] | None = None,
+                 ours_baseline: Mapping[str, float] = OURS_BASELINE):
         self._data = data
+        self._functionals = functionals
         if variants is None:
             variants = list(data) if isinstance(data, Mapping) else list(config.VARIANTS)
         variants = list(variants)
         if not variants or variant not in variants:
             raise PanelError(f"variant={variant!r} must be one of variants={variants}")
-        missing = {"dropout_rate", "learning_rate"} - set(baseline)
-        if missing:
-            raise PanelError(f"baseline={dict(baseline)!r} lacks {sorted(missing)}")
+        for name, given in (("baseline", baseline), ("ours_baseline", ours_baseline)):
+            missing = {"dropout_rate", "learning_rate"} - set(given)
+            if missing:
+                raise PanelError(f"{name}={dict(given)!r} lacks {sorted(missing)}")
+        if functionals is not None and (len(functionals) != 2 or np.ndim(functionals[0]) != 2
+                                        or len(functionals[0]) != len(functionals[1])):
+            raise PanelError("functionals must be (X [shape=(n_items, n_features)], items) "
+                             "with one item row per row of X")
         for name, value, low in (("epochs", epochs, 1), ("max_epochs", max_epochs, epochs),
                                  ("max_items", max_items, 10), ("batch_size", batch_size, 1),
                                  ("patience", patience, 0)):
@@ -180,6 +210,10 @@ class TuningPanel:
                 raise PanelError(f"{name}={value!r} must be an integer >= {low}")
         self.baseline_hyperparameters = {"dropout_rate": float(baseline["dropout_rate"]),
                                          "learning_rate": float(baseline["learning_rate"])}
+        self.recipe_baselines = {
+            "original": self.baseline_hyperparameters,
+            "ours": {"dropout_rate": float(ours_baseline["dropout_rate"]),
+                     "learning_rate": float(ours_baseline["learning_rate"])}}
         self.reference = dict(reference) if reference is not None else None
         self.max_items, self.seed = int(max_items), int(seed)
         self.batch_size, self.patience = int(batch_size), int(patience)
@@ -197,6 +231,10 @@ class TuningPanel:
         self.epochs = ipywidgets.IntSlider(value=int(epochs), min=1, max=int(max_epochs),
                                            description="epochs", continuous_update=False)
         self.variant = ipywidgets.Dropdown(options=variants, value=variant, description="variant")
+        self.recipe = ipywidgets.Dropdown(
+            options=list(RECIPES) if functionals is not None else ["original"], value="original",
+            description="recipe")
+        self.recipe.observe(self._on_recipe, names="value")
         self.train_button = ipywidgets.Button(description="Train", button_style="primary",
                                               icon="play", tooltip="train with these settings")
         self.status = ipywidgets.HTML(value="Set the sliders and press <b>Train</b>.")
@@ -204,7 +242,7 @@ class TuningPanel:
         self.results = ipywidgets.HTML()
         self.widget = ipywidgets.VBox([
             ipywidgets.HBox([self.dropout, self.learning_rate]),
-            ipywidgets.HBox([self.epochs, self.variant, self.train_button]),
+            ipywidgets.HBox([self.epochs, self.recipe, self.variant, self.train_button]),
             self.status, self.plot_output, self.results,
         ])
         self.train_button.on_click(self._on_click)
@@ -212,11 +250,11 @@ class TuningPanel:
         self.history: dict[str, list[float]] = {}
         self.epoch_log: list[int] = []
         self.runs: list[PanelRun] = []
-        self.baselines: dict[tuple[str, int], PanelRun] = {}
+        self.baselines: dict[tuple[str, str, int], PanelRun] = {}
         self.last_hyperparameters: dict | None = None
         self.last_model: keras.Model | None = None
         self.last_error: Exception | None = None
-        self._subsets: dict[str, tuple[np.ndarray, pd.DataFrame, splits.Split]] = {}
+        self._subsets: dict[tuple[str, str], tuple[np.ndarray, pd.DataFrame, splits.Split]] = {}
         self._figure = Figure(figsize=(9, 3.2))
         self._axes = self._figure.subplots(1, 2)
         self._current_baseline: PanelRun | None = None
@@ -244,21 +282,31 @@ class TuningPanel:
     # Data
     # ------------------------------------------------------------------------------------------
 
-    def subset(self, variant: str) -> tuple[np.ndarray, pd.DataFrame, splits.Split]:
+    def subset(self, variant: str, recipe: str = "original"
+               ) -> tuple[np.ndarray, pd.DataFrame, splits.Split]:
         """The panel's fixed subset of a variant and its recording-grouped 60/20/20 split.
 
         Whole recordings are kept (every noisy version of one recording together) and spread
         over actors and emotions (:func:`helpers.splits.subset_per_actor`), so that no version
-        of a held-out recording is trained on.
+        of a held-out recording is trained on. ``recipe="ours"`` takes the functionals of
+        clean speech (``variant`` is then ignored).
 
         Returns
         -------
-        X : np.ndarray [shape=(n_subset, n_mels, n_frames)]
+        X : np.ndarray [shape=(n_subset, n_mels, n_frames) or (n_subset, n_features)]
         items : pd.DataFrame
         split : splits.Split
         """
-        if variant not in self._subsets:
-            if isinstance(self._data, Mapping):
+        if recipe == "ours":
+            if self._functionals is None:
+                raise PanelError("recipe 'ours' needs the panel's functionals "
+                                 "(TuningPanel(..., functionals=(X, items)))")
+            variant = "clean"
+        key = (recipe, variant)
+        if key not in self._subsets:
+            if recipe == "ours":
+                x, items = self._functionals
+            elif isinstance(self._data, Mapping):
                 if variant not in self._data:
                     raise PanelError(f"variant={variant!r} is not in the data; it has "
                                      f"{sorted(self._data)}")
@@ -277,18 +325,22 @@ class TuningPanel:
             keep = items["clip_id"].isin(set(chosen["clip_id"])).to_numpy()
             x, items = x[keep], items[keep].reset_index(drop=True)
             split = splits.clip_grouped_split(items, seed=self.seed)
-            self._subsets[variant] = (x, items, split)
-        return self._subsets[variant]
+            self._subsets[key] = (x, items, split)
+        return self._subsets[key]
 
     # ------------------------------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------------------------------
 
     def settings(self) -> dict:
-        """The sliders' values: ``dropout_rate``, ``learning_rate``, ``epochs``, ``variant``."""
+        """The controls' values: ``dropout_rate``, ``learning_rate``, ``epochs``, ``variant``,
+        ``recipe`` (``variant`` is ``"clean"`` for ``ours``)."""
+        recipe = str(self.recipe.value)
         return {"dropout_rate": float(self.dropout.value),
                 "learning_rate": float(self.learning_rate.value),
-                "epochs": int(self.epochs.value), "variant": str(self.variant.value)}
+                "epochs": int(self.epochs.value),
+                "variant": "clean" if recipe == "ours" else str(self.variant.value),
+                "recipe": recipe}
 
     def train(self) -> PanelRun:
         """Train with the sliders' values, updating the plot every epoch; return the run.
@@ -301,21 +353,25 @@ class TuningPanel:
         settings = self.settings()
         hyperparameters = {"dropout_rate": settings["dropout_rate"],
                            "learning_rate": settings["learning_rate"]}
-        variant, epochs = settings["variant"], settings["epochs"]
+        variant, epochs, recipe = settings["variant"], settings["epochs"], settings["recipe"]
+        baseline = self.recipe_baselines[recipe]
         self.train_button.disabled = True
         try:
-            x, items, split = self._checked_subset(variant)
-            key = (variant, epochs)
-            is_baseline = self._same(hyperparameters, self.baseline_hyperparameters)
+            x, items, split = self._checked_subset(variant, recipe)
+            key = (recipe, variant, epochs)
+            is_baseline = self._same(hyperparameters, baseline)
             # The baseline's curves are drawn beside the user's only when they differ from it.
             self._current_baseline = None if is_baseline else self.baselines.get(key)
             self.history, self.epoch_log = {}, []
-            self.last_hyperparameters = {**hyperparameters, "epochs": epochs, "variant": variant}
-            self._say(f"Training on {split.train.size} items of <i>{variant}</i> "
+            self.last_hyperparameters = {**hyperparameters, "epochs": epochs, "variant": variant,
+                                         "recipe": recipe}
+            what = ("the CNN" if recipe == "original"
+                    else "<code>ours</code> (functionals, AdamW steps; dropout on its inputs)")
+            self._say(f"Training {what} on {split.train.size} items of <i>{variant}</i> "
                       f"(dropout {hyperparameters['dropout_rate']:.2f}, learning rate "
                       f"{hyperparameters['learning_rate']:.2e}, up to {epochs} epochs)...")
             run = self._fit(x, items, split, variant=variant, hyperparameters=hyperparameters,
-                            epochs=epochs, live=True)
+                            epochs=epochs, live=True, recipe=recipe)
             self.runs.append(run)
             self.last_model = run.model
             if is_baseline:
@@ -323,8 +379,8 @@ class TuningPanel:
             elif key not in self.baselines and self.auto_baseline:
                 self._say("Training the tuned baseline on the same subset for comparison...")
                 self.baselines[key] = self._fit(x, items, split, variant=variant,
-                                                hyperparameters=self.baseline_hyperparameters,
-                                                epochs=epochs, live=False)
+                                                hyperparameters=baseline, epochs=epochs,
+                                                live=False, recipe=recipe)
             self._current_baseline = None if is_baseline else self.baselines.get(key)
             self._redraw()
             self._show_results(run)
@@ -350,29 +406,45 @@ class TuningPanel:
             self._say(f"<span style='color:#b00'>Training failed: "
                       f"{html.escape(type(error).__name__)}: {html.escape(str(error))}</span>")
 
-    def _checked_subset(self, variant):
+    def _on_recipe(self, change) -> None:
+        # Each recipe starts from its own baseline; ``ours`` trains on clean speech only.
+        baseline = self.recipe_baselines[change["new"]]
+        self.dropout.value = _clip(baseline["dropout_rate"], *DROPOUT_RANGE)
+        self.learning_rate.value = _clip(baseline["learning_rate"], *LEARNING_RATE_RANGE)
+        self.variant.disabled = change["new"] == "ours"
+
+    def _checked_subset(self, variant, recipe="original"):
         try:
-            return self.subset(variant)
+            return self.subset(variant, recipe)
         except splits.SplitError as error:
             raise PanelError(f"variant {variant!r}: the subset of at most {self.max_items} "
                              f"items cannot be split ({error}); raise max_items") from None
 
-    def _fit(self, x, items, split, *, variant, hyperparameters, epochs, live) -> PanelRun:
+    def _fit(self, x, items, split, *, variant, hyperparameters, epochs, live,
+             recipe="original") -> PanelRun:
         started = time.perf_counter()
         y = experiments.emotion_labels(items)
-        # The sliders' quick trials take the original recipe with the panel's settings, uncached.
-        recipe = recipes.original_emotion().replace(
-            builder=self.builder, hyperparameters=dict(hyperparameters), epochs=epochs,
-            batch_size=self.batch_size, patience=self.patience)
-        trained = training.train_recipe(recipe, x, y, split, seed=self.seed, data_key=variant,
+        # The sliders' quick trials are uncached. `original`: the reconstruction with the
+        # panel's settings. `ours`: its model trained by AdamW for the chosen epochs (no
+        # perturbed copies), with the dropout slider on its inputs.
+        if recipe == "ours":
+            used = recipes.ours_emotion(input_dropout=hyperparameters["dropout_rate"],
+                                        learning_rate=hyperparameters["learning_rate"]).replace(
+                solver="gradient", epochs=epochs, batch_size=self.batch_size,
+                speed_perturbation=(), test_time_speeds=(), channel_copies=0, level_db=None)
+        else:
+            used = recipes.original_emotion().replace(
+                builder=self.builder, hyperparameters=dict(hyperparameters), epochs=epochs,
+                batch_size=self.batch_size, patience=self.patience)
+        trained = training.train_recipe(used, x, y, split, seed=self.seed, data_key=variant,
                                         cache=False,
                                         callbacks=[_LiveHistory(self)] if live else ())
         model, history = trained.model, trained.history
-        probabilities = training.predict_proba(model, training.add_channel_axis(x[split.test]))
+        probabilities = training.predict_recipe(model, used, x, split.test)
         metrics = experiments.evaluate_emotion(y[split.test], probabilities)
         return PanelRun(variant=variant, hyperparameters=dict(hyperparameters), epochs=epochs,
                         history=history, metrics={k: float(metrics[k]) for k in RESULT_KEYS},
-                        seconds=time.perf_counter() - started, model=model)
+                        seconds=time.perf_counter() - started, model=model, recipe=recipe)
 
     @staticmethod
     def _same(a: dict, b: dict) -> bool:
@@ -417,14 +489,17 @@ class TuningPanel:
         """The latest run beside the baseline on the same subset (and the reference)."""
         run = run or (self.runs[-1] if self.runs else None)
         if run is None:
-            return pd.DataFrame(columns=["model", "dropout", "learning_rate", *RESULT_KEYS])
+            return pd.DataFrame(columns=["model", "recipe", "dropout", "learning_rate",
+                                         *RESULT_KEYS])
         rows = [run.row("your settings (subset, held-out part)")]
-        baseline = self.baselines.get((run.variant, run.epochs))
+        baseline = self.baselines.get((run.recipe, run.variant, run.epochs))
         if baseline is not None:
-            rows.append(baseline.row("tuned baseline (same subset)"))
-        if self.reference is not None:
+            rows.append(baseline.row("tuned baseline (same subset)" if run.recipe == "original"
+                                     else "ours's defaults (same subset)"))
+        if self.reference is not None and run.recipe == "original":
             dropout = self.reference.get("dropout", self.reference.get("dropout_rate"))
-            rows.append({"model": "tuned model, full data (Table 2, test)", "dropout": dropout,
+            rows.append({"model": "tuned model, full data (Table 2, test)", "recipe": "original",
+                         "dropout": dropout,
                          "learning_rate": self.reference.get("learning_rate"),
                          **{k: self.reference.get(k) for k in RESULT_KEYS}})
         return pd.DataFrame(rows)

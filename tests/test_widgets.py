@@ -77,7 +77,7 @@ def test_pressing_train_trains_with_exactly_the_sliders_values(panel):
 
     assert panel.last_error is None, panel.status.value
     assert panel.last_hyperparameters == {"dropout_rate": 0.35, "learning_rate": 0.0031,
-                                          "epochs": 3, "variant": "clean"}
+                                          "epochs": 3, "variant": "clean", "recipe": "original"}
     model = panel.last_model
     dropout_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert [layer.rate for layer in dropout_layers] == [0.35]
@@ -94,7 +94,7 @@ def test_pressing_train_trains_with_exactly_the_sliders_values(panel):
     assert len(loss_axes.lines[0].get_xdata()) == 3
 
     # The tuned baseline was trained on the same subset for the comparison.
-    baseline = panel.baselines[("clean", 3)]
+    baseline = panel.baselines[("original", "clean", 3)]
     assert baseline.hyperparameters == {"dropout_rate": 0.25, "learning_rate": 0.0022}
     table = panel.results_table()
     assert list(table["model"]) == ["your settings (subset, held-out part)",
@@ -107,8 +107,49 @@ def test_default_settings_are_the_baseline_and_train_once(panel):
     run = panel.train()
     assert run.hyperparameters == {"dropout_rate": 0.25, "learning_rate": 0.0022}
     assert len(panel.runs) == 1
-    assert panel.baselines[("aggregation", 2)] is run
+    assert panel.baselines[("original", "aggregation", 2)] is run
     assert panel.epoch_log == [1, 2]
+
+
+def test_recipe_menu_offers_ours_only_with_functionals(panel, feature_set):
+    assert list(panel.recipe.options) == ["original"]
+    with pytest.raises(widgets.PanelError, match="functionals"):
+        panel.subset("clean", "ours")
+
+
+def test_ours_trains_on_functionals_with_the_sliders_values(feature_set):
+    clips = feature_set.clips
+    rng = np.random.default_rng(1)
+    functionals = rng.normal(0.0, 1.0, (len(clips), 20)).astype(np.float32)
+    functionals[np.arange(len(clips)), clips["emotion_code"].to_numpy()] += 3.0
+    panel = widgets.TuningPanel(feature_set, variant="aggregation", epochs=2, max_items=160,
+                                builder=tiny_cnn, batch_size=16, seed=3,
+                                functionals=(functionals, clips.assign(variant="clean")))
+    assert list(panel.recipe.options) == list(widgets.RECIPES)
+    panel.recipe.value = "ours"
+    # The sliders move to ours's own starting point, and the variant menu is off.
+    assert panel.dropout.value == 0.0
+    assert panel.learning_rate.value == pytest.approx(widgets.OURS_BASELINE["learning_rate"])
+    assert panel.variant.disabled
+    panel.dropout.value = 0.3
+    panel.learning_rate.value = 0.005
+    panel.epochs.value = 3
+    panel.train_button.click()
+    assert panel.last_error is None, panel.status.value
+    assert panel.last_hyperparameters == {"dropout_rate": 0.3, "learning_rate": 0.005,
+                                          "epochs": 3, "variant": "clean", "recipe": "ours"}
+    model = panel.last_model
+    assert model.input_shape == (None, 20)  # the functionals, not a spectrogram
+    dropout_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [layer.rate for layer in dropout_layers][0] == 0.3  # on the inputs
+    schedule = model.optimizer._learning_rate  # ours decays AdamW's rate from the slider's
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.initial_learning_rate == pytest.approx(0.005)
+    assert panel.epoch_log == [1, 2, 3]  # trained by gradient steps: one redraw per epoch
+    assert ("ours", "clean", 3) in panel.baselines
+    assert list(panel.results_table()["recipe"]) == ["ours", "ours"]
+    panel.recipe.value = "original"
+    assert panel.dropout.value == 0.25 and not panel.variant.disabled
 
 
 def test_subset_keeps_every_version_of_a_recording_on_one_side(panel):

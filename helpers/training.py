@@ -703,9 +703,12 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
                 callbacks=callbacks if member == 0 else ())
 
         if cache:
+            # The training rows themselves are hashed, not only named by ``data_key``: a caller
+            # that transforms ``x`` (per-speaker or per-gender standardisation) under the same
+            # key once got the untransformed model back from the cache.
             key = training_key(
                 task=recipe.task, recipe=recipe.replace(test_time_speeds=()), data_key=data_key,
-                train=split.train,
+                train=split.train, train_inputs=x[split.train],
                 augmented=[np.asarray(copy)[split.train] for copy in augmented],
                 validation=split.validation, seed=member_seed,
                 extra=sorted(extra_inputs) if extra_inputs else None,

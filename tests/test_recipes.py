@@ -9,8 +9,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from helpers import (config, experiments, gender, models, recipes, splits, training, tuning,
-                     widgets)
+from helpers import (config, experiments, functionals, gender, models, recipes, splits, training,
+                     tuning, widgets)
 
 N_FEATURES = 24
 PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
@@ -115,6 +115,20 @@ def test_the_recipe_is_part_of_the_model_cache_key(model_cache):
     again = training.train_recipe(recipe, x, y, split, seed=0, data_key="t")
     changed = training.train_recipe(recipe.replace(min_delta=0.01), x, y, split, seed=0, data_key="t")
     assert not first.cached and again.cached and not changed.cached
+
+
+def test_transformed_inputs_under_the_same_data_key_are_not_served_from_the_cache(model_cache):
+    # Speaker-adaptive mode standardises x per actor and, without perturbed copies, once found
+    # the single-clip model in the cache under the same data key.
+    x, items = functional_items()
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    recipe = linear_ours().for_profile(PROFILE)
+    plain = training.train_recipe(recipe, x, y, split, seed=0, data_key="same")
+    adapted = functionals.apply_mode(x, items, mode="speaker-adaptive")
+    other = training.train_recipe(recipe, adapted, y, split, seed=0, data_key="same")
+    assert not plain.cached and not other.cached
+    assert not np.allclose(plain.normalization[0], other.normalization[0])
 
 
 # ----------------------------------------------------------------------------------------------

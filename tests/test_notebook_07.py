@@ -41,7 +41,7 @@ def test_fusion_table_has_one_row_per_model_and_gender_source(run07):
 def test_paired_differences_follow_from_the_fold_table(run07):
     folds = run07.table("fusion_folds")
     assert sorted(folds["fold"].unique()) == list(range(1, SMOKE.n_folds + 1))
-    table = run07.table("fusion").drop(columns="variant")
+    table = run07.table("fusion").drop(columns=["recipe", "variant"])
     recomputed = fusion.summarise_fusion(folds)
     pd.testing.assert_frame_equal(table, recomputed, check_dtype=False, atol=1e-9)
     wide = folds.pivot(index="fold", columns=["model", "gender_source"], values="uar")
@@ -120,3 +120,27 @@ def test_report_after_the_run_matches_the_results_files(run07):
     sources = re.findall(r'<img[^>]*src="([^"]+)"', html)
     assert len(sources) == text.count("![") > 0
     assert all(s.startswith("data:image/png;base64,") for s in sources)
+
+
+def test_the_ours_study_is_paired_on_notebook_03s_folds(run07):
+    from helpers import fusion_ours
+
+    summary = run07.table("fusion_ours")
+    assert list(zip(summary["model"], summary["gender_source"])) == list(fusion_ours.ROWS)
+    assert summary.iloc[0]["delta_uar"] == 0
+    folds = run07.table("fusion_ours_folds")
+    assert sorted(set(folds["fold"])) == list(range(1, SMOKE.n_folds + 1))
+    wide = folds.pivot(index="fold", columns=["model", "gender_source"], values="uar")
+    for row in summary.itertuples():
+        differences = wide[row.model, row.gender_source] - wide["ours", "none"]
+        assert row.delta_uar == pytest.approx(differences.mean())
+    # The reference row is notebook 03's `ours` (single clip) on the same folds.
+    table1 = run07.table("table1_emotion")
+    ours = table1[(table1["recipe"] == "ours") & (table1["mode"] == "single-clip")
+                  & (table1["protocol"] == "speaker-independent")].iloc[0]
+    assert summary.iloc[0]["uar"] == pytest.approx(ours["uar"])
+    gender = run07.table("fusion_ours_gender")
+    assert len(gender) == SMOKE.n_folds and gender["accuracy"].between(0, 1).all()
+    saved = run07.metrics("07_fusion")["ours"]
+    assert saved["splits"] == [f"speaker-fold-{k}" for k in range(1, SMOKE.n_folds + 1)]
+    assert run07.table("fusion").iloc[0]["recipe"].startswith("original")

@@ -8,34 +8,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, experiments, ours_search, recipes, splits, training  # noqa: E402
+from tests.tuning_support import make_functionals  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 PROFILE = config.get_profile("smoke")
-N_ACTORS, N_FEATURES = 12, 24
-
-
-def make_functionals(seed: int = 0):
-    """Functional-shaped rows whose emotion shifts a few columns, for 12 actors (6 F, 6 M)."""
-    rng = np.random.default_rng(seed)
-    rows, arrays = [], []
-    for actor in range(1, N_ACTORS + 1):
-        offset = rng.normal(0, 0.5, N_FEATURES)  # each speaker's own voice
-        for code, emotion in enumerate(config.EMOTIONS, start=1):
-            for take in range(2):
-                vector = offset + rng.normal(0, 1.0, N_FEATURES)
-                vector[code] += 2.5
-                arrays.append(vector)
-                rows.append({"actor": actor, "gender": "female" if actor % 2 == 0 else "male",
-                             "emotion": emotion, "emotion_code": code,
-                             "clip_id": f"{actor}-{code}-{take}"})
-    return np.asarray(arrays, dtype=np.float32), pd.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
 def data():
     x, items = make_functionals()

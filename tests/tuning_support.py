@@ -35,3 +35,23 @@ def make_data(n_actors: int = 8, clips_per_emotion: int = 2, seed: int = 0):
                              "emotion": emotion, "emotion_code": code, "clip_id": clip_id,
                              "variant": "clean"})
     return np.stack(arrays), pd.DataFrame(rows)
+
+
+N_ACTORS, N_FEATURES = 12, 24
+
+
+def make_functionals(seed: int = 0):
+    """Functional-shaped rows whose emotion shifts a few columns, for 12 actors (6 F, 6 M)."""
+    rng = np.random.default_rng(seed)
+    rows, arrays = [], []
+    for actor in range(1, N_ACTORS + 1):
+        offset = rng.normal(0, 0.5, N_FEATURES)  # each speaker's own voice
+        for code, emotion in enumerate(config.EMOTIONS, start=1):
+            for take in range(2):
+                vector = offset + rng.normal(0, 1.0, N_FEATURES)
+                vector[code] += 2.5
+                arrays.append(vector)
+                rows.append({"actor": actor, "gender": "female" if actor % 2 == 0 else "male",
+                             "emotion": emotion, "emotion_code": code,
+                             "clip_id": f"{actor}-{code}-{take}"})
+    return np.asarray(arrays, dtype=np.float32), pd.DataFrame(rows)

@@ -23,6 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # ablation of `ours` (experiments.run_ablation is tested on its own in test_recipes.py).
 SMOKE_PARAMS = {"03": ["VARIANTS=clean,aggregation", "ABLATION=False"]}
 
+#: The last notebook any collected test needs (set by ``conftest.py`` at collection).
+CHAIN_THROUGH: dict[str, str | None] = {"number": None}
+
 
 class SmokeRun:
     """A session's smoke outputs: ``outputs`` (results), ``standin`` (generated corpus)."""
@@ -44,12 +47,20 @@ class SmokeRun:
         return result
 
     def ensure(self, number: str) -> subprocess.CompletedProcess:
-        """Run every notebook up to ``number`` that has not run yet in this session."""
+        """Run every notebook up to ``number`` that has not run yet in this session.
+
+        The missing notebooks run in one ``run_all.py`` call (one start-up and one report for
+        all of them), through :data:`CHAIN_THROUGH` when the session collected tests of later
+        notebooks: they would each pay that overhead again.
+        """
         notebooks = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-        for current in [n for n in notebooks if n <= number]:
-            if current not in self.done:
-                params = [arg for p in SMOKE_PARAMS.get(current, []) for arg in ("--param", p)]
-                self.done[current] = self.run_all("--only", current, *params)
+        through = max(number, CHAIN_THROUGH["number"] or number)
+        pending = [n for n in notebooks if n <= through and n not in self.done]
+        if pending:
+            params = [arg for n in pending for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
+            result = self.run_all("--only", ",".join(pending), *params)
+            for current in pending:
+                self.done[current] = result
         return self.done[number]
 
     def table(self, stem: str):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -251,6 +252,11 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
             study_name=name, storage=storage_object, direction="maximize", load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+        # A trial whose process was killed stops sending heartbeats; after the grace period it
+        # is marked failed, so that it neither counts nor lingers as running.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         if not study.get_trials(deepcopy=False):
             study.enqueue_trial(untuned, user_attrs={"untuned": True})
         finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

@@ -68,6 +68,9 @@ def assert_table_matches(rows: list[dict[str, str]], frame: pd.DataFrame) -> int
             if isinstance(value, str):
                 assert text == value, (column, text, value)
                 continue
+            if isinstance(value, (bool, np.bool_)):
+                assert text == str(bool(value)), (column, text, value)
+                continue
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 assert text == report.MISSING, (column, text)
                 continue

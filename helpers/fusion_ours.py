@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, functionals, recipes, splits, training
+from helpers import config, evaluation, experiments, functionals, fusion, recipes, splits, training
 from helpers.errors import ProjectError
 
 __all__ = ["OursFusionError", "ROWS", "REFERENCE", "OursFusionResult", "per_gender_standardise",
@@ -234,8 +234,6 @@ def summarise(fold_table: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataF
         ``delta_uar_low``, ``delta_uar_high`` (the interval), the same for macro-F1, and
         ``gender_accuracy``.
     """
-    from helpers import fusion
-
     summary = fusion.summarise_fusion(fold_table, reference=REFERENCE)
     deltas = fusion.paired_differences(fold_table, reference=REFERENCE)
     for metric in fusion.METRICS:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -224,8 +223,7 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         raise OursSearchError("split_list is empty; pass the outer speaker-independent folds")
     started = time.perf_counter()
     y = experiments.emotion_labels(items)
-    storage_object = storage if isinstance(storage, optuna.storages.BaseStorage) \
-        else tuning.make_storage(storage or None)
+    storage_object = tuning.as_storage(storage)
     untuned = {name: float(recipe.params[name]) for name in SEARCHED}
     say = progress or (lambda message: None)
     folds = []
@@ -243,20 +241,13 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         }
         name = tuning.study_name(data_key=data_key, variant="clean", protocol="speaker-independent",
                                  stage=f"ours-{outer.name}", settings=settings)
-        if force:
-            try:
-                optuna.delete_study(study_name=name, storage=storage_object)
-            except KeyError:
-                pass
-        study = optuna.create_study(
-            study_name=name, storage=storage_object, direction="maximize", load_if_exists=True,
+        study = tuning.open_study(
+            name, storage=storage_object, direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0))
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0), force=force)
         # A trial whose process was killed stops sending heartbeats; after the grace period it
         # is marked failed, so that it neither counts nor lingers as running.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        tuning.fail_stale_trials(study)
         if not study.get_trials(deepcopy=False):
             study.enqueue_trial(untuned, user_attrs={"untuned": True})
         finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

@@ -73,6 +73,9 @@ __all__ = [
     "SweepResult",
     "default_storage_url",
     "make_storage",
+    "as_storage",
+    "open_study",
+    "fail_stale_trials",
     "redact_url",
     "grid_subset",
     "sweep_grids",
@@ -307,6 +310,34 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def as_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
+    """``storage`` itself when it is an Optuna storage, else :func:`make_storage` of the URL."""
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    return make_storage(storage or None)
+
+
+def open_study(name: str, *, storage: optuna.storages.BaseStorage, direction: str,
+               sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
+               force: bool = False) -> optuna.Study:
+    """Create or load the study ``name``; with ``force``, delete it first (a fresh start)."""
+    if force:
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        except KeyError:
+            pass
+    return optuna.create_study(study_name=name, storage=storage, direction=direction,
+                               load_if_exists=True, sampler=sampler, pruner=pruner)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark failed the running trials whose process stopped sending heartbeats (was killed)."""
+    with warnings.catch_warnings():
+        # Heartbeats are "experimental" in Optuna; the warning is noise here.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def redact_url(url: str) -> str:
@@ -592,9 +623,7 @@ def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], 
     while True:
         # A running trial whose process died stops sending heartbeats; after the grace period
         # this marks it failed so that the loop below runs it again.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+        fail_stale_trials(study)
         status = _grid_status(study, parameter, grid)
         todo = [v for v, s in status.items()
                 if not s["done"] and not s["active"] and s["failed"] < max_attempts]
@@ -795,8 +824,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                                         n_folds=profile.n_folds, fold=fold)
     if split.validation.size == 0:
         raise TuningError(f"split {split.name!r} has no validation items; the search needs them")
-    storage_object = storage if isinstance(storage, optuna.storages.BaseStorage) \
-        else make_storage(storage or None)
+    storage_object = as_storage(storage)
     model_data_key = f"{data_key}:{variant}"
     base_settings = {
         "version": SEARCH_VERSION, "objective": OBJECTIVE, "split": split.name,
@@ -818,16 +846,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         settings = {**base_settings, "stage": stage, "grid": list(grid), "fixed": fixed}
         name = study_name(data_key=data_key, variant=variant, protocol=protocol, stage=stage,
                           settings=settings)
-        if force:
-            try:
-                optuna.delete_study(study_name=name, storage=storage_object)
-            except KeyError:
-                pass
-        study = optuna.create_study(
-            study_name=name, storage=storage_object, direction="minimize", load_if_exists=True,
-            sampler=optuna.samplers.GridSampler({parameter: list(grid)}, seed=seed),
-            pruner=pruner,
-        )
+        study = open_study(name, storage=storage_object, direction="minimize",
+                           sampler=optuna.samplers.GridSampler({parameter: list(grid)}, seed=seed),
+                           pruner=pruner, force=force)
         study.set_user_attr("settings", {k: v for k, v in settings.items() if k != "versions"})
         study.set_user_attr("variant", variant)
         study.set_user_attr("protocol", protocol)

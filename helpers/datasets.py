@@ -1,8 +1,10 @@
-"""Find and label the datasets: RAVDESS speech (any layout, WAV or FLAC) and UrbanSound8K noise.
+"""Find and label the datasets: RAVDESS speech (any layout, WAV or FLAC), the other emotion
+corpora (EmoDB, TESS, SAVEE, CREMA-D; :mod:`helpers.other_corpora`) and UrbanSound8K noise.
 
 Command line::
 
-    python -m helpers.datasets manifest DIR [--csv OUT] [--on-error raise|skip]
+    python -m helpers.datasets manifest DIR [--corpus ravdess|emodb|tess|savee|crema-d]
+                                            [--csv OUT] [--on-error raise|skip]
     python -m helpers.datasets download ravdess|urbansound8k [--to DIR]
 """
 
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import audio, config
+from helpers import audio, config, other_corpora
 from helpers.errors import AudioError, DatasetError, ProjectError
+from helpers.other_corpora import CorpusSpec, NotSpeechError
 
 # The seven fields of a RAVDESS name, in order, with the values they may take.
 RAVDESS_FIELDS: tuple[tuple[str, range], ...] = (
@@ -86,6 +89,36 @@ def parse_ravdess_name(path: str | os.PathLike) -> dict:
     return fields
 
 
+def _parse_ravdess_speech(path: Path) -> dict:
+    """:func:`parse_ravdess_name`, refusing the song and video files as not speech."""
+    fields = parse_ravdess_name(path)
+    if fields["modality"] != 3 or fields["vocal_channel"] != 1:
+        kind = "song" if fields["vocal_channel"] == 2 else "video"
+        raise NotSpeechError(path, f"not audio-only speech ({kind})")
+    return fields
+
+
+#: Every corpus :func:`find_corpus` reads, by command-line name.
+CORPORA: dict[str, CorpusSpec] = {
+    "ravdess": CorpusSpec("ravdess", "RAVDESS", _parse_ravdess_speech, MANIFEST_COLUMNS,
+                          "03-01-*.wav/.flac"),
+    **other_corpora.SPECS,
+}
+
+
+def get_corpus(name: str) -> CorpusSpec:
+    """The :class:`CorpusSpec` of a corpus name.
+
+    Raises
+    ------
+    DatasetError
+        If ``name`` is not a key of :data:`CORPORA`.
+    """
+    if name not in CORPORA:
+        raise DatasetError(f"corpus={name!r} must be one of {', '.join(CORPORA)}")
+    return CORPORA[name]
+
+
 def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
                  read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Find the audio-only speech files of RAVDESS below ``root`` and label them.
@@ -123,13 +156,55 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
         If ``root`` is not a folder, ``on_error`` is invalid, a file cannot be used (with
         ``on_error="raise"``), or no usable speech file is found.
     """
+    manifest, skipped, _ = find_corpus(root, corpus="ravdess", on_error=on_error, read_info=read_info)
+    return manifest, skipped
+
+
+def find_corpus(root: str | os.PathLike, *, corpus: str = "ravdess", on_error: str = "skip",
+                read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Find and label the speech files of one corpus below ``root``, by its own file names.
+
+    The rules of :func:`find_ravdess` hold for every corpus of :data:`CORPORA`: any layout and
+    depth, every format libsndfile reads, unusable files skipped with their reason (or raised
+    with ``on_error="raise"``). Emotions are mapped onto the RAVDESS label set by
+    :data:`helpers.corpora.EMOTION_TABLE`; a clip of a class with no counterpart (EmoDB's
+    boredom) is dropped and counted, not listed as unusable.
+
+    Parameters
+    ----------
+    root : str or PathLike
+    corpus : str
+        A key of :data:`CORPORA` (``ravdess``, ``emodb``, ``tess``, ``savee``, ``crema-d``).
+    on_error : {"skip", "raise"}
+    read_info : bool
+        See :func:`find_ravdess`.
+
+    Returns
+    -------
+    manifest : pd.DataFrame [shape=(n_files, n_columns)]
+        One row per usable clip, sorted by actor and clip id: :data:`MANIFEST_COLUMNS` for
+        RAVDESS, :data:`helpers.corpora.CORPUS_COLUMNS` for the others (``actor`` is then the
+        corpus's speaker id as a string, ``emotion`` the RAVDESS label, ``corpus_emotion`` the
+        corpus's own class).
+    skipped : pd.DataFrame
+        Columns ``path, reason``, in path order.
+    dropped : dict of str to int
+        Clips left out because their class has no RAVDESS counterpart, per class.
+
+    Raises
+    ------
+    DatasetError
+        If ``corpus`` is unknown, ``root`` is not a folder, ``on_error`` is invalid, a file
+        cannot be used (with ``on_error="raise"``), or no usable clip is found.
+    """
+    spec = get_corpus(corpus)
     root = Path(root).expanduser().resolve()
     if on_error not in ("raise", "skip"):
         raise DatasetError(f"on_error={on_error!r} must be 'raise' or 'skip'")
     if not root.is_dir():
-        raise DatasetError(f"RAVDESS root {root} is not a folder")
+        raise DatasetError(f"{spec.title} root {root} is not a folder")
 
-    candidates, skipped = [], []
+    candidates, skipped, dropped = [], [], {}
 
     def skip(path: Path, reason: str) -> None:
         _skip_unusable(skipped, path, reason, on_error=on_error)
@@ -141,14 +216,17 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
             skipped.append({"path": str(path), "reason": "hidden file (e.g. a macOS ._ AppleDouble copy)"})
             continue
         try:
-            fields = parse_ravdess_name(path)
+            fields = spec.parse(path)
+        except NotSpeechError as error:
+            # Another part of the corpus (a song, a video): never an error.
+            skipped.append({"path": str(path), "reason": error.reason})
+            continue
         except DatasetError as error:
             # The message starts with the path; the reason is what follows it.
             skip(path, str(error)[len(str(path)) + 2:])
             continue
-        if fields["modality"] != 3 or fields["vocal_channel"] != 1:
-            kind = "song" if fields["vocal_channel"] == 2 else "video"
-            skipped.append({"path": str(path), "reason": f"not audio-only speech ({kind})"})
+        if fields["emotion"] is None:
+            dropped[fields["corpus_emotion"]] = dropped.get(fields["corpus_emotion"], 0) + 1
             continue
         candidates.append((path, fields))
 
@@ -173,15 +251,16 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
 
     if not rows:
         raise DatasetError(
-            f"no usable RAVDESS speech files (03-01-*.wav/.flac) found below {root}; "
+            f"no usable {spec.title} speech files ({spec.pattern}) found below {root}; "
             f"{len(skipped)} audio files were skipped"
             + (f", e.g. {skipped[0]['path']}: {skipped[0]['reason']}" if skipped else "")
+            + (f"; {sum(dropped.values())} dropped (classes without a RAVDESS counterpart)" if dropped else "")
         )
     manifest = pd.DataFrame(rows)
     manifest = manifest.sort_values(["actor", "clip_id"], kind="stable").reset_index(drop=True)
-    manifest = manifest[MANIFEST_COLUMNS]
+    manifest = manifest[list(spec.columns)]
     skipped_table = pd.DataFrame(skipped, columns=["path", "reason"])
-    return manifest, skipped_table.sort_values("path", kind="stable").reset_index(drop=True)
+    return manifest, skipped_table.sort_values("path", kind="stable").reset_index(drop=True), dropped
 
 
 def check_protocol(manifest: pd.DataFrame, skipped: pd.DataFrame | None = None, *,
@@ -333,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m helpers.datasets", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    manifest_cmd = commands.add_parser("manifest", help="write the RAVDESS manifest as CSV")
-    manifest_cmd.add_argument("root", help="RAVDESS root (any layout)")
+    manifest_cmd = commands.add_parser("manifest", help="write a corpus's manifest as CSV")
+    manifest_cmd.add_argument("root", help="corpus root (any layout)")
+    manifest_cmd.add_argument("--corpus", choices=list(CORPORA), default="ravdess",
+                              help="which corpus's file names to read (default: ravdess)")
     manifest_cmd.add_argument("--csv", help="output file (default: standard output)")
     manifest_cmd.add_argument("--on-error", choices=("raise", "skip"), default="skip",
                               help="skip (default): list unusable files with the reason and go on; "
@@ -348,12 +429,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return download.main(args.args)
     try:
-        manifest, skipped = find_ravdess(args.root, on_error=args.on_error)
+        manifest, skipped, dropped = find_corpus(args.root, corpus=args.corpus, on_error=args.on_error)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for row in skipped.itertuples():
         print(f"skipped {row.path}: {row.reason}", file=sys.stderr)
+    for name, count in dropped.items():
+        print(f"dropped {count} {name} clips: no RAVDESS counterpart", file=sys.stderr)
     if args.csv:
         from helpers.io import atomic_path
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, models, splits, training
+from helpers import config, evaluation, experiments, models, recipes, splits, training
 from helpers.errors import ProjectError
-from helpers.gender import train_gender_split
+from helpers.gender import gender_labels, train_gender_split
 
 __all__ = [
     "FusionError",
@@ -42,12 +42,9 @@ __all__ = [
     "GENDER_SOURCES",
     "REFERENCE",
     "METRICS",
-    "GENDER_HYPERPARAMETERS",
-    "GENDER_BATCH_SIZE",
     "GenderFold",
     "FusionFold",
     "FusionResult",
-    "gender_labels",
     "gender_split_for_fold",
     "split_by_gender",
     "predict_gender_for_fold",
@@ -67,12 +64,6 @@ REFERENCE: tuple[str, str] = ("plain", "none")
 #: The metrics summarised and differenced.
 METRICS: tuple[str, ...] = ("uar", "macro_f1")
 
-#: The report's tuned gender CNN (section 3.2.1): lr 0.001, 256 dense units, p = 0.5.
-GENDER_HYPERPARAMETERS: dict = {"dense_units": 256, "dropout_rate": 0.5, "learning_rate": 0.001}
-#: The report's gender batch size.
-GENDER_BATCH_SIZE = 16
-#: Decision threshold turning ``p_female`` into a label.
-GENDER_THRESHOLD = 0.5
 #: Below this share of changed predictions when the gender input is flipped, the conclusion
 #: says that the fusion model makes little use of gender.
 LITTLE_USE = 0.05
@@ -121,7 +112,7 @@ class GenderFold:
     @property
     def predicted(self) -> np.ndarray:
         """Predicted labels (1 = female), ``p_female > 0.5``."""
-        return (self.p_female > GENDER_THRESHOLD).astype(np.float32)
+        return (self.p_female > evaluation.THRESHOLD).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -227,6 +218,7 @@ class FusionResult:
                 "n_wrong": int(np.sum(gender.predicted != gender.y_true)),
                 **{key: gender.metrics[key] for key in ("accuracy", "auc", "f1")},
                 "epochs": len(gender.history.get("loss", [])),
+                "from_cache": bool(gender.cached),
                 "fusion_flip_changed": fold.flip_changed,
                 "fusion_flip_shift": fold.flip_shift,
             })
@@ -279,32 +271,6 @@ class FusionResult:
 # ----------------------------------------------------------------------------------------------
 # Gender labels and splits
 # ----------------------------------------------------------------------------------------------
-
-
-def gender_labels(items: pd.DataFrame) -> np.ndarray:
-    """The gender of each item as the fusion model's input: 1.0 female, 0.0 male.
-
-    Parameters
-    ----------
-    items : pd.DataFrame [shape=(n_items, ...)]
-        Item table with a ``gender`` column holding ``"female"`` or ``"male"``.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_items,), dtype=float32]
-
-    Raises
-    ------
-    FusionError
-        If the column is missing or holds another value.
-    """
-    if not isinstance(items, pd.DataFrame) or "gender" not in items.columns:
-        raise FusionError("items must be a DataFrame with a 'gender' column")
-    values = items["gender"].astype(str).str.lower()
-    unknown = sorted(set(values) - set(config.GENDERS))
-    if unknown:
-        raise FusionError(f"items['gender'] holds {unknown}; expected one of {config.GENDERS}")
-    return (values == "female").to_numpy(dtype=np.float32)
 
 
 def gender_split_for_fold(items: pd.DataFrame, split: splits.Split) -> splits.Split:
@@ -392,7 +358,7 @@ def split_by_gender(items: pd.DataFrame, split: splits.Split, *, gender: str) ->
 def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
                             x_test: np.ndarray, test_items: pd.DataFrame, split: splits.Split, *,
                             profile: config.Profile, seed: int, data_key: str,
-                            hyperparameters: dict | None = None, force: bool = False,
+                            recipe: recipes.Recipe | None = None, force: bool = False,
                             cache_folder: str | Path | None = None) -> GenderFold:
     """Train the gender CNN on a fold's training actors and predict its test items.
 
@@ -409,13 +375,15 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
     split : splits.Split
         The emotion fold (actor-based); its actors decide who trains the gender model.
     profile : config.Profile
-        ``gender_epochs``, ``gender_steps_per_epoch`` and ``early_stopping_patience`` are used.
+        Fills the default recipe's epochs and steps (``gender_epochs``,
+        ``gender_steps_per_epoch``).
     seed : int
     data_key : str
         Identity of ``x_gender`` (feature cache key and variant) for the model cache.
-    hyperparameters : dict, optional
-        Keyword arguments of :func:`helpers.models.build_gender_cnn`; default
-        ``GENDER_HYPERPARAMETERS``.
+    recipe : helpers.recipes.Recipe, optional
+        The gender recipe; default notebook 05's, ``recipes.original_gender()`` filled for
+        ``profile``. With the same recipe, data key and folds, notebook 05's cached models are
+        loaded instead of trained again.
     force : bool
         Retrain even when cached.
     cache_folder : path-like, optional
@@ -431,7 +399,7 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
         If the arrays and tables disagree in length, a test actor would be in the gender
         model's training or validation data, or a training part is empty.
     """
-    hyperparameters = dict(GENDER_HYPERPARAMETERS if hyperparameters is None else hyperparameters)
+    recipe = recipe or recipes.original_gender().for_profile(profile)
     if len(x_gender) != len(gender_items) or len(x_test) != len(test_items):
         raise FusionError(f"x_gender ({len(x_gender)}) / x_test ({len(x_test)}) must match "
                           f"gender_items ({len(gender_items)}) / test_items ({len(test_items)})")
@@ -447,13 +415,11 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
     # One training routine for every gender model in the project (notebook 05's); the fold's
     # test actors are its test part, so they are never trained or validated on.
     fold_result, model = train_gender_split(
-        x_gender, gender_items, gender_split, hyperparameters=hyperparameters,
-        epochs=profile.gender_epochs, steps_per_epoch=profile.gender_steps_per_epoch,
-        batch_size=GENDER_BATCH_SIZE, seed=seed, data_key=data_key,
-        patience=profile.early_stopping_patience, min_delta=0.03, force=force,
-        cache_folder=cache_folder)
+        x_gender, gender_items, gender_split, hyperparameters=recipe.params, epochs=recipe.epochs,
+        steps_per_epoch=recipe.steps_per_epoch, seed=seed, data_key=data_key, recipe=recipe,
+        force=force, cache_folder=cache_folder)
     p_female = training.predict_proba(model, training.add_channel_axis(x_test))[:, 0]
-    y_test = gender_labels(test_items)
+    y_test = gender_labels(test_items).astype(np.float32)
     return GenderFold(split_name=split.name, trained_on_actors=trained_on,
                       test_actors=tuple(sorted(int(a) for a in test_items["actor"].unique())),
                       p_female=p_female.astype(np.float64), y_true=y_test,
@@ -469,7 +435,7 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
 def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: experiments.ProtocolResult,
                profile: config.Profile, hyperparameters: dict, seed: int, data_key: str,
                x_gender: np.ndarray | None = None, gender_items: pd.DataFrame | None = None,
-               gender_variant: str | None = None, gender_hyperparameters: dict | None = None,
+               gender_variant: str | None = None, gender_recipe: recipes.Recipe | None = None,
                force: bool = False, cache_folder: str | Path | None = None,
                progress: Callable[[str], None] | None = None) -> FusionResult:
     """Train the fusion and per-gender models on the plain model's folds and evaluate them all.
@@ -496,8 +462,9 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         Data the gender classifiers train on; default ``x`` and ``items``.
     gender_variant : str, optional
         Name of the gender data's variant; default ``variant``.
-    gender_hyperparameters : dict, optional
-        Default ``GENDER_HYPERPARAMETERS``.
+    gender_recipe : helpers.recipes.Recipe, optional
+        The gender classifiers' recipe; default notebook 05's (see
+        :func:`predict_gender_for_fold`).
     force : bool
         Retrain even when cached.
     cache_folder : path-like, optional
@@ -524,7 +491,8 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
     elif gender_items is None or gender_variant is None:
         raise FusionError("x_gender needs gender_items and gender_variant")
     y = experiments.emotion_labels(items)
-    true_gender = gender_labels(items)
+    true_gender = gender_labels(items).astype(np.float32)
+    gender_recipe = gender_recipe or recipes.original_gender().for_profile(profile)
     emotion_key = f"{data_key}:{variant}"
     common = dict(hyperparameters=hyperparameters, profile=profile, seed=seed,
                   data_key=emotion_key, force=force, cache_folder=cache_folder)
@@ -536,7 +504,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         test_items = items.iloc[split.test]
         gender = predict_gender_for_fold(
             x_gender, gender_items, x[split.test], test_items, split, profile=profile, seed=seed,
-            data_key=f"{data_key}:{gender_variant}", hyperparameters=gender_hyperparameters,
+            data_key=f"{data_key}:{gender_variant}", recipe=gender_recipe,
             force=force, cache_folder=cache_folder)
         probabilities = {("plain", "none"): plain_fold.probabilities}
 
@@ -581,8 +549,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
                      f"{metrics['per-gender', 'predicted']['uar']:.3f}")
     return FusionResult(variant=variant, gender_variant=gender_variant, folds=folds,
                         hyperparameters=dict(hyperparameters),
-                        gender_hyperparameters=dict(gender_hyperparameters
-                                                    or GENDER_HYPERPARAMETERS),
+                        gender_hyperparameters=dict(gender_recipe.params),
                         fusion_model=fusion_model, fusion_history=fusion_history)
 
 

@@ -166,10 +166,11 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
                                        cache_folder=cache_folder, augmented=gender_augmented)
         p_female = training.predict_recipe(gender.model, gender_recipe, gender_x, test,
                                            augmented=gender_augmented)[:, 0].astype(np.float64)
-        predicted = p_female > 0.5
+        predicted = p_female > evaluation.THRESHOLD
         gender_rows.append({"fold": index + 1, "split": split.name, "n_test": int(test.size),
                             "n_wrong": int(np.sum(predicted != female[test])),
-                            "accuracy": float(np.mean(predicted == female[test]))})
+                            "accuracy": float(np.mean(predicted == female[test])),
+                            "from_cache": bool(gender.cached)})
         probabilities = {}
         plain, _ = experiments.train_split(x, y, split, data_key=data_key, recipe=recipe,
                                            augmented=list(augmented), **common)

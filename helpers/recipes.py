@@ -265,11 +265,18 @@ def original_emotion(**hyperparameters) -> Recipe:
                     "(min_delta 0.03)")
 
 
+#: The report's tuned gender CNN (section 3.2.1: learning rate 0.001, 256 dense units, dropout
+#: 0.5) with the reconstruction's 64 filters. Notebook 05 and the fusion study share it, so
+#: their models share cache entries.
+ORIGINAL_GENDER_HYPERPARAMETERS = {"filters": 64, "dense_units": 256, "dropout_rate": 0.5,
+                                   "learning_rate": 0.001}
+
+
 def original_gender(**hyperparameters) -> Recipe:
     """The report's gender CNN: fixed epochs of 8 steps of 16 clips, best validation loss kept."""
     return Recipe(
         name="original", task="gender", builder=models.build_gender_cnn, features="log_mel",
-        hyperparameters=hyperparameters, normalization="scalar", batch_size=16,
+        hyperparameters={**ORIGINAL_GENDER_HYPERPARAMETERS, **hyperparameters}, normalization="scalar", batch_size=16,
         monitor="val_loss", min_delta=0.0, patience=None, schedule="constant",
         description="the report's gender CNN: 8 steps of 16 clips per epoch, best validation "
                     "loss kept")

@@ -45,6 +45,8 @@ __all__ = [
     "describe_fit",
     "training_key",
     "train_or_load",
+    "cache_tally",
+    "describe_cache_tally",
     "architecture_digest",
     "save_model_with_sidecar",
     "load_model_with_sidecar",
@@ -59,6 +61,10 @@ Inputs = Union[np.ndarray, Sequence[np.ndarray], Mapping[str, np.ndarray]]
 SIDECAR_REQUIRED_KEYS: tuple[str, ...] = ("feature_config", "labels")
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Models this process loaded from the cache and trained (`train_or_load` counts them), so a
+# notebook's last line can say how much of its work was reused.
+_TALLY = {"cached": 0, "trained": 0}
 
 
 class TrainingError(ProjectError):
@@ -490,6 +496,7 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
             warnings.warn(f"{model_path}: cached model could not be loaded ({error}); retraining",
                           stacklevel=2)
         else:
+            _TALLY["cached"] += 1
             return model, history, True
     history = fit(model)
     if isinstance(history, keras.callbacks.History):
@@ -501,7 +508,28 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     history = {str(k): [float(v) for v in values] for k, values in history.items()}
     _save_keras(model, model_path)
     project_io.write_json(history_path, history)
+    _TALLY["trained"] += 1
     return model, history, False
+
+
+def cache_tally(*, reset: bool = False) -> dict[str, int]:
+    """How many models :func:`train_or_load` loaded (``cached``) and trained in this process.
+
+    Parameters
+    ----------
+    reset : bool
+        Start counting again from zero after reading.
+    """
+    counts = dict(_TALLY)
+    if reset:
+        _TALLY.update(cached=0, trained=0)
+    return counts
+
+
+def describe_cache_tally() -> str:
+    """``"models: 12 from the cache, 3 trained"``, for a notebook's progress line."""
+    counts = cache_tally()
+    return f"models: {counts['cached']} from the cache, {counts['trained']} trained"
 
 
 @dataclasses.dataclass

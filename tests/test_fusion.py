@@ -10,8 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, experiments, fusion, splits, training  # noqa: E402
-from helpers.errors import ProjectError  # noqa: E402
+from helpers import config, experiments, fusion, gender, recipes, splits, training  # noqa: E402
 
 
 def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean",)) -> pd.DataFrame:
@@ -30,22 +29,6 @@ def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean"
 # ----------------------------------------------------------------------------------------------
 # Labels and splits
 # ----------------------------------------------------------------------------------------------
-
-
-def test_gender_labels_are_one_for_female():
-    items = item_table(clips_per_actor=1)
-    labels = fusion.gender_labels(items)
-    assert labels.dtype == np.float32
-    np.testing.assert_array_equal(labels, (items["actor"] % 2 == 0).to_numpy(dtype=np.float32))
-
-
-def test_gender_labels_reject_unknown_values():
-    items = item_table(clips_per_actor=1)
-    items.loc[3, "gender"] = "unknown"
-    with pytest.raises(fusion.FusionError, match="unknown"):
-        fusion.gender_labels(items)
-    with pytest.raises(ProjectError, match="gender"):
-        fusion.gender_labels(items.drop(columns="gender"))
 
 
 @pytest.mark.parametrize("n_folds", [2, 3, 6])
@@ -99,24 +82,51 @@ def test_predict_gender_for_fold_never_trains_on_test_actors(tmp_path, monkeypat
     monkeypatch.setattr(training, "fit_model", spy)
     profile = config.Profile("tiny", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
                              n_folds=3, gender_epochs=1, gender_steps_per_epoch=1)
+    tiny_gender = recipes.original_gender(dense_units=4, filters=2).for_profile(profile)
     result = fusion.predict_gender_for_fold(
         x, items, x[split.test], items.iloc[split.test], split, profile=profile, seed=0,
-        data_key="test:clean", hyperparameters={"dense_units": 4, "filters": 2},
-        cache_folder=tmp_path)
+        data_key="test:clean", recipe=tiny_gender, cache_folder=tmp_path)
     assert seen, "the gender model was not trained"
     assert not set(int(v) for v in seen) & set(split.test_actors)
     assert not set(result.trained_on_actors) & set(result.test_actors)
     assert result.test_actors == split.test_actors
     assert result.p_female.shape == (len(split.test),)
     assert np.all((result.p_female >= 0) & (result.p_female <= 1))
-    np.testing.assert_array_equal(result.y_true, fusion.gender_labels(items.iloc[split.test]))
+    np.testing.assert_array_equal(result.y_true, gender.gender_labels(items.iloc[split.test]))
     # A second call finds the model in the cache and predicts the same.
     again = fusion.predict_gender_for_fold(
         x, items, x[split.test], items.iloc[split.test], split, profile=profile, seed=0,
-        data_key="test:clean", hyperparameters={"dense_units": 4, "filters": 2},
-        cache_folder=tmp_path)
+        data_key="test:clean", recipe=tiny_gender, cache_folder=tmp_path)
     assert again.cached and not result.cached
     np.testing.assert_allclose(again.p_female, result.p_female, atol=1e-6)
+
+
+def test_fusion_loads_notebook_05s_gender_models_from_the_cache(tmp_path):
+    # Notebook 05 trains its k-fold gender models with the report's settings spelled out; the
+    # fusion study's default recipe is the same one, so on the same folds it trains nothing.
+    items = item_table(clips_per_actor=2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(len(items), 8, 10)).astype(np.float32)
+    profile = config.Profile("tiny", clips_per_actor=2, max_epochs=1, early_stopping_patience=1,
+                             n_folds=3, gender_epochs=1, gender_steps_per_epoch=1)
+    folds = splits.speaker_folds(items, n_folds=3, seed=3)
+    settings = dict(hyperparameters={"learning_rate": 0.001, "dropout_rate": 0.5,
+                                     "dense_units": 256, "filters": 64},
+                    epochs=profile.gender_epochs, steps_per_epoch=profile.gender_steps_per_epoch,
+                    batch_size=16, seed=0, data_key="test:clean", cache_folder=tmp_path)
+    trained, _ = gender.run_gender_folds(x, items, folds[:1], **settings)
+    assert not trained[0].cached
+    shared = fusion.predict_gender_for_fold(
+        x, items, x[folds[0].test], items.iloc[folds[0].test], folds[0], profile=profile, seed=0,
+        data_key="test:clean", cache_folder=tmp_path)
+    assert shared.cached
+    np.testing.assert_allclose(shared.p_female, trained[0].p_female, atol=1e-6)
+    # Another recipe is another model.
+    other = fusion.predict_gender_for_fold(
+        x, items, x[folds[0].test], items.iloc[folds[0].test], folds[0], profile=profile, seed=0,
+        data_key="test:clean", cache_folder=tmp_path,
+        recipe=recipes.original_gender(dense_units=128).for_profile(profile))
+    assert not other.cached
 
 
 # ----------------------------------------------------------------------------------------------

@@ -76,6 +76,15 @@ def test_gender_classifiers_never_heard_their_test_actors(run07):
     assert [s["test_actors"] for s in summary["splits"]] == [list(s.test_actors) for s in expected]
 
 
+def test_gender_classifiers_are_notebook_05s_models_from_the_cache(run07):
+    # Same recipe, data, folds and seed as notebook 05's k-fold: nothing is trained twice.
+    assert run07.table("fusion_gender")["from_cache"].all()
+    assert run07.table("fusion_ours_gender")["from_cache"].all()
+    tally = run07.metrics("07_fusion")["model_cache"]
+    assert tally["cached"] >= 2 * SMOKE.n_folds and tally["trained"] > 0
+    assert run07.metrics("05_gender")["model_cache"]["trained"] > 0
+
+
 def test_metrics_json_conclusion_figure_and_model(run07):
     summary = run07.metrics("07_fusion")
     assert {"summary", "folds", "paired_differences", "gender_folds", "gender_error_cost",

@@ -12,7 +12,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, models  # noqa: E402
+from helpers import config, models, training  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
 from helpers.training import (  # noqa: E402
     ModelFileError,
@@ -187,8 +187,10 @@ def test_train_or_load_caches_and_force_retrains(data, tmp_path):
         return fit_model(model, x, y, x_val=x[:8], y_val=y[:8], epochs=2, batch_size=16, seed=0)
 
     key = training_key(x=x, y=y, builder=build_tiny, epochs=2, seed=0)
+    training.cache_tally(reset=True)
     model, history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
     assert not cached and calls == {"build": 1, "fit": 1}
+    assert training.cache_tally() == {"cached": 0, "trained": 1}
     stem = f"{key}-{architecture_digest(build_tiny())}"
     assert (tmp_path / f"{stem}.keras").is_file() and (tmp_path / f"{stem}.history.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files
@@ -196,6 +198,8 @@ def test_train_or_load_caches_and_force_retrains(data, tmp_path):
     # Building is cheap and always done (its architecture names the entry); fitting is not.
     loaded, loaded_history, cached = train_or_load(key, build=build, fit=fit, folder=tmp_path)
     assert cached and calls == {"build": 2, "fit": 1}
+    assert training.cache_tally(reset=True) == {"cached": 1, "trained": 1}
+    assert training.describe_cache_tally() == "models: 0 from the cache, 0 trained"
     assert loaded_history == history
     np.testing.assert_allclose(predict_proba(loaded, x), predict_proba(model, x), rtol=1e-6)
 

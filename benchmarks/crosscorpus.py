@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,8 +78,6 @@ def parse_args(argv):
     if not args.shipped:
         if not args.ravdess:
             parser.error("--ravdess DIR is required to train (or pass --shipped to test the shipped models)")
-        from pathlib import Path
-
         if not Path(args.ravdess).expanduser().is_dir():
             parser.error(f"--ravdess {args.ravdess!r} is not a folder")
     return args

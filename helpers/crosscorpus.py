@@ -123,7 +123,11 @@ def score(items: pd.DataFrame, probabilities: np.ndarray, *, corpus: str,
     merged = probabilities.copy()
     merged[:, config.EMOTIONS.index("neutral")] += merged[:, config.EMOTIONS.index("calm")]
     kept = merged[:, [config.EMOTIONS.index(label) for label in classes]]
-    kept = kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
+    totals = kept.sum(axis=1, keepdims=True)
+    # A clip whose whole probability lies on classes the corpus lacks (a model sure of
+    # "surprised" on EmoDB) keeps the order of its tiny shared probabilities; if they underflowed
+    # to zero, it has no answer among the shared classes (uniform: counted as the first).
+    kept = np.where(totals > 0, kept / np.where(totals > 0, totals, 1.0), 1.0 / len(classes))
     unknown = sorted(set(items["emotion"]) - set(classes))
     if unknown:
         raise CrossCorpusError(f"items hold emotions {unknown} outside {corpus}'s shared classes {classes}")

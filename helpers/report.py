@@ -50,6 +50,17 @@ TABLE1_COLUMNS: tuple[tuple[str, str | None], ...] = (
     ("uar", None),
     ("macro_f1", None),
 )
+# Tables 2 and 3 show these columns of their CSV (the ones a table has, and not empty in it):
+# the whole 25 to 40 columns made the page several screens wide. The CSV is linked beside.
+TABLE2_COLUMNS: tuple[str, ...] = (
+    "recipe", "model", "protocol", "folds", "dropout", "learning_rate", "l2", "clip",
+    "accuracy_binary", "published_accuracy_binary", "f1_original", "published_f1_original",
+    "uar", "macro_f1")
+TABLE3_COLUMNS: tuple[str, ...] = (
+    "recipe", "split", "folds", "n_test", "accuracy", "published_accuracy", "f1",
+    "published_f1", "auc", "published_auc")
+# Columns that count things (written without decimals even when the CSV read them as floats).
+COUNT_COLUMNS: frozenset[str] = frozenset({"folds", "n_test", "epochs", "epochs_run", "n_train"})
 FUSION_COLUMNS: tuple[str, ...] = ("uar", "macro_f1", "delta_uar", "delta_macro_f1",
                                    "gender_accuracy")
 # Figures shown inline in a section, by file name pattern (others are listed at the end).
@@ -378,6 +389,7 @@ def _table2_section(results: "_Results") -> str:
     return _generic_table_section(
         results, heading, stem="table2_tuning", notebook="04",
         published=evaluation.ORIGINAL_TABLE2, figures=SECTION_FIGURES["table2"],
+        columns=TABLE2_COLUMNS,
         published_note="The original's Table 2 (aggregation variant, its random split; its "
                        "\"accuracy\" is binary accuracy and \"f1\" is `f1_original`):")
 
@@ -387,18 +399,26 @@ def _table3_section(results: "_Results") -> str:
     return _generic_table_section(
         results, heading, stem="table3_gender", notebook="05",
         published={"published": evaluation.ORIGINAL_TABLE3}, figures=SECTION_FIGURES["table3"],
+        columns=TABLE3_COLUMNS,
         published_note="The original's Table 3 (its six test speakers, one split):")
 
 
 def _generic_table_section(results: "_Results", heading: str, *, stem: str, notebook: str,
-                           published: dict, figures: Sequence[str], published_note: str) -> str:
+                           published: dict, figures: Sequence[str], published_note: str,
+                           columns: Sequence[str]) -> str:
     table = results.table(stem)
     if table is None:
         return f"{heading}\n\n{_not_run(f'tables/{stem}.csv', notebook)}"
+    shown = [c for c in columns if c in table.columns and table[c].notna().any()]
+    if not shown:  # a table of another shape: every column rather than none
+        shown = list(table.columns)
+    std = [f"{c}_std" for c in shown if f"{c}_std" in table.columns]
+    hidden = len([c for c in frame_columns(table) if c not in shown])
     lines = [heading,
              f"From [`tables/{stem}.csv`](tables/{stem}.csv); mean ± std where the table has "
-             "a `*_std` column.",
-             frame_to_markdown(table)]
+             "a `*_std` column."
+             + (f" The headline columns are shown; the CSV has {hidden} more." if hidden else ""),
+             frame_to_markdown(table[shown + std])]
     if not any("published" in str(column) for column in table.columns):
         metrics = list(dict.fromkeys(k for values in published.values() for k in values))
         lines += [published_note, markdown_table(
@@ -584,10 +604,15 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
+def frame_columns(frame: pd.DataFrame) -> list:
+    """The columns :func:`frame_to_markdown` shows: each ``k_std`` goes into ``k``'s cell."""
+    return [c for c in frame.columns
+            if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
+
+
 def frame_to_markdown(frame: pd.DataFrame) -> str:
     """Any results table as Markdown, with ``k`` and ``k_std`` merged into ``mean ± std``."""
-    columns = [c for c in frame.columns
-               if not (str(c).endswith("_std") and str(c)[:-4] in frame.columns)]
+    columns = frame_columns(frame)
     return markdown_table([str(c) for c in columns],
                           [[_cell(row, c) for c in columns] for _, row in frame.iterrows()])
 
@@ -596,6 +621,10 @@ def _cell(row: pd.Series, column: str) -> str:
     value = row.get(column)
     if isinstance(value, str):
         return value
+    if str(column) in COUNT_COLUMNS and isinstance(value, numbers.Real) \
+            and float(value).is_integer():
+        # A count read back as a float (its column has a gap) is still a count: "2", not "2.000".
+        return str(int(value))
     if "learning_rate" in str(column) and isinstance(value, numbers.Real) \
             and not math.isnan(float(value)):
         # Learning rates differ in the fourth decimal (0.002 against 0.0022).
@@ -643,12 +672,14 @@ def _mtime(path: Path) -> str:
 # ----------------------------------------------------------------------------------------------
 
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
+_TH = re.compile(r"(<th\b[^>]*>)([^<]*)(</th>)")
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
        line-height: 1.45; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }
 th { background: #f3f3f3; }
+.table-scroll { overflow-x: auto; max-width: 100%; }
 img { max-width: 100%; display: block; margin: 1rem 0; }
 code { background: #f5f5f5; padding: 0 0.2rem; }
 """
@@ -688,6 +719,11 @@ def markdown_to_html(text: str, *, base_dir: str | os.PathLike, title: str = "Re
         return f"{match.group(1)}data:image/png;base64,{encoded}{match.group(3)}"
 
     body = _IMG_SRC.sub(inline, body)
+    # A table wider than the page scrolls inside its own box, never the whole page; headers
+    # may break after an underscore (published_accuracy_binary is one long word otherwise).
+    body = body.replace("<table>", '<div class="table-scroll">\n<table>').replace(
+        "</table>", "</table>\n</div>")
+    body = _TH.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>") + m.group(3), body)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             f"{body}\n</body>\n</html>\n")

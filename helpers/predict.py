@@ -1068,7 +1068,7 @@ def upload_widget(predictor: Predictor, *, folder: str | os.PathLike | None = No
             target.write_bytes(bytes(content))
             paths.append(target)
         predictions = predictor.predict_files(paths)
-        display(predictions_table(predictions).drop(columns=["ok"]))
+        display(_upload_table(predictions))
         for path, prediction in zip(paths, predictions):
             if prediction.ok:
                 display(Audio(filename=str(path)))
@@ -1092,6 +1092,21 @@ def upload_widget(predictor: Predictor, *, folder: str | os.PathLike | None = No
 
     upload.observe(on_upload, names="value")
     return widgets.VBox([upload, output])
+
+
+def _upload_table(predictions: Sequence[Prediction]) -> pd.DataFrame:
+    """The upload box's table: one row per file, named by its file name.
+
+    The saved path is long and the same folder for every upload: in a browser it pushed the
+    prediction out of sight behind a horizontal scroll bar. The error column is kept only
+    when a file failed.
+    """
+    table = predictions_table(predictions)
+    table.insert(0, "file", [Path(path).name for path in table["path"]])
+    table = table.drop(columns=["path", "ok", "windows"]).set_index("file")
+    if table["error"].isna().all():
+        table = table.drop(columns=["error"])
+    return table.round(3)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -37,6 +37,7 @@ import ipywidgets
 import keras
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from helpers import config, experiments, models, recipes, splits, training, tuning
@@ -385,7 +386,12 @@ class TuningPanel:
             self._redraw()
             self._show_results(run)
             stopped = len(run.history.get("loss", [])) < epochs
-            self._say(f"Done in {run.seconds:.0f} s: held-out UAR {run.metrics['uar']:.3f}, "
+            # The result line repeats the settings, so it still says what was trained after
+            # the sliders have moved on.
+            self._say(f"Done in {run.seconds:.0f} s with dropout "
+                      f"{hyperparameters['dropout_rate']:.2f}, learning rate "
+                      f"{hyperparameters['learning_rate']:.2e}, {recipe}, <i>{variant}</i>: "
+                      f"held-out UAR {run.metrics['uar']:.3f}, "
                       f"accuracy {run.metrics['accuracy']:.3f}"
                       + (" (stopped early: validation loss stalled; best weights kept)"
                          if stopped else ""))
@@ -474,6 +480,7 @@ class TuningPanel:
                 ax.plot(np.arange(1, len(curve) + 1), curve, linestyle="--", color="grey",
                         label="tuned baseline (validation)")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # no epoch 1.5
             ax.set_title(metric if metric == "loss" else "accuracy (top-1)")
             ax.set_xlim(0.5, max(int(self.epochs.value), len(values), 1) + 0.5)
             ax.legend(fontsize="small")
@@ -506,7 +513,7 @@ class TuningPanel:
 
     def _show_results(self, run: PanelRun) -> None:
         self.results.value = self.results_table(run).to_html(
-            index=False, float_format="{:.4g}".format, na_rep="")
+            index=False, float_format="{:.4g}".format, na_rep="", justify="left")
 
     def _say(self, message: str) -> None:
         self.status.value = message

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, functionals, recipes, splits, training
+from helpers import config, evaluation, features, functionals, recipes, splits, training
 from helpers.errors import ConfigError
 
 PROTOCOLS: tuple[str, ...] = ("original", "clip-grouped", "speaker-independent")
@@ -260,7 +260,7 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     folds, first_model = [], None
     for split in split_list:
         fold, model = train_split(x, y, split, hyperparameters=hyperparameters, profile=profile,
-                                  seed=seed, data_key=f"{data_key}:{variant}", force=force,
+                                  seed=seed, data_key=features.data_key(data_key, variant), force=force,
                                   builder=builder, extra_inputs=extra_inputs, recipe=recipe,
                                   augmented=augmented)
         folds.append(fold)

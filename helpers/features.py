@@ -65,6 +65,41 @@ def log_mel(y: np.ndarray, *, feature_config: config.FeatureConfig = config.FEAT
     return librosa.power_to_db(mel, ref=1.0, amin=feature_config.amin, top_db=None).astype(np.float32)
 
 
+def data_key(key: str, *variants: str) -> str:
+    """Model-cache identity of the features ``key`` seen through ``variants``.
+
+    The one spelling of the ``f"{key}:{variant}"`` strings that key trained models and
+    studies; helpers that are handed a key string (not a :class:`FeatureSet`) call this, and
+    :meth:`FeatureSet.data_key` calls it with the set's own key.
+
+    Parameters
+    ----------
+    key : str
+        A features cache key (``FeatureSet.key``), or a key already made by this function.
+    *variants : str
+        One or more names appended in order, each after a colon: a dataset variant
+        (``"clean"``), a recipe's features (``"functionals"``), a model variant (``"with-gender"``).
+
+    Returns
+    -------
+    str
+        ``"key:variant"`` (``"key:first:second"`` for two names).
+
+    Raises
+    ------
+    FeatureError
+        If ``key`` or a variant is not a non-empty string, or no variant is given.
+    """
+    if not isinstance(key, str) or not key:
+        raise FeatureError(f"key={key!r} must be a non-empty string")
+    if not variants:
+        raise FeatureError("data_key needs at least one variant after the key")
+    for variant in variants:
+        if not isinstance(variant, str) or not variant:
+            raise FeatureError(f"variant={variant!r} must be a non-empty string")
+    return ":".join((key, *variants))
+
+
 @dataclasses.dataclass
 class FeatureSet:
     """Log-mels of every clip in every noise version, aligned with the clip table.
@@ -87,6 +122,26 @@ class FeatureSet:
     snr: pd.DataFrame
     key: str
     cached: bool = False
+
+    def data_key(self, *variants: str) -> str:
+        """Model-cache identity of these features in ``variants``: ``f"{key}:{variant}"``.
+
+        Parameters
+        ----------
+        *variants : str
+            A dataset variant (``"clean"``), or several names joined in order
+            (``feature_set.data_key("functionals", "clean")`` is ``f"{key}:functionals:clean"``).
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        FeatureError
+            As :func:`data_key`.
+        """
+        return data_key(self.key, *variants)
 
     def variant(self, name: str, *, clip_ids=None) -> tuple[np.ndarray, pd.DataFrame]:
         """Features and item table of one variant, optionally for a subset of clips.

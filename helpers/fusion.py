@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, models, recipes, splits, training
+from helpers import config, evaluation, experiments, features, models, recipes, splits, training
 from helpers.errors import ProjectError
 from helpers.gender import gender_labels, train_gender_split
 
@@ -493,7 +493,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
     y = experiments.emotion_labels(items)
     true_gender = gender_labels(items).astype(np.float32)
     gender_recipe = gender_recipe or recipes.original_gender().for_profile(profile)
-    emotion_key = f"{data_key}:{variant}"
+    emotion_key = features.data_key(data_key, variant)
     common = dict(hyperparameters=hyperparameters, profile=profile, seed=seed,
                   data_key=emotion_key, force=force, cache_folder=cache_folder)
     folds, fusion_model, fusion_history = [], None, None
@@ -504,7 +504,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         test_items = items.iloc[split.test]
         gender = predict_gender_for_fold(
             x_gender, gender_items, x[split.test], test_items, split, profile=profile, seed=seed,
-            data_key=f"{data_key}:{gender_variant}", recipe=gender_recipe,
+            data_key=features.data_key(data_key, gender_variant), recipe=gender_recipe,
             force=force, cache_folder=cache_folder)
         probabilities = {("plain", "none"): plain_fold.probabilities}
 

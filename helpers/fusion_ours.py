@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, functionals, fusion, recipes, splits, training
+from helpers import config, evaluation, experiments, features, functionals, fusion, recipes, splits
+from helpers import training
 from helpers.errors import ProjectError
 
 __all__ = ["OursFusionError", "ROWS", "REFERENCE", "OursFusionResult", "per_gender_standardise",
@@ -177,8 +178,8 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
         probabilities["ours", "none"] = plain.probabilities
 
         fused, model = experiments.train_split(with_true[0], y, split,
-                                               data_key=f"{data_key}:with-gender", recipe=recipe,
-                                               augmented=with_true[1:], **common)
+                                               data_key=features.data_key(data_key, "with-gender"),
+                                               recipe=recipe, augmented=with_true[1:], **common)
         probabilities["ours + gender", "true"] = fused.probabilities
         for source, value in (("predicted", predicted), ("predicted-probability", p_female)):
             given = female.astype(np.float64)
@@ -194,14 +195,14 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
                                                       female=flags) for a in (x, *augmented)]
                       for source, flags in assigned.items()}
         by_gender, model = experiments.train_split(
-            normalised["true"][0], y, split, data_key=f"{data_key}:per-gender", recipe=recipe,
-            augmented=normalised["true"][1:], **common)
+            normalised["true"][0], y, split, data_key=features.data_key(data_key, "per-gender"),
+            recipe=recipe, augmented=normalised["true"][1:], **common)
         probabilities["ours, per-gender normalisation", "true"] = by_gender.probabilities
         probabilities["ours, per-gender normalisation", "predicted"] = training.predict_recipe(
             model, recipe, normalised["predicted"][0], test, augmented=normalised["predicted"][1:])
 
         adaptive, _ = experiments.train_split(speaker[0], y, split,
-                                              data_key=f"{data_key}:speaker-adaptive",
+                                              data_key=features.data_key(data_key, "speaker-adaptive"),
                                               recipe=recipe, augmented=speaker[1:], **common)
         probabilities["ours, per-speaker normalisation", "none"] = adaptive.probabilities
 

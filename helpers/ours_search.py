@@ -186,7 +186,7 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
     seed : int
         Seed of the inner folds, the sampler and the models.
     data_key : str
-        Identity of ``x`` (as in notebook 03's ``run_protocol``: ``f"{key}:clean"``); keys the
+        Identity of ``x`` (as in notebook 03's ``run_protocol``: ``feature_set.data_key("clean")``); keys the
         model cache and the study names.
     n_trials : int
         Finished (complete or pruned) trials per outer fold, the untuned trial included.

@@ -57,7 +57,7 @@ import optuna
 import pandas as pd
 import sqlalchemy.exc
 
-from helpers import config, evaluation, experiments, models, recipes, splits, training
+from helpers import config, evaluation, experiments, features, models, recipes, splits, training
 from helpers import io as project_io
 from helpers.errors import ProjectError
 
@@ -760,7 +760,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         differ only in their hyperparameters.
     data_key : str
         Fingerprint of the features (``FeatureSet.key``); part of the study names and the
-        model cache keys (as ``f"{data_key}:{variant}"``, as in notebook 03).
+        model cache keys (as ``features.data_key(data_key, variant)``, as in notebook 03).
     variant : str
         The dataset variant ``x`` holds (the original tuned on ``"aggregation"``).
     storage : str, optuna storage or None
@@ -825,7 +825,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     if split.validation.size == 0:
         raise TuningError(f"split {split.name!r} has no validation items; the search needs them")
     storage_object = as_storage(storage)
-    model_data_key = f"{data_key}:{variant}"
+    model_data_key = features.data_key(data_key, variant)
     base_settings = {
         "version": SEARCH_VERSION, "objective": OBJECTIVE, "split": split.name,
         "train": config.stable_hash(split.train.tolist()),
@@ -965,7 +965,7 @@ def table2(x: np.ndarray, items: pd.DataFrame, sweep: SweepResult, *, profile: c
                            "learning_rate": float(hyperparameters["learning_rate"])}
         fold, model = experiments.train_split(
             x, y, sweep.split, hyperparameters=hyperparameters, profile=profile, seed=seed,
-            data_key=f"{data_key}:{sweep.variant}", force=force, builder=builder,
+            data_key=features.data_key(data_key, sweep.variant), force=force, builder=builder,
             cache_folder=cache_folder)
         folds[name], trained[name] = fold, model
         rows.append({"model": name, "variant": sweep.variant, "protocol": sweep.protocol,

@@ -355,3 +355,30 @@ def test_variant_for_a_subset_of_clips(feature_set):
 def test_unknown_variant_raises(feature_set):
     with pytest.raises(FeatureError, match="variant='noisy'"):
         feature_set.variant("noisy")
+
+
+def _keyed_set(key: str) -> features.FeatureSet:
+    return features.FeatureSet(np.zeros((4, 0, 1, 1), np.float32), pd.DataFrame(), pd.DataFrame(), key)
+
+
+def test_data_key_is_the_key_and_variant_joined_by_a_colon():
+    feature_set = _keyed_set("abc123")
+
+    # These strings key cached models and studies: they must not change spelling.
+    assert feature_set.data_key("clean") == "abc123:clean"
+    assert feature_set.data_key("functionals", "clean") == "abc123:functionals:clean"
+    assert features.data_key("abc123", "aggregation") == "abc123:aggregation"
+    assert features.data_key(feature_set.data_key("clean"), "with-gender") == "abc123:clean:with-gender"
+    for variant in config.VARIANTS:
+        assert feature_set.data_key(variant) == f"{feature_set.key}:{variant}"
+
+
+@pytest.mark.parametrize("key, variants, match", [
+    ("abc", (), "at least one variant"),
+    ("abc", ("",), "variant=''"),
+    ("abc", ("clean", None), "variant=None"),
+    ("", ("clean",), "key=''"),
+])
+def test_data_key_rejects_empty_parts(key, variants, match):
+    with pytest.raises(FeatureError, match=match):
+        features.data_key(key, *variants)

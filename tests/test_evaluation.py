@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -101,7 +102,6 @@ def test_thresholds_are_strict_like_keras():
 
 
 def test_original_metrics_match_keras_metric_objects():
-    keras = pytest.importorskip("keras")
     rng = np.random.default_rng(7)
     y, p = _random_case(rng, n=500, k=8)
     p = p.astype("float32")
@@ -163,7 +163,6 @@ def test_binary_metrics_on_a_hand_worked_case():
 
 
 def test_binary_metrics_match_keras():
-    keras = pytest.importorskip("keras")
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, size=200)
     p = rng.uniform(size=200).astype("float32")

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 from helpers import config, evaluation, gender, models, splits, training  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
@@ -155,7 +155,12 @@ def test_training_on_a_split_learns_and_reports_the_test_actors(items, logmels, 
     # The model carries its normalisation: raw dB values in, probabilities out.
     mean, std = result.normalization
     assert mean == pytest.approx(float(np.mean(logmels[split.train], dtype=np.float64)))
-    assert model.get_layer("normalization") is not None
+    assert std == pytest.approx(float(np.std(logmels[split.train], dtype=np.float64)))
+    layer = model.get_layer("normalization")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.mean), mean, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.variance), std**2, rtol=1e-5)
+    standardised = keras.ops.convert_to_numpy(layer(logmels[split.train][..., np.newaxis]))
+    assert abs(float(standardised.mean())) < 1e-3 and float(standardised.std()) == pytest.approx(1.0, abs=1e-3)
     summary = result.summary()
     assert summary["test_actors"] == list(split.test_actors)
     assert np.sum(summary["confusion"]) == len(split.test)

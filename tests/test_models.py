@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from helpers import config, models  # noqa: E402
-from helpers.errors import ConfigError, ProjectError  # noqa: E402
+from helpers import config, models
+from helpers.errors import ConfigError, ProjectError
 
 # Small enough to train in a fraction of a second; big enough to pass four 2x2 pools and the
 # gender CNN's 4x5 pool.

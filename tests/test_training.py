@@ -118,15 +118,47 @@ def test_early_stopping_stops_and_restores_the_best_weights(data):
     assert not np.array_equal(model.get_weights()[0], snapshots[-1][0])
 
 
+class BatchCounter(keras.callbacks.Callback):
+    """Count the training batches of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_epoch: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.per_epoch.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.per_epoch[-1] += 1
+
+
 def test_fit_model_accepts_two_inputs_and_fixed_steps(data):
     x, y = data
     gender = (x[:, 2:3] > 0).astype("float32")
-    history = fit_model(build_fusion(), (x[:32], gender[:32]), y[:32],
-                        x_val={"features": x[32:], "gender": gender[32:]}, y_val=y[32:],
-                        epochs=4, batch_size=6, steps_per_epoch=3, seed=0, patience=10)
-    assert len(history["loss"]) == 4
-    probabilities = predict_proba(build_fusion(), [x[:1], gender[:1]])
-    assert probabilities.shape == (1, N_CLASSES)
+    # The Dense kernel's last row multiplies the gender input. Fed zeros, that row gets no
+    # gradient and Adam leaves it as initialised; fed the real column, training moves it.
+    gender_row = N_FEATURES
+
+    def fit(gender_values):
+        model, counter = build_fusion(), BatchCounter()
+        before = model.get_weights()[0][gender_row].copy()
+        history = fit_model(model, (x[:32], gender_values[:32]), y[:32],
+                            x_val={"features": x[32:], "gender": gender_values[32:]}, y_val=y[32:],
+                            epochs=4, batch_size=6, steps_per_epoch=3, seed=0, patience=10,
+                            callbacks=[counter])
+        return model, history, counter, before
+
+    model, history, counter, before = fit(gender)
+    assert len(history["loss"]) == 4 and len(history["val_loss"]) == 4
+    # Three batches per epoch, not the ceil(32 / 6) = 6 of one pass over the data.
+    assert counter.per_epoch == [3, 3, 3, 3]
+    assert not np.allclose(model.get_weights()[0][gender_row], before)
+    silent, _, _, silent_before = fit(np.zeros_like(gender))
+    np.testing.assert_array_equal(silent.get_weights()[0][gender_row], silent_before)
+    # The trained model reads its second input: flipping the gender changes the probabilities.
+    male = predict_proba(model, [x[:4], np.zeros((4, 1), "float32")])
+    female = predict_proba(model, [x[:4], np.ones((4, 1), "float32")])
+    assert male.shape == (4, N_CLASSES) and not np.allclose(male, female)
 
 
 def test_fit_model_without_validation_runs_all_epochs(data):

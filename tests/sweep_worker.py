@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import optuna  # noqa: E402
 
 from helpers import tuning  # noqa: E402
-from tests.tuning_support import PROFILE, make_data, tiny_cnn  # noqa: E402
+from tests.factories import tiny_cnn  # noqa: E402
+from tests.tuning_support import PROFILE, make_data  # noqa: E402
 
 #: Three values per stage, the untuned dropout 0.25 and learning rate 0.002 among them.
 SWEEP = dict(protocol="original", profile=PROFILE, seed=7, data_key="shared-sweep",

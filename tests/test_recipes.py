@@ -11,6 +11,7 @@ import pytest
 
 from helpers import (config, experiments, functionals, gender, models, recipes, splits, training,
                      tuning, widgets)
+from tests.factories import tiny_cnn
 
 N_FEATURES = 24
 PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
@@ -52,12 +53,6 @@ def linear_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     """The real ``ours`` model (a logistic regression solved by L-BFGS), without copies."""
     return recipes.get_recipe(task, "ours").replace(
         **{"speed_perturbation": (), "channel_copies": 0, "level_db": None, **changes})
-
-
-def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25, learning_rate=0.002):
-    return models.build_emotion_cnn(input_shape, filters=(4,), dense_units=8,
-                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
-                                    normalization=normalization, seed=seed)
 
 
 @pytest.fixture

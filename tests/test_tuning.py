@@ -18,7 +18,8 @@ from helpers.errors import ProjectError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-from tests.tuning_support import PROFILE, make_data, tiny_cnn  # noqa: E402
+from tests.factories import tiny_cnn  # noqa: E402
+from tests.tuning_support import PROFILE, make_data  # noqa: E402
 
 
 @pytest.fixture(scope="module")

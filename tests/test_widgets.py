@@ -12,17 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, features, models, tuning, widgets  # noqa: E402
+from helpers import config, features, tuning, widgets  # noqa: E402
+from tests.factories import tiny_cnn  # noqa: E402
 
 N_MELS, N_FRAMES = 12, 16
-
-
-def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
-             learning_rate=0.002):
-    """The emotion CNN with two narrow blocks: the same code path, a fraction of the cost."""
-    return models.build_emotion_cnn(input_shape, filters=(4, 8), dense_units=16,
-                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
-                                    normalization=normalization, seed=seed)
 
 
 @pytest.fixture(scope="module")

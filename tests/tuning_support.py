@@ -1,23 +1,18 @@
-"""Tiny generated data and a narrow CNN for sweep tests (shared by the SQLite and PostgreSQL tests)."""
+"""Tiny generated data for sweep tests (shared by the SQLite and PostgreSQL tests).
+
+The narrow CNN they train is ``tests.factories.tiny_cnn``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from helpers import config, models
+from helpers import config
 
 N_MELS, N_FRAMES = 12, 16
 PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
                          n_folds=2, batch_size=32, sweep_trials_per_stage=2)
-
-
-def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
-             learning_rate=0.002):
-    """The emotion CNN with two narrow blocks: the same code path, a fraction of the cost."""
-    return models.build_emotion_cnn(input_shape, filters=(4, 8), dense_units=16,
-                                    dropout_rate=dropout_rate, learning_rate=learning_rate,
-                                    normalization=normalization, seed=seed)
 
 
 def make_data(n_actors: int = 8, clips_per_emotion: int = 2, seed: int = 0):

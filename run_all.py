@@ -165,6 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SER_PROJECT_ROOT"] = str(PROJECT_ROOT)
     # TensorFlow's start-up chatter would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Fail before the first notebook, with the path, when the results cannot be written.
+    from helpers import io as project_io
+    from helpers.errors import ProjectError
+
+    try:
+        config.ensure_output_dirs()
+        project_io.check_writable(config.EXECUTED_DIR)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     data = parameters["RAVDESS_DIR"] or "the generated stand-in corpus"
     print(f"profile {args.profile}; data: {data}; {len(notebooks)} notebooks", flush=True)
     total = time.perf_counter()

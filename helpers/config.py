@@ -196,6 +196,20 @@ def stable_hash(obj) -> str:
 
 
 def ensure_output_dirs() -> None:
-    """Create the output folders (idempotent)."""
+    """Create the output folders (idempotent).
+
+    Raises
+    ------
+    helpers.errors.OutputError
+        Naming the folder that cannot be created (a file in the way, no permission, a full or
+        read-only disk).
+    """
+    from helpers.errors import OutputError
+
     for folder in (TABLES_DIR, FIGURES_DIR, MODELS_DIR, METRICS_DIR, EXECUTED_DIR, CACHE_DIR):
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{folder}: the outputs folder cannot be created "
+                              f"({error.strerror or error}); set SER_OUTPUTS_DIR to a writable "
+                              f"folder") from error

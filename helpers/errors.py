@@ -26,6 +26,13 @@ class ConfigError(ProjectError):
     """A parameter is outside the range the function accepts."""
 
 
+class OutputError(ProjectError):
+    """A result cannot be written: its folder is not writable, not a folder, or the disk is full.
+
+    The message names the path; what was already written there is left as it was.
+    """
+
+
 def check_int(value, *, name: str, minimum: int, error: type[ProjectError] = ConfigError) -> int:
     """Return ``value`` as an int, or raise ``error`` naming ``name`` unless it is an integer
     (not a bool) of at least ``minimum``."""

@@ -8,6 +8,7 @@ atomic on one filesystem).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -20,6 +21,11 @@ import numpy as np
 import pandas as pd
 
 from helpers import config
+from helpers.errors import OutputError
+
+#: errno values that mean "this place cannot take the file": not writable, not a folder, full.
+_WRITE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                           errno.ENOTDIR, errno.EEXIST, errno.EFBIG})
 
 
 @contextlib.contextmanager
@@ -27,19 +33,64 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """Yield a temporary path beside ``target``; rename it over ``target`` on success.
 
     On an exception the temporary file is removed and ``target`` is left untouched.
+
+    Raises
+    ------
+    helpers.errors.OutputError
+        If the folder cannot be created or written, or the disk fills while writing; the
+        message names ``target``, and the file already there (the last good result) stays.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp",
-                               dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.",
+                                   suffix=suffix or target.suffix or ".tmp", dir=target.parent)
+    except OSError as error:
+        raise _output_error(target, error) from error
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as error:
+        tmp_path.unlink(missing_ok=True)
+        if error.errno in _WRITE_ERRNOS:
+            raise _output_error(target, error) from error
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _output_error(target: Path, error: OSError) -> OutputError:
+    reason = error.strerror or str(error)
+    return OutputError(f"{target}: cannot be written ({reason}); the outputs folder must be a "
+                       f"writable folder with free space (set SER_OUTPUTS_DIR to use another); "
+                       f"results already there are kept")
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and write (then remove) a probe file in it.
+
+    Raises
+    ------
+    helpers.errors.OutputError
+        Naming the folder, if it cannot be created or written.
+    """
+    folder = Path(folder)
+    with atomic_path(folder / ".write-probe") as probe:
+        probe.write_bytes(b"")
+    (folder / ".write-probe").unlink(missing_ok=True)
+    return folder
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (model files and their sidecars, the shipped models' card)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(target: str | os.PathLike, text: str) -> Path:

@@ -59,12 +59,8 @@ class ShippedModelError(ProjectError):
 
 
 def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file's bytes (:func:`helpers.io.file_sha256`)."""
+    return io.file_sha256(path)
 
 
 def card_hashes(folder: str | Path = SHIPPED_DIR) -> dict[str, tuple[int, str]]:
@@ -296,7 +292,8 @@ def _save(model, path: Path, record: dict) -> None:
     deterministic_archive(model_path)
     saved = json.loads(sidecar_path.read_text(encoding="utf-8"))
     saved.pop("created", None)
-    sidecar_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    saved["model_sha256"] = io.file_sha256(model_path)  # of the archive as rewritten
+    io.write_text(sidecar_path, json.dumps(saved, indent=2, sort_keys=True) + "\n")
     for written in (model_path, sidecar_path):
         written.chmod(0o644)  # tracked files: readable by everyone, like the rest of the checkout
 

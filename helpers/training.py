@@ -849,7 +849,11 @@ def save_model_with_sidecar(model: keras.Model, path: str | os.PathLike, *,
     record["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
     record["input_shape"] = _jsonable(_input_shape(model))
     record["created"] = _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds")
+    # One unit: the sidecar names the model file's SHA-256, and loading checks it. A run that
+    # dies between the two writes leaves a new model beside an old sidecar; that pair is then
+    # refused instead of being trusted.
     _save_keras(model, model_path)
+    record["model_sha256"] = project_io.file_sha256(model_path)
     project_io.write_json(sidecar_path, record)
     return model_path, sidecar_path
 
@@ -874,7 +878,9 @@ def load_model_with_sidecar(path: str | os.PathLike, *,
     ------
     ModelFileError
         If the ``.keras`` file or the ``.json`` sidecar is missing, the sidecar is not valid
-        JSON, or it lacks ``feature_config`` or ``labels``.
+        JSON, or it lacks ``feature_config`` or ``labels``; if the sidecar's ``model_sha256``
+        is not the model file's (the two were not written together); or if the ``.keras``
+        file is empty or not a readable Keras model.
     """
     model_path, sidecar_path = _model_paths(path)
     for part, file in (("model", model_path), ("sidecar", sidecar_path)):
@@ -897,7 +903,19 @@ def load_model_with_sidecar(path: str | os.PathLike, *,
             f"{sidecar_path}: sidecar lacks required key(s) {missing}; "
             f"expected {list(SIDECAR_REQUIRED_KEYS)}"
         )
-    model = keras.saving.load_model(model_path, compile=compile)
+    expected = sidecar.get("model_sha256")  # absent in sidecars written before it was added
+    if expected is not None and project_io.file_sha256(model_path) != expected:
+        raise ModelFileError(
+            f"{model_path}: does not match its sidecar {sidecar_path.name} (SHA-256 differs: "
+            f"the model was replaced without its sidecar); save both again with "
+            f"save_model_with_sidecar")
+    if model_path.stat().st_size == 0:
+        raise ModelFileError(f"{model_path}: empty file; expected a Keras model (.keras)")
+    try:
+        model = keras.saving.load_model(model_path, compile=compile)
+    except Exception as error:  # noqa: BLE001 -- Keras raises many kinds for a damaged file
+        raise ModelFileError(f"{model_path}: not a readable Keras model "
+                             f"({type(error).__name__}: {str(error)[:200]})") from None
     return model, sidecar
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +14,7 @@ import pandas as pd
 import pytest
 
 from helpers import config, io
+from helpers.errors import OutputError
 
 
 def listing(folder: Path) -> list[str]:
@@ -164,3 +169,48 @@ def test_run_metadata_block(tmp_path):
     assert {"python", "numpy", "librosa", "soundfile", "pandas"} <= set(metadata["versions"])
     io.write_json(tmp_path / "m.json", metadata)
     assert io.read_json(tmp_path / "m.json") == metadata
+
+
+def test_a_folder_that_cannot_be_created_is_an_output_error_naming_the_path(tmp_path):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file where the outputs folder should be")
+    target = blocker / "tables" / "table1.csv"
+    with pytest.raises(OutputError, match=rf"{target}: cannot be written .*writable folder"):
+        io.write_text(target, "x")
+    with pytest.raises(OutputError, match=str(tmp_path / "outputs")):
+        io.check_writable(blocker / "notebooks")
+
+
+def test_a_full_disk_while_writing_keeps_the_last_good_file(tmp_path, monkeypatch):
+    target = tmp_path / "table1.csv"
+    target.write_text("last good table")
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(io.os, "replace", full)
+    with pytest.raises(OutputError, match=rf"{target}: cannot be written \({os.strerror(errno.ENOSPC)}\)"):
+        io.write_text(target, "a new table")
+    assert target.read_text() == "last good table"
+    assert [p.name for p in tmp_path.iterdir()] == ["table1.csv"]  # no temporary file left
+
+
+def test_file_sha256_is_the_bytes_digest(tmp_path):
+    import hashlib
+
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"abc" * 1000)
+    assert io.file_sha256(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_run_all_stops_before_any_notebook_when_the_outputs_folder_is_not_writable(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = {**os.environ, "SER_OUTPUTS_DIR": str(blocker / "outputs")}
+    env.pop("SER_CACHE_DIR", None)
+    result = subprocess.run([sys.executable, str(config.PROJECT_ROOT / "run_all.py"),
+                             "--profile", "smoke", "--only", "01"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {blocker / 'outputs'}" in result.stderr and "Traceback" not in result.stderr
+    assert "[1/1]" not in result.stdout  # no notebook started

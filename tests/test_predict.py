@@ -599,3 +599,18 @@ def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, c
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["broken.wav", "mine.flac"]
     shown = capsys.readouterr().out  # outside a kernel, the widget's output is printed
     assert "empty file (0 bytes)" in shown and "Audio object" in shown  # one player: one good file
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a model"])
+def test_a_corrupt_or_empty_model_file_exits_2_naming_it(capsys, models_dir, tmp_path, content):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("emotion_clean_speaker-independent.json", "gender.keras", "gender.json"):
+        (folder / name).write_bytes((models_dir / name).read_bytes())
+    broken = folder / "emotion_clean_speaker-independent.keras"
+    broken.write_bytes(content)
+    clip = write_clip(tmp_path / "clip.wav")
+    status, out, err = run_command(capsys, clip, "--emotion-model", broken,
+                                   "--gender-model", folder / "gender.keras")
+    assert status == 2, (out, err)
+    assert str(broken) in err and "Traceback" not in err, err

@@ -12,11 +12,14 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import dataclasses  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import training  # noqa: E402
+from helpers import models, recipes, splits, training  # noqa: E402
 
 N_FEATURES = 12
 N_CLASSES = 3
@@ -80,3 +83,110 @@ def test_a_corrupt_cache_entry_is_retrained_with_a_warning(data, tmp_path, damag
     assert cached and len(fits) == 2
     assert not [w for w in caught if str(entry) in str(w.message)]
     np.testing.assert_allclose(training.predict_proba(again, x), probabilities, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every training setting of a recipe is in the key
+# ----------------------------------------------------------------------------------------------
+
+
+def functionals_builder(input_shape, *, normalization, **kwargs):
+    """The ``ours`` builder, also for one scalar mean and std (spread over the features)."""
+    mean, std = (np.broadcast_to(np.asarray(v, dtype=np.float64), input_shape) for v in normalization)
+    return models.build_functionals_mlp(input_shape, normalization=(mean, std), **kwargs)
+
+
+def same_builder(input_shape, **kwargs):
+    """The same builder under another name: the same architecture, another recipe."""
+    return functionals_builder(input_shape, **kwargs)
+
+
+def base_recipe() -> recipes.Recipe:
+    """``ours`` as a tiny logistic regression trained by gradient steps, with two speed copies."""
+    return recipes.get_recipe("emotion", "ours").replace(
+        builder=functionals_builder, solver="gradient", epochs=2, batch_size=16, patience=1, monitor="val_loss",
+        min_delta=0.0, schedule="constant", ensemble=1, speed_perturbation=(0.9, 1.1),
+        test_time_speeds=(), channel_copies=0, level_db=None, steps_per_epoch=None)
+
+
+#: One changed value per field that determines the weights.
+CHANGES = {
+    "builder": same_builder,
+    "features": "egemaps",
+    "hyperparameters": {**recipes.OURS_EMOTION_HYPERPARAMETERS, "l2": 0.01},
+    "normalization": "scalar",
+    "epochs": 3,
+    "batch_size": 8,
+    "steps_per_epoch": 2,
+    "monitor": "val_uar",
+    "min_delta": 0.01,
+    "patience": 2,
+    "schedule": "cosine",
+    "solver": "lbfgs",
+    "ensemble": 2,
+    "speed_perturbation": (0.9, 1.2),
+    "level_db": -20.0,
+}
+#: Fields that do not change the weights (the name, the description, the test-time averaging)
+#: or cannot change alone (a task has its own labels and outputs; the number of multi-condition
+#: copies must match the copies passed, which are hashed themselves).
+NOT_TRAINING_SETTINGS = {"name", "description", "task", "test_time_speeds", "channel_copies"}
+
+
+def recipe_data(*, n_actors: int = 4, clips_per_emotion: int = 1):
+    rng = np.random.default_rng(1)
+    rows = [{"actor": actor, "gender": "male" if actor % 2 else "female", "emotion_code": code}
+            for actor in range(1, n_actors + 1) for code in range(1, 9)
+            for _ in range(clips_per_emotion)]
+    items = pd.DataFrame(rows)
+    labels = items["emotion_code"].to_numpy() - 1
+    x = rng.normal(size=(len(items), N_FEATURES)).astype(np.float32)
+    x[np.arange(len(items)), labels] += 3.0
+    copies = [x + rng.normal(scale=0.1, size=x.shape).astype(np.float32) for _ in range(2)]
+    split = splits.Split(name="t", train=np.flatnonzero(items["actor"] <= 2),
+                         validation=np.flatnonzero(items["actor"] == 3),
+                         test=np.flatnonzero(items["actor"] == 4))
+    return x, labels, split, copies
+
+
+def test_every_recipe_field_is_covered():
+    fields = {field.name for field in dataclasses.fields(recipes.Recipe)}
+    assert set(CHANGES) | NOT_TRAINING_SETTINGS == fields, "a new Recipe field needs a case here"
+    assert not set(CHANGES) & NOT_TRAINING_SETTINGS
+
+
+def test_changing_any_training_setting_retrains(tmp_path):
+    x, labels, split, copies = recipe_data()
+
+    def train(recipe):
+        return training.train_recipe(recipe, x, labels, split, seed=0, data_key="k",
+                                     cache_folder=tmp_path, augmented=copies)
+
+    base = base_recipe()
+    assert not train(base).cached
+    assert train(base).cached
+    served_from_cache = []
+    for field, value in CHANGES.items():
+        changed = base.replace(**{field: value})
+        assert getattr(changed, field) != getattr(base, field), field
+        if train(changed).cached:
+            served_from_cache.append(field)
+    assert served_from_cache == []
+
+
+def test_settings_outside_training_keep_the_cache_or_cannot_change_alone(tmp_path):
+    x, labels, split, copies = recipe_data()
+
+    def train(recipe):
+        return training.train_recipe(recipe, x, labels, split, seed=0, data_key="k",
+                                     cache_folder=tmp_path, augmented=copies)
+
+    base = base_recipe()
+    first = train(base)
+    # Averaging over the speed copies at test time does not touch the weights.
+    assert train(base.replace(test_time_speeds=(0.9, 1.1))).cached
+    # The multi-condition copies are counted against the copies passed (and those are hashed),
+    # so a recipe with another count never reaches the cache with the old ones.
+    with pytest.raises(training.TrainingError, match="augmented holds 2 copies"):
+        train(base.replace(channel_copies=1))
+    assert not first.cached

@@ -283,7 +283,12 @@ def _headline_section(results: "_Results") -> str:
     if table is None or "uar" not in table.columns:
         return f"{heading}\n\n{_not_run('tables/table1_emotion.csv', '03')}"
     table = table.assign(recipe=table.get("recipe", "original"), mode=table.get("mode", "single-clip"))
-    gender_table = results.table("table3_gender")
+    try:
+        gender_table = results.table("table3_gender")
+    except (UnicodeDecodeError, ValueError):
+        # An unreadable gender table costs the gender column only (Table 3's own section
+        # names the error); the emotion numbers stand.
+        gender_table = None
     rows = []
     for recipe in dict.fromkeys(table["recipe"]):
         own = table[table["recipe"] == recipe]

@@ -280,11 +280,6 @@ def test_a_malformed_results_file_costs_only_its_section(outputs, tmp_path):
     assert (outputs / "report.html").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "helpers/report.py: _Results.table catches OSError, ParserError and EmptyDataError but not "
-    "the UnicodeDecodeError of a binary CSV, and _headline_section reads table3_gender.csv "
-    "unguarded; a corrupt gender table therefore replaces the whole headline (Table 1's UAR "
-    "included) with 'Could not be built'"))
 def test_a_corrupt_gender_table_leaves_the_headline_standing(outputs, tmp_path):
     io.write_table(table1_frame(), "table1_emotion", folder=outputs / "tables")
     (outputs / "tables" / "table3_gender.csv").write_bytes(b"\x00\xff garbage")

@@ -29,6 +29,25 @@ METRICS_DIR = OUTPUTS_DIR / "metrics"
 EXECUTED_DIR = OUTPUTS_DIR / "notebooks"
 CACHE_DIR = Path(os.environ.get("SER_CACHE_DIR", OUTPUTS_DIR / "cache")).resolve()
 
+# Results files that one notebook writes and a later notebook, run_all.py or the report reads,
+# by name: a table is ``TABLES_DIR / f"{name}.csv"`` (and ``.md``), a metrics file
+# ``metrics_path(name)``. One spelling here, so a renamed file cannot leave a reader behind.
+SKIPPED_TABLE = "skipped_files"  # notebook 01: audio files left out, and why
+TABLE1 = "table1_emotion"  # notebook 03: the emotion CNN per variant and protocol
+TABLE2 = "table2_tuning"  # notebook 04: the original against the tuned model
+TABLE3 = "table3_gender"  # notebook 05: the gender classifier per split
+CASE_STUDY_EMOTION_TABLE = "case_study_emotion"  # notebook 06
+CASE_STUDY_GENDER_TABLE = "case_study_gender"  # notebook 06
+CASE_STUDY_BAD_INPUT_TABLE = "case_study_bad_input"  # notebook 06
+FUSION_TABLE = "fusion"  # notebook 07: emotion with and without the speaker's gender
+DATA_METRICS = "01_data"
+VARIANTS_METRICS = "02_variants"
+EMOTION_METRICS = "03_emotion"
+TUNING_METRICS = "04_tuning"
+GENDER_METRICS = "05_gender"
+CASE_STUDIES_METRICS = "06_case_studies"
+FUSION_METRICS = "07_fusion"
+
 # The embedded default: a synthetic corpus generated once in the datasets' own layouts.
 STANDIN_DIR = Path(os.environ.get("SER_STANDIN_DIR", DATA_DIR / "standin")).resolve()
 STANDIN_RAVDESS_DIR = STANDIN_DIR / "ravdess"
@@ -187,6 +206,11 @@ def resolve_data_roots(ravdess: str | os.PathLike | None = None,
     ravdess_root = Path(ravdess).expanduser().resolve() if ravdess else STANDIN_RAVDESS_DIR
     noise_root = Path(noise).expanduser().resolve() if noise else STANDIN_NOISE_DIR
     return ravdess_root, noise_root, ravdess is None or noise is None
+
+
+def metrics_path(name: str) -> Path:
+    """The metrics file of a notebook: ``METRICS_DIR / f"{name}.json"`` (e.g. ``EMOTION_METRICS``)."""
+    return METRICS_DIR / f"{name}.json"
 
 
 def stable_hash(obj) -> str:

@@ -74,8 +74,9 @@ SECTION_FIGURES: dict[str, tuple[str, ...]] = {
     "fusion": ("fusion*.png",),
 }
 # Notebook 06's tables shown in the report, and the run-description keys not repeated there.
-CASE_STUDY_TABLES: tuple[str, ...] = ("case_study_emotion", "case_study_gender",
-                                      "case_study_bad_input")
+CASE_STUDY_TABLES: tuple[str, ...] = (config.CASE_STUDY_EMOTION_TABLE,
+                                      config.CASE_STUDY_GENDER_TABLE,
+                                      config.CASE_STUDY_BAD_INPUT_TABLE)
 RUN_KEYS: frozenset[str] = frozenset({
     "profile", "data", "ravdess_root", "noise_root", "n_manifest", "n_clips", "n_noise_clips",
     "n_skipped", "skipped", "seed", "data_fingerprint", "versions", "parameters"})
@@ -191,10 +192,10 @@ def _safe_section(title: str, build, arguments: tuple) -> str:
 
 def _data_section(results: "_Results", profile: str | None) -> str:
     lines = ["## Data and profile"]
-    data = results.metrics("01_data")
-    variants = results.metrics("02_variants")
+    data = results.metrics(config.DATA_METRICS)
+    variants = results.metrics(config.VARIANTS_METRICS)
     if data is None:
-        lines.append(_not_run("metrics/01_data.json", "01"))
+        lines.append(_not_run(f"metrics/{config.DATA_METRICS}.json", "01"))
     else:
         rows = [
             ("profile", data.get("profile")),
@@ -218,7 +219,8 @@ def _data_section(results: "_Results", profile: str | None) -> str:
                 ("feature cache key", variants.get("feature_key")),
             ]
         else:
-            rows.append(("noise variants", "not run (metrics/02_variants.json is absent)"))
+            rows.append(("noise variants",
+                         f"not run (metrics/{config.VARIANTS_METRICS}.json is absent)"))
         versions = data.get("versions") or {}
         if versions:
             rows.append(("libraries", ", ".join(f"{k} {v}" for k, v in versions.items())))
@@ -228,7 +230,7 @@ def _data_section(results: "_Results", profile: str | None) -> str:
         if skipped:
             shown = skipped[:20]
             lines.append(f"Files left out as unusable ({len(skipped)}; all in "
-                         f"`tables/skipped_files.csv`):")
+                         f"`tables/{config.SKIPPED_TABLE}.csv`):")
             lines.append(markdown_table(["source", "file", "reason"],
                                         [[_text(r.get("source")), f"`{r.get('path')}`", _text(r.get("reason"))]
                                          for r in shown]))
@@ -279,12 +281,12 @@ def _notebooks_section(results: "_Results", notebooks_dir: Path) -> str:
 def _headline_section(results: "_Results") -> str:
     """One row per recipe: speaker-independent UAR (both modes), gender accuracy, original F1."""
     heading = "## Headline — voices the models have never heard"
-    table = results.table("table1_emotion")
+    table = results.table(config.TABLE1)
     if table is None or "uar" not in table.columns:
-        return f"{heading}\n\n{_not_run('tables/table1_emotion.csv', '03')}"
+        return f"{heading}\n\n{_not_run(f'tables/{config.TABLE1}.csv', '03')}"
     table = table.assign(recipe=table.get("recipe", "original"), mode=table.get("mode", "single-clip"))
     try:
-        gender_table = results.table("table3_gender")
+        gender_table = results.table(config.TABLE3)
     except (UnicodeDecodeError, ValueError):
         # An unreadable gender table costs the gender column only (Table 3's own section
         # names the error); the emotion numbers stand.
@@ -321,9 +323,9 @@ def _headline_section(results: "_Results") -> str:
 
 def _table1_section(results: "_Results") -> str:
     heading = "## Table 1 — emotion classification on the five variants (notebook 03)"
-    table = results.table("table1_emotion")
+    table = results.table(config.TABLE1)
     if table is None:
-        return f"{heading}\n\n{_not_run('tables/table1_emotion.csv', '03')}"
+        return f"{heading}\n\n{_not_run(f'tables/{config.TABLE1}.csv', '03')}"
     headers = [c for c in ("recipe", "mode") if c in table.columns] + ["variant", "protocol", "folds", "n_test"]
     for column, published in TABLE1_COLUMNS:
         if column in table.columns:
@@ -341,7 +343,7 @@ def _table1_section(results: "_Results") -> str:
         "`auc` and `loss` are the original's Keras metrics (binary accuracy over the eight "
         "one-hot outputs: predicting no emotion at all scores 0.875); `accuracy` (top-1), `uar` "
         "(unweighted average recall; chance 0.125) and `macro_f1` are the standard ones. Full "
-        "table: [`tables/table1_emotion.csv`](tables/table1_emotion.csv).",
+        f"table: [`tables/{config.TABLE1}.csv`](tables/{config.TABLE1}.csv).",
         markdown_table(headers, rows),
     ]
     if reference:
@@ -367,7 +369,7 @@ def _protocol_section(results: "_Results") -> str:
         "like. The original also reported Keras's binary accuracy over one-hot outputs as "
         "\"accuracy\", which is at least 0.875 for any 8-class model; UAR is the honest "
         "summary.")
-    table = results.table("table1_emotion")
+    table = results.table(config.TABLE1)
     if table is None or not {"variant", "protocol", "uar"} <= set(table.columns):
         return f"{heading}\n\n{text}"
     if "recipe" in table.columns:
@@ -392,7 +394,7 @@ def _protocol_section(results: "_Results") -> str:
 def _table2_section(results: "_Results") -> str:
     heading = "## Table 2 — the tuned emotion model (notebook 04)"
     return _generic_table_section(
-        results, heading, stem="table2_tuning", notebook="04",
+        results, heading, stem=config.TABLE2, notebook="04",
         published=evaluation.ORIGINAL_TABLE2, figures=SECTION_FIGURES["table2"],
         columns=TABLE2_COLUMNS,
         published_note="The original's Table 2 (aggregation variant, its random split; its "
@@ -402,7 +404,7 @@ def _table2_section(results: "_Results") -> str:
 def _table3_section(results: "_Results") -> str:
     heading = "## Table 3 — gender classification (notebook 05)"
     return _generic_table_section(
-        results, heading, stem="table3_gender", notebook="05",
+        results, heading, stem=config.TABLE3, notebook="05",
         published={"published": evaluation.ORIGINAL_TABLE3}, figures=SECTION_FIGURES["table3"],
         columns=TABLE3_COLUMNS,
         published_note="The original's Table 3 (its six test speakers, one split):")
@@ -460,10 +462,10 @@ def _prediction_section(results: "_Results") -> str:
 
 def _fusion_section(results: "_Results") -> str:
     heading = "## Fusion: gender as input to the emotion classifier (notebook 07)"
-    table = results.table("fusion")
+    table = results.table(config.FUSION_TABLE)
     if table is None:
-        return f"{heading}\n\n{_not_run('tables/fusion.csv', '07')}"
-    summary = results.metrics("07_fusion") or {}
+        return f"{heading}\n\n{_not_run(f'tables/{config.FUSION_TABLE}.csv', '07')}"
+    summary = results.metrics(config.FUSION_METRICS) or {}
     headers = [c for c in ("variant", "model", "gender_source", "folds") if c in table.columns]
     headers += [c for c in FUSION_COLUMNS if c in table.columns]
     lines = [
@@ -474,7 +476,7 @@ def _fusion_section(results: "_Results") -> str:
         "gender classifier's label, trained per fold without the test actors: the deployable "
         "result), `predicted-probability` (its `p_female`). `delta_*` is the paired per-fold "
         "difference to the plain model, mean ± std. From "
-        "[`tables/fusion.csv`](tables/fusion.csv).",
+        f"[`tables/{config.FUSION_TABLE}.csv`](tables/{config.FUSION_TABLE}.csv).",
         markdown_table(headers, [[_cell(row, c) for c in headers] for _, row in table.iterrows()]),
     ]
     if summary.get("conclusion"):

@@ -8,7 +8,7 @@ The modules, in data-flow order, one line each on what they hold:
 
 Used everywhere
     ``config``         paths, the shared feature configuration, run profiles, label definitions
-    ``errors``         the project's exceptions (``ValueError`` subclasses) and ``check_int``
+    ``errors``         the project's exceptions (``ValueError`` subclasses) and ``check_int``, ``is_int``
     ``io``             atomic writes of JSON, tables, arrays and figures; file digests, run metadata
 Files
     ``corpus``         the generated stand-in for RAVDESS and UrbanSound8K (eSpeak NG speech, noise)

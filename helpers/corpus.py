@@ -44,7 +44,7 @@ import soxr
 from scipy import signal
 
 from helpers import config, io
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, check_int, is_int
 
 __all__ = [
     "ACTOR_VOICES",
@@ -150,8 +150,7 @@ def actor_voice(actor: int) -> ActorVoice:
     CorpusError
         If ``actor`` is not an integer in 1..24.
     """
-    if isinstance(actor, bool) or not isinstance(actor, (int, np.integer)) \
-            or not 1 <= actor <= N_ACTORS:
+    if not is_int(actor, minimum=1) or actor > N_ACTORS:
         raise CorpusError(f"actor={actor!r} must be an integer in 1..{N_ACTORS}")
     return ACTOR_VOICES[int(actor) - 1]
 
@@ -398,9 +397,9 @@ def synthesize_speech(text: str, *, voice: str = "en-us", variant: str | None = 
                                      ("pitch", pitch, PITCH_RANGE),
                                      ("pitch_range", pitch_range, PITCH_RANGE),
                                      ("volume", volume, VOLUME_RANGE)):
-        if not _is_int(value) or not low <= value <= high:
+        if not is_int(value, minimum=low) or value > high:
             raise CorpusError(f"{name}={value!r} must be an integer in {low}..{high}")
-    if not _is_int(word_gap) or word_gap < 0:
+    if not is_int(word_gap, minimum=0):
         raise CorpusError(f"word_gap={word_gap!r} must be an integer >= 0 (units of 10 ms)")
 
     voice_name = f"{voice}+{variant}" if variant else voice
@@ -413,10 +412,6 @@ def synthesize_speech(text: str, *, voice: str = "en-us", variant: str | None = 
         raise CorpusError(f"eSpeak NG produced no audio for text={text!r} "
                           f"with voice={voice_name!r}")
     return samples.astype(np.float32) / np.float32(32768.0), sample_rate
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +439,7 @@ class Take:
                                 ("statement", 1, 2), ("repetition", 1, 2),
                                 ("actor", 1, N_ACTORS)):
             value = getattr(self, name)
-            if not _is_int(value) or not low <= value <= high:
+            if not is_int(value, minimum=low) or value > high:
                 raise CorpusError(f"{name}={value!r} must be an integer in {low}..{high}")
         if self.emotion == 1 and self.intensity != 1:
             raise CorpusError(f"intensity={self.intensity} is not in RAVDESS for emotion=1 "
@@ -505,8 +500,7 @@ def render_take(take: Take, *, seed: int = config.SEED) -> np.ndarray:
     """
     if not isinstance(take, Take):
         raise CorpusError(f"take={take!r} must be a Take")
-    if not _is_int(seed) or seed < 0:
-        raise CorpusError(f"seed={seed!r} must be a non-negative integer")
+    check_int(seed, name="seed", minimum=0, error=CorpusError)
     rng = _take_rng(seed, take)
     voice = actor_voice(take.actor)
     style = EMOTION_STYLES[config.EMOTIONS[take.emotion - 1]]
@@ -913,11 +907,9 @@ def generate_standin(root: Path = config.STANDIN_DIR, *, seed: int = config.SEED
         (it is never deleted then).
     """
     root = Path(root).expanduser().resolve()
-    if not _is_int(seed) or seed < 0:
-        raise CorpusError(f"seed={seed!r} must be a non-negative integer")
+    check_int(seed, name="seed", minimum=0, error=CorpusError)
     actor_list = _check_actors(actors)
-    if not _is_int(workers) or workers < 1:
-        raise CorpusError(f"workers={workers!r} must be a positive integer")
+    check_int(workers, name="workers", minimum=1, error=CorpusError)
 
     root.parent.mkdir(parents=True, exist_ok=True)
     with _generation_lock(root):

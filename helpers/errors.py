@@ -43,3 +43,13 @@ def check_int(value, *, name: str, minimum: int, error: type[ProjectError] = Con
     if value < minimum:
         raise error(f"{name}={value} must be >= {minimum}")
     return int(value)
+
+
+def is_int(value, *, minimum: float = float("-inf")) -> bool:
+    """Whether :func:`check_int` accepts ``value`` with this ``minimum``: for a check that
+    raises its own message (an element of a sequence, a value with an upper bound too)."""
+    try:
+        check_int(value, name="value", minimum=minimum)
+    except ProjectError:
+        return False
+    return True

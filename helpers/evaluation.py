@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, check_int
 
 # Keras's backend epsilon: predictions are clipped to [EPSILON, 1 - EPSILON] before the log.
 EPSILON = 1e-7
@@ -461,9 +461,7 @@ def _check_label_names(labels) -> list[str]:
 
 
 def _check_n_classes(n_classes) -> None:
-    if not (isinstance(n_classes, (int, np.integer)) and not isinstance(n_classes, bool)
-            and n_classes >= 2):
-        raise ConfigError(f"n_classes={n_classes!r} must be an int >= 2")
+    check_int(n_classes, name="n_classes", minimum=2)
 
 
 def _check_threshold(threshold) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 from keras import layers
 
 from helpers import config
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, check_int, is_int
 
 ORIGINAL_EMOTION_PARAMS = 529_832
 ORIGINAL_GENDER_PARAMS = 7_889_153
@@ -119,9 +119,9 @@ def build_emotion_cnn(
         If a shape, width, rate or the normalisation statistics are out of range.
     """
     input_shape = _check_input_shape(input_shape, allow_unknown_frames=True)
-    _check_n_classes(n_classes)
-    _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
-                  learning_rate=learning_rate, seed=seed)
+    n_classes = _check_n_classes(n_classes)
+    dense_units, seed = _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
+                                      learning_rate=learning_rate, seed=seed)
     policy = _layer_policy(mixed_precision)
 
     spectrogram = keras.Input(shape=input_shape, name="log_mel")
@@ -183,10 +183,10 @@ normalization, mixed_precision, seed, name
         If a shape, width, rate or the normalisation statistics are out of range.
     """
     input_shape = _check_input_shape(input_shape, allow_unknown_frames=True)
-    _check_n_classes(n_classes)
-    _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
-                  learning_rate=learning_rate, seed=seed)
-    _check_positive_int("gender_units", gender_units)
+    n_classes = _check_n_classes(n_classes)
+    dense_units, seed = _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
+                                      learning_rate=learning_rate, seed=seed)
+    gender_units = _check_positive_int("gender_units", gender_units)
     policy = _layer_policy(mixed_precision)
 
     spectrogram = keras.Input(shape=input_shape, name="log_mel")
@@ -262,9 +262,9 @@ def build_gender_cnn(
         If a shape, width, rate or the normalisation statistics are out of range.
     """
     input_shape = _check_input_shape(input_shape, allow_unknown_frames=False)
-    _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
-                  learning_rate=learning_rate, seed=seed)
-    _check_positive_int("filters", filters)
+    dense_units, seed = _check_common(dense_units=dense_units, dropout_rate=dropout_rate,
+                                      learning_rate=learning_rate, seed=seed)
+    filters = _check_positive_int("filters", filters)
     kernel_size = _check_window("kernel_size", kernel_size)
     pool_size = _check_window("pool_size", pool_size)
     if any(p > s for p, s in zip(pool_size, input_shape[:2])):
@@ -369,13 +369,11 @@ def build_functionals_mlp(
         raise ConfigError(f"input_shape={input_shape!r} must be (n_features,)") from None
     if len(shape) != 1 or shape[0] <= 0:
         raise ConfigError(f"input_shape={input_shape!r} must be (n_features,) with n_features > 0")
-    if not (isinstance(n_classes, int) and not isinstance(n_classes, bool)
-            and (n_classes == 1 or n_classes >= 2)):
-        raise ConfigError(f"n_classes={n_classes!r} must be 1 (sigmoid) or an int >= 2")
-    _check_common(dense_units=max(1, hidden_units) if isinstance(hidden_units, int) else hidden_units,
-                  dropout_rate=dropout_rate, learning_rate=learning_rate, seed=seed)
-    if hidden_units < 0:
-        raise ConfigError(f"hidden_units={hidden_units!r} must be >= 0")
+    # 1 is a single sigmoid output; 2 or more a softmax.
+    n_classes = check_int(n_classes, name="n_classes", minimum=1)
+    hidden_units = check_int(hidden_units, name="hidden_units", minimum=0)  # 0: no hidden layer
+    _, seed = _check_common(dense_units=max(1, hidden_units), dropout_rate=dropout_rate,
+                            learning_rate=learning_rate, seed=seed)
     if not (isinstance(l2, (int, float)) and l2 >= 0):
         raise ConfigError(f"l2={l2!r} must be a number >= 0")
     if not (isinstance(clip, (int, float)) and clip >= 0):
@@ -385,7 +383,7 @@ def build_functionals_mlp(
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
         raise ConfigError(f"weight_decay={weight_decay!r} must be a number >= 0")
     if decay_steps is not None:
-        _check_positive_int("decay_steps", decay_steps)
+        decay_steps = _check_positive_int("decay_steps", decay_steps)
 
     features = keras.Input(shape=shape, name="functionals")
     x = _vector_normalization_layer(normalization, n_features=shape[0])(features)
@@ -507,9 +505,9 @@ def _spectrogram_branch(spectrogram, *, filters: Sequence[int], kernel_size, poo
     KerasTensor [shape=(batch, filters[-1])]
     """
     filters = tuple(filters) if not isinstance(filters, (str, bytes)) else ()
-    if not filters or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0
-                              for f in filters):
+    if not filters or not all(is_int(f, minimum=1) for f in filters):
         raise ConfigError(f"filters={filters!r} must be a non-empty sequence of positive ints")
+    filters = tuple(int(f) for f in filters)
     kernel_size = _check_window("kernel_size", kernel_size)
     pool_size = _check_window("pool_size", pool_size)
 
@@ -641,7 +639,7 @@ def _check_input_shape(input_shape, *, allow_unknown_frames: bool) -> tuple[int 
         for axis, size in enumerate(shape):
             if size is None and axis == 1 and allow_unknown_frames:
                 continue
-            if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+            if not is_int(size, minimum=1):
                 ok = False
     if not ok:
         frames = "a positive int or None" if allow_unknown_frames else "a positive int"
@@ -649,39 +647,36 @@ def _check_input_shape(input_shape, *, allow_unknown_frames: bool) -> tuple[int 
             f"input_shape={input_shape!r} must be (n_mels, n_frames, channels) with positive "
             f"ints (n_frames {frames})"
         )
-    return shape
+    return tuple(None if size is None else int(size) for size in shape)
 
 
 def _check_common(*, dense_units: int, dropout_rate: float,
-                  learning_rate: float, seed: int) -> None:
-    _check_positive_int("dense_units", dense_units)
+                  learning_rate: float, seed: int) -> tuple[int, int]:
+    """Check the arguments every builder takes; return ``dense_units`` and ``seed`` as ints."""
+    dense_units = _check_positive_int("dense_units", dense_units)
     if not (isinstance(dropout_rate, (int, float)) and 0 <= dropout_rate < 1):
         raise ConfigError(f"dropout_rate={dropout_rate!r} must be a number in [0, 1)")
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
             and learning_rate > 0):
         raise ConfigError(f"learning_rate={learning_rate!r} must be a positive finite number")
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
-        raise ConfigError(f"seed={seed!r} must be a non-negative int")
+    return dense_units, check_int(seed, name="seed", minimum=0)
 
 
-def _check_n_classes(n_classes) -> None:
-    if not (isinstance(n_classes, int) and not isinstance(n_classes, bool) and n_classes >= 2):
-        raise ConfigError(f"n_classes={n_classes!r} must be an int >= 2")
+def _check_n_classes(n_classes) -> int:
+    return check_int(n_classes, name="n_classes", minimum=2)
 
 
-def _check_positive_int(name: str, value) -> None:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise ConfigError(f"{name}={value!r} must be a positive int")
+def _check_positive_int(name: str, value) -> int:
+    return check_int(value, name=name, minimum=1)
 
 
 def _check_window(name: str, value) -> tuple[int, int]:
     """Normalise a kernel or pool size to a pair of positive ints."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    pair = (value, value) if is_int(value) else value
     try:
         pair = tuple(pair)
     except TypeError:
         pair = ()
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                                 for v in pair):
+    if len(pair) != 2 or not all(is_int(v, minimum=1) for v in pair):
         raise ConfigError(f"{name}={value!r} must be a positive int or a pair of positive ints")
-    return pair
+    return (int(pair[0]), int(pair[1]))

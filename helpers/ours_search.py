@@ -38,7 +38,7 @@ import pandas as pd
 
 from helpers import config, evaluation, experiments, recipes, splits, training, tuning
 from helpers import io as project_io
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, check_int
 
 __all__ = [
     "OursSearchError",
@@ -217,8 +217,7 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
                               f"{recipe.features!r}): this search tunes a functionals recipe "
                               f"solved by L-BFGS; the CNN is tuned by helpers.tuning.run_sweep")
     for name, value in (("n_trials", n_trials), ("n_inner", n_inner)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise OursSearchError(f"{name}={value!r} must be a positive integer")
+        check_int(value, name=name, minimum=1, error=OursSearchError)
     if not split_list:
         raise OursSearchError("split_list is empty; pass the outer speaker-independent folds")
     started = time.perf_counter()

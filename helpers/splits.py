@@ -589,9 +589,7 @@ def _require_columns(items: pd.DataFrame, columns: Sequence[str], *, argument: s
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SplitError(f"seed={seed!r} must be a non-negative integer")
-    return int(seed)
+    return _check_int(seed, name="seed", minimum=0)
 
 
 def _check_int(value, *, name: str, minimum: int) -> int:

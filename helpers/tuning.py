@@ -59,7 +59,7 @@ import sqlalchemy.exc
 
 from helpers import config, evaluation, experiments, features, models, recipes, splits, training
 from helpers import io as project_io
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, check_int
 
 __all__ = [
     "TuningError",
@@ -287,8 +287,7 @@ def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
                           f"'sqlite:///outputs/optuna/tuning.db' or 'postgresql://user@host/db'")
     for name, value in (("heartbeat_interval", heartbeat_interval),
                         ("grace_period", grace_period)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise TuningError(f"{name}={value!r} must be a positive integer (seconds)")
+        check_int(value, name=name, minimum=1, error=TuningError)  # seconds
     if grace_period <= heartbeat_interval:
         raise TuningError(f"grace_period={grace_period} must exceed "
                           f"heartbeat_interval={heartbeat_interval}")
@@ -405,8 +404,7 @@ def grid_subset(values: Sequence[float], n: int, *, include: float | None = None
     grid = sorted(float(v) for v in values)
     if not grid or len(set(grid)) != len(grid) or not all(math.isfinite(v) for v in grid):
         raise TuningError(f"grid={list(values)!r} must hold distinct finite numbers")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise TuningError(f"n={n!r} must be a positive integer")
+    n = check_int(n, name="n", minimum=1, error=TuningError)
     if include is not None and _match(include, grid) is None:
         raise TuningError(f"include={include!r} must be one of the grid's values {grid}")
     if n >= len(grid):
@@ -486,11 +484,11 @@ def sweep_split(items: pd.DataFrame, *, protocol: str, seed: int, n_folds: int,
         If ``fold`` is not one of the protocol's folds.
     """
     split_list = experiments.make_splits(items, protocol=protocol, seed=seed, n_folds=n_folds)
-    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) \
-            or not 0 <= fold < len(split_list):
+    fold = check_int(fold, name="fold", minimum=0, error=TuningError)
+    if fold >= len(split_list):
         raise TuningError(f"fold={fold!r} must be in [0, {len(split_list)}) for "
                           f"protocol={protocol!r}")
-    return split_list[int(fold)]
+    return split_list[fold]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -807,8 +805,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         raise TuningError(f"x has {len(x)} rows but items has {len(items)}; they must align")
     if protocol not in experiments.PROTOCOLS:
         raise TuningError(f"protocol={protocol!r} must be one of {experiments.PROTOCOLS}")
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise TuningError(f"max_attempts={max_attempts!r} must be a positive integer")
+    max_attempts = check_int(max_attempts, name="max_attempts", minimum=1, error=TuningError)
     n_trials = profile.sweep_trials_per_stage if n_trials is None else n_trials
     grids = sweep_grids(n_trials, dropout_grid=dropout_grid,
                         learning_rate_grid=learning_rate_grid,

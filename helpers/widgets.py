@@ -41,7 +41,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from helpers import config, experiments, models, recipes, splits, training, tuning
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, check_int
 
 __all__ = ["PanelError", "PanelRun", "TuningPanel", "RECIPES"]
 
@@ -207,8 +207,7 @@ class TuningPanel:
         for name, value, low in (("epochs", epochs, 1), ("max_epochs", max_epochs, epochs),
                                  ("max_items", max_items, 10), ("batch_size", batch_size, 1),
                                  ("patience", patience, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise PanelError(f"{name}={value!r} must be an integer >= {low}")
+            check_int(value, name=name, minimum=low, error=PanelError)
         self.baseline_hyperparameters = {"dropout_rate": float(baseline["dropout_rate"]),
                                          "learning_rate": float(baseline["learning_rate"])}
         self.recipe_baselines = {

@@ -190,6 +190,16 @@ def test_bad_arguments_raise_a_project_error_naming_them(builder, kwargs, argume
         builder(SMALL_SHAPE, **kwargs)
 
 
+def test_numpy_integers_are_accepted_as_python_ints():
+    # errors.check_int accepts NumPy integers; Keras initialisers want Python ints.
+    model = models.build_gender_cnn(SMALL_SHAPE, filters=np.int64(4), kernel_size=np.int64(3),
+                                    dense_units=np.int64(8), seed=np.int64(3))
+    assert model.get_layer("conv").filters == 4
+    mlp = models.build_functionals_mlp((6,), n_classes=np.int64(8), hidden_units=np.int64(4),
+                                       seed=np.int64(1))
+    assert mlp.output_shape == (None, 8)
+
+
 def test_gender_cnn_needs_a_known_clip_length():
     with pytest.raises(ConfigError, match="input_shape"):
         models.build_gender_cnn((16, None, 1))

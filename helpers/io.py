@@ -169,7 +169,8 @@ def file_digest(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape the numbers, for results metadata."""
+    """Versions of the libraries that shape the numbers: recorded in every results file and
+    hashed into every model-cache key (:func:`helpers.training.training_key`)."""
     import importlib.metadata as metadata
 
     versions = {"python": platform.python_version()}

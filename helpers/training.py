@@ -404,8 +404,8 @@ def training_key(**parts: Any) -> str:
     Arrays are hashed by dtype, shape and bytes (fast, no copy when contiguous); pandas
     objects by their values and labels; callables by module and qualified name (pass the
     builder function); dataclasses, mappings, sequences and JSON scalars by value. The
-    versions of Python, NumPy, Keras and TensorFlow are always included, so a library
-    upgrade retrains.
+    library versions the results files record (:func:`helpers.io.library_versions`: Python,
+    NumPy, Keras, TensorFlow and the rest) are always included, so a library upgrade retrains.
 
     Parameters
     ----------
@@ -430,7 +430,8 @@ def training_key(**parts: Any) -> str:
         digest.update(f"\x00part:{name}\x00".encode())
         _update_digest(digest, parts[name], path=name)
     digest.update(b"\x00versions\x00")
-    _update_digest(digest, _cache_versions(), path="versions")
+    # The libraries that shape the numbers: the same list the results files record.
+    _update_digest(digest, project_io.library_versions(), path="versions")
     return digest.hexdigest()
 
 
@@ -1050,15 +1051,6 @@ def _check_inputs(x: Inputs, y, *, name: str) -> int:
 
 def _history_dict(history: keras.callbacks.History) -> dict[str, list[float]]:
     return {str(k): [float(v) for v in values] for k, values in history.history.items()}
-
-
-def _cache_versions() -> dict[str, str]:
-    import platform
-
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "keras": keras.__version__, "tensorflow": tf.__version__}
 
 
 def _update_digest(digest, value, *, path: str) -> None:

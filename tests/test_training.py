@@ -207,6 +207,18 @@ def test_training_key_tracks_content(data):
         training_key()
 
 
+def test_training_key_holds_the_library_versions_the_results_record(data, monkeypatch):
+    # One list of versions (io.library_versions) for results files and the model cache.
+    x, y = data
+    key = training_key(x=x, y=y)
+    versions = training.project_io.library_versions()
+    assert {"python", "numpy", "keras"} <= set(versions)
+    assert versions.keys() & {"tensorflow", "tensorflow-cpu"}
+    monkeypatch.setattr(training.project_io, "library_versions",
+                        lambda: {**versions, "keras": "0.0.0"})
+    assert training_key(x=x, y=y) != key
+
+
 def test_train_or_load_caches_and_force_retrains(data, tmp_path):
     x, y = data
     calls = {"build": 0, "fit": 0}

@@ -100,3 +100,31 @@ def test_kernel_stderr_goes_to_a_log_not_the_terminal(tmp_path, monkeypatch, cap
     executed = nbformat.read(tmp_path / "executed" / "08_noisy.ipynb", as_version=4)
     texts = [output.get("text", "") for cell in executed.cells for output in cell.get("outputs", [])]
     assert "cell output\n" in texts  # the notebook's own output is untouched
+
+
+def test_first_cell_is_shared_and_keeps_colabs_tensorflow(tmp_path, monkeypatch):
+    """Every notebook opens with the same cell; on Colab it installs every pin of
+    requirements.txt except tensorflow-cpu and Keras, so Colab's GPU TensorFlow stays."""
+    cells = {path.name: next(c for c in nbformat.read(path, as_version=4).cells
+                             if c.cell_type == "code").source
+             for path in run_all.discover_notebooks()}
+    assert len(set(cells.values())) == 1, "the first code cell differs between notebooks"
+    clone = tmp_path / "ser-toolkit"
+    (clone / "helpers").mkdir(parents=True)
+    (clone / "helpers" / "__init__.py").write_text("")
+    (clone / "requirements.txt").write_text((config.PROJECT_ROOT / "requirements.txt").read_text())
+    calls = []
+    monkeypatch.setattr("subprocess.run", lambda command, **kwargs: calls.append(command))
+    monkeypatch.setitem(sys.modules, "google.colab", sys)  # any module: "we are on Colab"
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("SER_PROJECT_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    exec(next(iter(cells.values())), {})
+    clone_call, install_call = calls
+    assert clone_call[:2] == ["git", "clone"]
+    pins = [line.partition("#")[0].strip()
+            for line in (clone / "requirements.txt").read_text().splitlines()]
+    names = {pin.partition("==")[0] for pin in pins if pin}
+    installed = {pin.partition("==")[0] for pin in install_call[install_call.index("-q") + 1:]}
+    assert installed == names - {"tensorflow-cpu", "keras"}
+    assert "tensorflow-cpu" in names and "numpy" in installed

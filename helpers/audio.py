@@ -43,18 +43,40 @@ def is_audio_name(path: str | os.PathLike) -> bool:
 
 
 def check_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sample_rate,
-                n_fft: int = config.FEATURES.n_fft) -> soundfile._SoundFileInfo:
-    """Check that a whole file can be used for training, and return its header facts.
+                n_fft: int = config.FEATURES.n_fft, offset_s: float = 0.0,
+                duration_s: float | None = None) -> soundfile._SoundFileInfo:
+    """Check that a file can be used for training, and return its header facts.
 
-    Decodes the file once at its own rate (no resampling), so it catches what the header
-    cannot show: a body that fails to decode, non-finite samples, a recording without signal.
+    Decodes the file once at its own rate, so it catches what the header cannot show: a body
+    that fails to decode, non-finite samples, a recording without signal. It then checks the
+    window that :func:`load_audio` with the same arguments would read: a file that passes
+    ``check_audio(path, **arguments)`` loads with ``load_audio(path, **arguments)``. For the
+    training window, pass the feature configuration's ``offset_s`` and ``duration_s``
+    (:func:`check_window` does).
+
+    Parameters
+    ----------
+    path : str or PathLike
+    sample_rate, n_fft : int
+        A file shorter than one FFT frame (``n_fft`` samples at ``sample_rate``) is refused.
+    offset_s, duration_s : float
+        The window to be read, in seconds (``duration_s=None``: to the end). It must start
+        before the file ends and hold signal once mixed to mono and resampled to
+        ``sample_rate``, exactly as :func:`load_audio` reads it. The default is the whole file.
+
+    Returns
+    -------
+    soundfile._SoundFileInfo
 
     Raises
     ------
     AudioError
-        Missing, empty, unreadable, header-only, truncated, shorter than one FFT frame
-        (``n_fft`` samples at ``sample_rate``), all silent, or holding NaN/infinity.
+        Missing, empty, unreadable, header-only, truncated, shorter than one FFT frame,
+        all silent, holding NaN/infinity, ending before ``offset_s``, or silent in the window.
+    ConfigError
+        If ``sample_rate``, ``offset_s`` or ``duration_s`` is out of range.
     """
+    _check_window_arguments(sample_rate=sample_rate, offset_s=offset_s, duration_s=duration_s)
     path = Path(path)
     info = audio_info(path)
     _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
@@ -68,7 +90,30 @@ def check_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.s
         raise AudioError(path, "contains non-finite samples (NaN or infinity)")
     if data.size == 0 or float(np.max(np.abs(data))) < SILENCE_PEAK:
         raise AudioError(path, "all-silent: no signal above -120 dBFS")
+    # The window as load_audio reads it: the same frames, mono mix and resampler, so a window
+    # whose signal lies only outside it, or only above the new Nyquist frequency, is refused.
+    start, wanted, _ = _window_frames(path, info, offset_s=offset_s, duration_s=duration_s)
+    window = data[start:] if wanted < 0 else data[start:start + wanted]
+    _refuse_silent_window(path, _mono_resampled(window, native_rate=info.samplerate,
+                                                sample_rate=sample_rate))
     return info
+
+
+def check_window(path: str | os.PathLike, *,
+                 feature_config: config.FeatureConfig = config.FEATURES) -> soundfile._SoundFileInfo:
+    """:func:`check_audio` on the analysis window of a feature configuration.
+
+    A file that passes loads with :func:`load_window` for the same configuration, so its
+    features can be computed.
+
+    Raises
+    ------
+    AudioError
+        As :func:`check_audio`; e.g. a clip that ends before ``feature_config.offset_s``, or
+        that is silent from ``offset_s`` to ``offset_s + duration_s``.
+    """
+    return check_audio(path, sample_rate=feature_config.sample_rate, n_fft=feature_config.n_fft,
+                       offset_s=feature_config.offset_s, duration_s=feature_config.duration_s)
 
 
 def audio_info(path: str | os.PathLike) -> soundfile._SoundFileInfo:
@@ -127,20 +172,11 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sa
     ConfigError
         If ``sample_rate``, ``offset_s`` or ``duration_s`` is out of range.
     """
-    if sample_rate <= 0:
-        raise ConfigError(f"sample_rate={sample_rate} must be positive")
-    if offset_s < 0 or (duration_s is not None and duration_s <= 0):
-        raise ConfigError(f"offset_s={offset_s} must be >= 0 and duration_s={duration_s} > 0")
+    _check_window_arguments(sample_rate=sample_rate, offset_s=offset_s, duration_s=duration_s)
     path = Path(path)
     info = audio_info(path)
-    native_rate = info.samplerate
     _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
-    start = int(offset_s * native_rate)
-    if start >= info.frames:
-        raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s ends before the window "
-                               f"offset {offset_s} s")
-    wanted = -1 if duration_s is None else int(duration_s * native_rate)
-    expected = info.frames - start if wanted < 0 else min(wanted, info.frames - start)
+    start, wanted, expected = _window_frames(path, info, offset_s=offset_s, duration_s=duration_s)
     try:
         with soundfile.SoundFile(str(path)) as handle:
             if start:
@@ -152,11 +188,9 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sa
         raise AudioError(path, f"truncated: expected {expected} frames from {offset_s} s, read {len(data)}")
     if not np.all(np.isfinite(data)):
         raise AudioError(path, "contains non-finite samples (NaN or infinity)")
-    y = data.T
-    y = np.mean(y, axis=0) if y.shape[0] > 1 else y[0]
-    y = resample(y, native_rate=native_rate, sample_rate=sample_rate)
-    if check_silence and (y.size == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK):
-        raise AudioError(path, "all-silent: the analysed window has no signal above -120 dBFS")
+    y = _mono_resampled(data, native_rate=info.samplerate, sample_rate=sample_rate)
+    if check_silence:
+        _refuse_silent_window(path, y)
     return y
 
 
@@ -211,6 +245,44 @@ def _refuse_too_short(path: Path, info, *, sample_rate: int, n_fft: int) -> None
     if info.frames * sample_rate / info.samplerate < n_fft:
         raise AudioError(path, f"too short: {info.frames / info.samplerate:.3f} s is less than one "
                                f"FFT frame ({n_fft} samples at {sample_rate} Hz)")
+
+
+def _check_window_arguments(*, sample_rate: int, offset_s: float, duration_s: float | None) -> None:
+    if sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate} must be positive")
+    if offset_s < 0 or (duration_s is not None and duration_s <= 0):
+        raise ConfigError(f"offset_s={offset_s} must be >= 0 and duration_s={duration_s} > 0")
+
+
+def _window_frames(path: Path, info, *, offset_s: float,
+                   duration_s: float | None) -> tuple[int, int, int]:
+    """First frame, frames asked for (-1: to the end) and frames expected of a window.
+
+    Raises
+    ------
+    AudioError
+        If the file ends at or before ``offset_s``.
+    """
+    native_rate = info.samplerate
+    start = int(offset_s * native_rate)
+    if start >= info.frames:
+        raise AudioError(path, f"too short: {info.frames / native_rate:.3f} s ends before the window "
+                               f"offset {offset_s} s")
+    wanted = -1 if duration_s is None else int(duration_s * native_rate)
+    expected = info.frames - start if wanted < 0 else min(wanted, info.frames - start)
+    return start, wanted, expected
+
+
+def _mono_resampled(data: np.ndarray, *, native_rate: int, sample_rate: int) -> np.ndarray:
+    """Frames ``[shape=(n, channels)]`` as one mono signal at ``sample_rate``, as librosa does."""
+    y = data.T
+    y = np.mean(y, axis=0) if y.shape[0] > 1 else y[0]
+    return resample(y, native_rate=native_rate, sample_rate=sample_rate)
+
+
+def _refuse_silent_window(path: Path, y: np.ndarray) -> None:
+    if y.size == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioError(path, "all-silent: the analysed window has no signal above -120 dBFS")
 
 
 def _libsndfile_reason(error: Exception) -> str:

@@ -160,7 +160,9 @@ def load_test_corpus(name: str, root: str | os.PathLike) -> tuple[pd.DataFrame, 
     helpers.errors.DatasetError
         If the folder holds no usable clip of the corpus.
     """
-    items, skipped, dropped = datasets.find_corpus(root, corpus=name)
+    # Scored through the prediction command's windows, which read a short clip from its start:
+    # only the whole file is checked, not the training window.
+    items, skipped, dropped = datasets.find_corpus(root, corpus=name, feature_config=None)
     facts = {"corpus": name, "root": str(root), "n_clips": len(items),
              "n_speakers": int(items["actor"].nunique()), "skipped": len(skipped),
              "skipped_examples": [f"{r.path}: {r.reason}" for r in skipped.head(5).itertuples()],

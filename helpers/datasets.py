@@ -119,8 +119,9 @@ def get_corpus(name: str) -> CorpusSpec:
     return CORPORA[name]
 
 
-def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
-                 read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip", read_info: bool = True,
+                 feature_config: config.FeatureConfig | None = config.FEATURES,
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Find the audio-only speech files of RAVDESS below ``root`` and label them.
 
     Works on the upstream zip layout (``Actor_01/…``), the common Kaggle double folder and a
@@ -129,7 +130,8 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
     other file that cannot be used is listed in the second table with the reason: a hidden
     (AppleDouble ``._``) file, a name that does not parse, a video or song clip, a file that is
     unreadable, empty, header only, truncated, shorter than one analysis frame, all silent or
-    non-finite, and a second copy of a clip already found.
+    non-finite, one whose features cannot be computed (it ends before the analysis window
+    starts, or is silent within the window), and a second copy of a clip already found.
 
     Parameters
     ----------
@@ -140,8 +142,12 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
         used: skip it (listed with its reason, and a warning), or raise a
         :class:`DatasetError` naming the file and the problem (fail fast).
     read_info : bool
-        Check each file's content (one decode, no resampling) and read its duration, sample
-        rate and channels. False lists the files by name only, with unknown facts.
+        Check each file's content (one decode) and read its duration, sample rate and
+        channels. False lists the files by name only, with unknown facts and no checks.
+    feature_config : config.FeatureConfig or None
+        The analysis window that training reads (``audio.load_window``): a clip that cannot
+        give features in it is skipped here, with its reason, rather than stopping the
+        feature computation later. None checks the whole file only.
 
     Returns
     -------
@@ -156,12 +162,14 @@ def find_ravdess(root: str | os.PathLike, *, on_error: str = "skip",
         If ``root`` is not a folder, ``on_error`` is invalid, a file cannot be used (with
         ``on_error="raise"``), or no usable speech file is found.
     """
-    manifest, skipped, _ = find_corpus(root, corpus="ravdess", on_error=on_error, read_info=read_info)
+    manifest, skipped, _ = find_corpus(root, corpus="ravdess", on_error=on_error, read_info=read_info,
+                                       feature_config=feature_config)
     return manifest, skipped
 
 
 def find_corpus(root: str | os.PathLike, *, corpus: str = "ravdess", on_error: str = "skip",
-                read_info: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+                read_info: bool = True, feature_config: config.FeatureConfig | None = config.FEATURES,
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Find and label the speech files of one corpus below ``root``, by its own file names.
 
     The rules of :func:`find_ravdess` hold for every corpus of :data:`CORPORA`: any layout and
@@ -177,6 +185,7 @@ def find_corpus(root: str | os.PathLike, *, corpus: str = "ravdess", on_error: s
         A key of :data:`CORPORA` (``ravdess``, ``emodb``, ``tess``, ``savee``, ``crema-d``).
     on_error : {"skip", "raise"}
     read_info : bool
+    feature_config : config.FeatureConfig or None
         See :func:`find_ravdess`.
 
     Returns
@@ -230,7 +239,8 @@ def find_corpus(root: str | os.PathLike, *, corpus: str = "ravdess", on_error: s
             continue
         candidates.append((path, fields))
 
-    facts = _check_files([path for path, _ in candidates]) if read_info else {}
+    paths = [path for path, _ in candidates]
+    facts = _check_files(paths, feature_config=feature_config) if read_info else {}
     rows, seen = [], {}
     for path, fields in candidates:
         fact = facts.get(path)
@@ -304,13 +314,19 @@ def _skip_unusable(skipped: list, path: Path, reason: str, *, on_error: str) -> 
     skipped.append({"path": str(path), "reason": reason})
 
 
-def _check_files(paths: list[Path]) -> dict:
-    """``audio.check_audio`` of every path (threads: decoding releases the GIL): info or error."""
+def _check_files(paths: list[Path], *, feature_config: config.FeatureConfig | None) -> dict:
+    """Info or error of every path (threads: decoding releases the GIL).
+
+    With a feature configuration, ``audio.check_window``: the file must also give features in
+    that analysis window. Without, ``audio.check_audio`` of the whole file.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     def one(path: Path):
         try:
-            return audio.check_audio(path)
+            if feature_config is None:
+                return audio.check_audio(path)
+            return audio.check_window(path, feature_config=feature_config)
         except AudioError as error:
             return error
 
@@ -380,7 +396,7 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
     selected["path"] = [str(root / "audio" / f"fold{fold}" / name)
                         for fold, name in zip(selected["fold"], selected["slice_file_name"])]
     paths = [Path(p) for p in selected["path"]]
-    facts = _check_files([p for p in paths if p.is_file()])
+    facts = _check_files([p for p in paths if p.is_file()], feature_config=None)
     skipped = []
     for path in paths:
         if not path.is_file():

@@ -148,6 +148,44 @@ def make_ravdess_tree(root: str | Path, *, actors: Sequence[int] = (1, 2),
     return sorted(written)
 
 
+def write_unusable_clips(folder: str | Path, *, actor: int = 1) -> dict[str, str]:
+    """Write one RAVDESS speech file of every unusable kind into ``folder``.
+
+    The names are statement-2 clips of ``actor``, so they never collide with a tree written by
+    :func:`make_ravdess_tree` with its default statement. Returns ``{file name: expected
+    start of its skip reason}``. The last two kinds pass every check of the whole file but
+    cannot give features: the clip ends before the analysis window starts
+    (``config.FEATURES.offset_s``, 0.5 s), or it is silent within the window.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def name(emotion: int) -> str:
+        return ravdess_name(emotion=emotion, statement=2, actor=actor)
+
+    (folder / name(2)).write_bytes(b"")
+    header_only = write_clip(folder / name(3), duration_s=0.5)
+    with open(header_only, "r+b") as handle:  # keep the 44-byte header, drop every frame
+        handle.truncate(44)
+    truncated = write_clip(folder / name(4), duration_s=1.0)
+    truncated.write_bytes(truncated.read_bytes()[:20_000])
+    soundfile.write(str(folder / name(6)), np.zeros(RAVDESS_RATE, dtype=np.float32), RAVDESS_RATE)
+    write_clip(folder / name(7), duration_s=0.01)
+    (folder / name(8)).write_bytes(b"RIFF\x00\x00\x00\x00garbage, not a wave file" * 4)
+    # 0.3 s: longer than one FFT frame (64 ms at 16 kHz), shorter than the window's 0.5 s offset.
+    write_clip(folder / name(1), duration_s=0.3)
+    # Signal in the first 0.4 s only: the window from 0.5 s to 3.5 s is digital silence.
+    speech_then_silence = tone_noise(int(1.5 * RAVDESS_RATE), RAVDESS_RATE, frequency=300.0, seed=5)
+    speech_then_silence[int(0.4 * RAVDESS_RATE):] = 0.0
+    soundfile.write(str(folder / name(5)), speech_then_silence, RAVDESS_RATE)
+    return {
+        name(2): "empty file", name(3): "header only", name(4): "truncated", name(6): "all-silent",
+        name(7): "too short", name(8): "not a readable audio file",
+        name(1): "too short: 0.300 s ends before the window offset 0.5 s",
+        name(5): "all-silent: the analysed window has no signal",
+    }
+
+
 def make_us8k_tree(root: str | Path, *, folds: Sequence[int] = (1, 2),
                    classes: Sequence[str] = ("dog_bark", "street_music"), clips_per_class: int = 1,
                    sample_rate: int = US8K_RATE, duration_s: float = 0.5) -> pd.DataFrame:

@@ -192,6 +192,26 @@ def _inf_samples(folder: Path) -> Path:
     return path
 
 
+def _silent_in_window(folder: Path) -> Path:
+    # Signal in the first 0.4 s only: the window from 0.5 s is digital silence.
+    y = tone_noise(72_000, 48_000, frequency=300.0, seed=3)
+    y[int(0.4 * 48_000):] = 0
+    path = folder / "silent_in_window.wav"
+    soundfile.write(path, y, 48_000, subtype="FLOAT")
+    return path
+
+
+def _above_nyquist_in_window(folder: Path) -> Path:
+    # Speech-like signal before the window; inside it only a faint 12 kHz tone, which the
+    # resampler to 16 kHz removes: silent as the features see it, not at the file's own rate.
+    y = tone_noise(72_000, 48_000, frequency=300.0, seed=4)
+    t = np.arange(72_000) / 48_000
+    y[int(0.4 * 48_000):] = (HIGH_TONE_PEAK * np.sin(2 * np.pi * 12_000 * t))[int(0.4 * 48_000):]
+    path = folder / "above_nyquist_in_window.wav"
+    soundfile.write(path, y, 48_000, subtype="FLOAT")
+    return path
+
+
 def _missing(folder: Path) -> Path:
     return folder / "missing.wav"
 
@@ -202,7 +222,11 @@ def _directory(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, reason", [
+# Above audio.SILENCE_PEAK at 48 kHz. Resampled to 16 kHz the tone is gone; only the cut at the
+# window's start leaves a click of about a fifth of its peak, still below SILENCE_PEAK.
+HIGH_TONE_PEAK = 3e-6
+
+UNUSABLE = [
     (_zero_bytes, "empty file (0 bytes)"),
     (_header_only, "header only: the file holds no audio frames"),
     (_truncated_wav, "truncated: the header declares 72000 frames"),
@@ -215,9 +239,14 @@ def _directory(folder: Path) -> Path:
     (_silent, "all-silent"),
     (_nan_samples, "non-finite samples"),
     (_inf_samples, "non-finite samples"),
+    (_silent_in_window, "all-silent: the analysed window has no signal"),
+    (_above_nyquist_in_window, "all-silent: the analysed window has no signal"),
     (_missing, "file not found"),
     (_directory, "file not found"),
-])
+]
+
+
+@pytest.mark.parametrize("make, reason", UNUSABLE)
 def test_bad_file_raises_audio_error_with_path_and_reason(tmp_path, make, reason):
     path = make(tmp_path)
 
@@ -228,6 +257,40 @@ def test_bad_file_raises_audio_error_with_path_and_reason(tmp_path, make, reason
     assert reason in caught.value.reason
     assert str(caught.value) == f"{path}: {caught.value.reason}"
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("make, reason", UNUSABLE)
+def test_check_window_refuses_every_file_load_window_refuses(tmp_path, make, reason):
+    """What the manifest checks (check_window, one decode of the whole file) refuses every file
+    the feature computation (load_window) would refuse, with the same reason: a clip that
+    passes the manifest gives features."""
+    path = make(tmp_path)
+
+    with pytest.raises(AudioError) as caught:
+        audio.check_window(path)
+
+    assert caught.value.path == str(path)
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("make", [_ends_before_offset, _silent_in_window, _above_nyquist_in_window])
+def test_a_file_unusable_only_in_the_window_passes_the_whole_file_check(tmp_path, make):
+    """These files are sound as a whole (check_audio's default window is the whole file); only
+    the training window's offset or content makes them unusable."""
+    path = make(tmp_path)
+
+    assert audio.check_audio(path).samplerate == 48_000
+    assert audio.load_audio(path).size > 0
+
+
+@pytest.mark.parametrize("offset_s, duration_s", [(0.0, None), (0.5, 3.0), (1.0, 0.5)])
+def test_check_audio_passes_what_load_audio_loads(audio_file, offset_s, duration_s):
+    """Good files of every kind pass the check for any window inside them, and load."""
+    info = audio.check_audio(audio_file, offset_s=offset_s, duration_s=duration_s)
+
+    assert info.frames == soundfile.info(audio_file).frames
+    assert audio.load_audio(audio_file, offset_s=offset_s, duration_s=duration_s).size > 0
+    assert audio.check_window(audio_file).frames == info.frames
 
 
 def test_truncated_wav_reason_counts_the_frames_held(tmp_path):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import (KAGGLE_FOLDER, RAVDESS_RATE, make_ravdess_tree, make_us8k_tree,
-                      ravdess_name, write_clip)
+                      ravdess_name, write_clip, write_unusable_clips)
 from helpers import config, datasets
 from helpers.errors import DatasetError
 
@@ -468,30 +468,8 @@ def test_cli_malformed_name_is_skipped_unless_raise_is_asked(ravdess_root, tmp_p
 
 # --- unusable files: skipped with a reason, or raised with on_error="raise" ----------------
 
-def _bad_files(actor_dir: Path) -> dict[str, str]:
-    """Write one file of every unusable kind; return {name: expected start of the reason}."""
-    def name(emotion: int, statement: int = 2) -> str:
-        return ravdess_name(emotion=emotion, statement=statement, actor=1)
-
-    (actor_dir / name(2)).write_bytes(b"")
-    header_only = write_clip(actor_dir / name(3), duration_s=0.5)
-    with open(header_only, "r+b") as handle:  # keep the 44-byte header, drop every frame
-        handle.truncate(44)
-    truncated = write_clip(actor_dir / name(4), duration_s=1.0)
-    truncated.write_bytes(truncated.read_bytes()[:20_000])
-    silent = actor_dir / name(6)
-    import soundfile
-    soundfile.write(str(silent), np.zeros(RAVDESS_RATE, dtype=np.float32), RAVDESS_RATE)
-    write_clip(actor_dir / name(7), duration_s=0.01)
-    (actor_dir / name(8)).write_bytes(b"RIFF\x00\x00\x00\x00garbage, not a wave file" * 4)
-    return {
-        name(2): "empty file", name(3): "header only", name(4): "truncated", name(6): "all-silent",
-        name(7): "too short", name(8): "not a readable audio file",
-    }
-
-
 def test_every_kind_of_unusable_file_is_skipped_with_its_reason(ravdess_root):
-    expected = _bad_files(ravdess_root / "Actor_01")
+    expected = write_unusable_clips(ravdess_root / "Actor_01")
     # A second copy of a good clip, in another format, is a duplicate.
     copy = write_clip(ravdess_root / "extra" / ravdess_name(emotion=5, actor=1, ext=".flac"))
 
@@ -506,11 +484,11 @@ def test_every_kind_of_unusable_file_is_skipped_with_its_reason(ravdess_root):
         assert reasons[file_name].startswith(start), (file_name, reasons[file_name])
 
 
-@pytest.mark.parametrize("kind", range(6))
+@pytest.mark.parametrize("kind", range(8))
 def test_on_error_raise_stops_at_an_unusable_file_naming_it(tmp_path, kind):
     root = tmp_path / "ravdess"
     make_ravdess_tree(root)
-    expected = _bad_files(root / "Actor_01")
+    expected = write_unusable_clips(root / "Actor_01")
     keep = sorted(expected)[kind]
     for other in set(expected) - {keep}:
         (root / "Actor_01" / other).unlink()
@@ -518,6 +496,45 @@ def test_on_error_raise_stops_at_an_unusable_file_naming_it(tmp_path, kind):
     with pytest.raises(DatasetError, match=re.escape(expected[keep])) as caught:
         datasets.find_ravdess(root, on_error="raise")
     assert keep in str(caught.value)
+
+
+def test_a_clip_that_cannot_give_features_is_skipped_not_run_stopping(tmp_path):
+    """Issue 13: clips that pass every check of the whole file but give no features in the
+    analysis window (one ends before the 0.5 s offset, one is silent from it on) used to stop
+    the run in build_features; the manifest now skips them with their reason, so the
+    features of every clip it keeps can be computed. --on-error raise still stops at them."""
+    from helpers import audio, features
+    from helpers.features import FeatureError
+
+    root = tmp_path / "ravdess"
+    make_ravdess_tree(root)
+    kinds = write_unusable_clips(root / "Actor_01")
+    window_kinds = {name: start for name, start in kinds.items() if "window" in start}
+    assert len(window_kinds) == 2
+    for name in set(kinds) - set(window_kinds):
+        (root / "Actor_01" / name).unlink()
+    make_us8k_tree(tmp_path / "noise", folds=(1,))
+    noise, _ = datasets.load_urbansound8k(tmp_path / "noise")
+    for name in window_kinds:
+        path = root / "Actor_01" / name
+        assert audio.check_audio(path).frames > 0  # sound as a whole file
+        with pytest.raises(FeatureError, match=re.escape(name)):  # what used to stop the run
+            features.build_features(pd.DataFrame({"path": [str(path)], "clip_id": [path.stem]}),
+                                    noise["path"], cache_dir=tmp_path / "cache", n_jobs=1)
+
+    with pytest.warns(UserWarning):
+        manifest, skipped = datasets.find_ravdess(root)
+
+    reasons = {Path(p).name: r for p, r in zip(skipped["path"], skipped["reason"])}
+    assert reasons.keys() == window_kinds.keys()
+    for name, start in window_kinds.items():
+        assert reasons[name].startswith(start), (name, reasons[name])
+    built = features.build_features(manifest, noise["path"], cache_dir=tmp_path / "cache", n_jobs=1)
+    assert built.features.shape[:2] == (4, len(manifest)) == (4, 4)
+    # Fail fast on request; and the whole-file check alone (feature_config=None) keeps them.
+    with pytest.raises(DatasetError, match="window"):
+        datasets.find_ravdess(root, on_error="raise")
+    assert len(datasets.find_ravdess(root, feature_config=None)[0]) == 6
 
 
 @pytest.mark.parametrize("ext, subtype, fmt", [

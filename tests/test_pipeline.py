@@ -13,9 +13,12 @@ from helpers.errors import DatasetError
 
 @pytest.fixture
 def roots(tmp_path):
-    """All 24 actors with one short clip of each of the 8 emotions, and two noise clips."""
+    """All 24 actors with one short clip of each of the 8 emotions, and two noise clips.
+
+    0.6 s: just long enough to reach into the analysis window, which starts at 0.5 s.
+    """
     ravdess, noise = tmp_path / "ravdess", tmp_path / "us8k"
-    make_ravdess_tree(ravdess, actors=range(1, 25), emotions=range(1, 9), duration_s=0.3,
+    make_ravdess_tree(ravdess, actors=range(1, 25), emotions=range(1, 9), duration_s=0.6,
                       sample_rate=16_000)
     make_us8k_tree(noise, folds=(1,))
     return ravdess, noise

@@ -108,7 +108,8 @@ def test_training_killed_between_models_reuses_the_finished_ones(tmp_path):
 
 def test_feature_cache_killed_mid_write_reuses_the_written_files(tmp_path):
     data = tmp_path / "ravdess"
-    make_ravdess_tree(data, actors=(1, 2), emotions=(1, 5, 8), duration_s=0.5, sample_rate=16_000)
+    # 0.6 s: the manifest keeps only clips that reach into the analysis window (from 0.5 s).
+    make_ravdess_tree(data, actors=(1, 2), emotions=(1, 5, 8), duration_s=0.6, sample_rate=16_000)
     cache = tmp_path / "functionals"
     killed = run_workload(tmp_path, "features", 4, tmp_path / "killed.npy", str(data), str(cache))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

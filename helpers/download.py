@@ -101,8 +101,9 @@ SOURCES: dict[str, DatasetSource] = {
 }
 
 # RAVDESS names: modality-channel-emotion-intensity-statement-repetition-actor; 03-01 is
-# audio-only speech, the only part of the corpus this project uses.
-RAVDESS_SPEECH_NAME = re.compile(r"^03-01-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.wav$")
+# audio-only speech, the only part of the corpus this project uses. The stem only: the suffix
+# may be any of audio.AUDIO_SUFFIXES, in any letter case.
+RAVDESS_SPEECH_STEM = re.compile(r"^03-01-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 DEFAULT_TIMEOUT_S = 30.0
@@ -350,9 +351,12 @@ def _extract_tar_member(bundle: tarfile.TarFile, member: tarfile.TarInfo, folder
 
 
 def verify_ravdess(root: str | os.PathLike, *, expected_files: int = 1440) -> int:
-    """Check that ``root`` holds exactly ``expected_files`` RAVDESS speech files.
+    """Check that ``root`` holds exactly ``expected_files`` RAVDESS speech clips.
 
-    Files count when named like ``03-01-EE-II-SS-RR-AA.wav``, anywhere below ``root``.
+    Files count when named like ``03-01-EE-II-SS-RR-AA`` with a suffix the manifest accepts
+    (``audio.AUDIO_SUFFIXES``, any letter case: ``.wav``, ``.flac``, …), anywhere below
+    ``root``; hidden files (macOS ``._`` copies) do not count, and a clip found twice (the
+    same name in two folders or two formats) counts once, as the manifest keeps it once.
 
     Returns
     -------
@@ -364,11 +368,13 @@ def verify_ravdess(root: str | os.PathLike, *, expected_files: int = 1440) -> in
     DownloadError
         If the count differs; the message gives both numbers.
     """
-    found = sum(1 for path in Path(root).rglob("*.wav")
-                if path.is_file() and RAVDESS_SPEECH_NAME.match(path.name))
+    found = len({path.stem for path in Path(root).rglob("*")
+                 if audio.is_audio_name(path) and RAVDESS_SPEECH_STEM.match(path.stem)
+                 and path.is_file()})
     if found != expected_files:
         raise DownloadError(f"RAVDESS archive holds {found} speech files named like "
-                            f"03-01-EE-II-SS-RR-AA.wav, expected {expected_files}")
+                            f"03-01-EE-II-SS-RR-AA.wav (or another audio suffix), "
+                            f"expected {expected_files}")
     return found
 
 

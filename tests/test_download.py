@@ -255,6 +255,28 @@ def test_wrong_count_leaves_no_destination(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_verify_ravdess_counts_every_accepted_suffix_once_per_clip(tmp_path):
+    """The count follows audio.AUDIO_SUFFIXES, as the manifest does: FLAC, AIFF, OGG and
+    upper-case suffixes count; hidden copies, other suffixes, songs and repeats do not."""
+    counted = {"Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-02-01-01-01-01.flac",
+               "Actor_01/03-01-03-01-01-01-01.WAV", "Actor_01/03-01-04-01-01-01-01.Flac",
+               "Actor_02/03-01-05-01-01-01-02.aiff", "Actor_02/03-01-06-01-01-01-02.ogg",
+               "Actor_02/03-01-07-01-01-01-02.mp3"}
+    ignored = {"Actor_01/._03-01-05-01-01-01-01.wav",  # a macOS AppleDouble copy
+               "Actor_01/03-01-06-01-01-01-01.txt",  # a transcript, not audio
+               "Actor_01/03-02-03-01-01-01-01.flac",  # a song
+               "Actor_01/03-01-07-01-01-01-01.wav.part",  # an unfinished download
+               "copy/Actor_01/03-01-01-01-01-01-01.flac"}  # a clip already counted
+    for name in counted | ignored:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(tiny_wav())
+    (tmp_path / "Actor_02" / "03-01-08-01-01-01-02.wav").mkdir()  # a folder, not a file
+
+    assert download.verify_ravdess(tmp_path, expected_files=len(counted)) == len(counted)
+    with pytest.raises(DownloadError, match=rf"holds {len(counted)} speech files.*expected 1440"):
+        download.verify_ravdess(tmp_path)
+
+
 def test_urbansound8k_without_metadata_fails_verification(server, tmp_path):
     server.files["/UrbanSound8K.tar.gz"] = urbansound_tar(
         {"UrbanSound8K/audio/fold1/1-1-0-0.wav": tiny_wav()})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import audio, config, other_corpora
+from helpers import audio, config, io, other_corpora
 from helpers.errors import AudioError, DatasetError, ProjectError
 from helpers.other_corpora import CorpusSpec, NotSpeechError
 
@@ -334,6 +334,14 @@ def _check_files(paths: list[Path], *, feature_config: config.FeatureConfig | No
         return dict(zip(paths, pool.map(one, paths)))
 
 
+def _file_digests(paths: list[Path]) -> dict[Path, str]:
+    """Content digest of every path (threads: hashing releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        return dict(zip(paths, pool.map(io.file_digest, paths)))
+
+
 def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple[int, ...] | None = (1,),
                       classes: list[str] | tuple[str, ...] | None = None,
                       on_error: str = "skip") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -341,7 +349,9 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
 
     A listed clip that is missing or cannot be used (the checks of ``audio.check_audio``:
     unreadable, empty, header only, truncated, too short, all silent) is skipped with its
-    reason, like a bad RAVDESS file, or raises with ``on_error="raise"``.
+    reason, like a bad RAVDESS file, or raises with ``on_error="raise"``. A duplicate is
+    skipped with its reason in either case, as in RAVDESS: a row that lists a file again, or a
+    file whose content equals that of a clip listed before it.
 
     Parameters
     ----------
@@ -358,7 +368,7 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
     noise : pd.DataFrame
         The usable metadata rows selected, with an added ``path`` column.
     skipped : pd.DataFrame
-        Columns ``path, reason``.
+        Columns ``path, reason``, in metadata order.
 
     Raises
     ------
@@ -396,20 +406,33 @@ def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple
     selected["path"] = [str(root / "audio" / f"fold{fold}" / name)
                         for fold, name in zip(selected["fold"], selected["slice_file_name"])]
     paths = [Path(p) for p in selected["path"]]
-    facts = _check_files([p for p in paths if p.is_file()], feature_config=None)
-    skipped = []
+    facts = _check_files(list(dict.fromkeys(p for p in paths if p.is_file())), feature_config=None)
+    # A second copy of a clip's content under another name is a duplicate, as a second copy of a
+    # RAVDESS clip is: it would weigh double in the noise bank. The first listed copy is kept.
+    digests = _file_digests([path for path, fact in facts.items()
+                             if audio.is_audio_name(path) and not isinstance(fact, AudioError)])
+    skipped, keep, listed, first_copy = [], [], set(), {}
     for path in paths:
+        keep.append(False)
+        if path in listed:
+            skipped.append({"path": str(path), "reason": f"listed again in {csv_path.name} (a duplicate row)"})
+            continue
+        listed.add(path)
         if not path.is_file():
             reason = f"listed in {csv_path.name} but missing"
         elif not audio.is_audio_name(path):
             reason = f"not an audio file name (expected one of {sorted(audio.AUDIO_SUFFIXES)})"
         elif isinstance(facts[path], AudioError):
             reason = facts[path].reason
+        elif digests[path] in first_copy:
+            skipped.append({"path": str(path), "reason": f"duplicate of {first_copy[digests[path]]}"})
+            continue
         else:
+            first_copy[digests[path]] = path
+            keep[-1] = True
             continue
         _skip_unusable(skipped, path, reason, on_error=on_error)
-    bad = {row["path"] for row in skipped}
-    usable = selected[~selected["path"].isin(bad)].reset_index(drop=True)
+    usable = selected[keep].reset_index(drop=True)
     if usable.empty:
         raise DatasetError(f"none of the {len(selected)} UrbanSound8K clips selected in {csv_path} "
                            f"can be used, e.g. {skipped[0]['path']}: {skipped[0]['reason']}")
@@ -454,9 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in dropped.items():
         print(f"dropped {count} {name} clips: no RAVDESS counterpart", file=sys.stderr)
     if args.csv:
-        from helpers.io import atomic_path
-
-        with atomic_path(args.csv) as tmp:
+        with io.atomic_path(args.csv) as tmp:
             manifest.to_csv(tmp, index=False)
         print(f"wrote {len(manifest)} rows to {args.csv}", file=sys.stderr)
     else:

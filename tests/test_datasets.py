@@ -403,6 +403,32 @@ def test_us8k_missing_or_bad_files_are_skipped_or_raise_with_their_path(us8k_roo
             datasets.load_urbansound8k(us8k_root, folds=1)
 
 
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_us8k_duplicate_clip_is_skipped_with_its_reason(us8k_root, on_error):
+    """As for RAVDESS, a second copy of a noise clip is skipped naming the first, and does not
+    stop the run even with on_error="raise": the same bytes under another name, in another
+    fold, and a metadata row that lists a file again."""
+    csv_path = us8k_root / "metadata" / "UrbanSound8K.csv"
+    table = pd.read_csv(csv_path)
+    first = table.iloc[0]
+    original = us8k_root / "audio" / f"fold{first['fold']}" / first["slice_file_name"]
+    copy = us8k_root / "audio" / "fold2" / "99999-3-0-0.wav"
+    copy.write_bytes(original.read_bytes())
+    extra = pd.DataFrame([{**first.to_dict(), "slice_file_name": copy.name, "fsID": 99999, "fold": 2},
+                          first.to_dict()])
+    pd.concat([table, extra], ignore_index=True).to_csv(csv_path, index=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        noise, skipped = datasets.load_urbansound8k(us8k_root, folds=None, on_error=on_error)
+
+    assert noise["slice_file_name"].tolist() == table["slice_file_name"].tolist()
+    assert skipped.to_dict("records") == [
+        {"path": str(copy), "reason": f"duplicate of {original}"},
+        {"path": str(original), "reason": "listed again in UrbanSound8K.csv (a duplicate row)"},
+    ]
+
+
 def test_us8k_available_folds(tmp_path):
     make_us8k_tree(tmp_path, folds=(3, 1, 10), classes=("car_horn",))
 

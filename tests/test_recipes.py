@@ -86,7 +86,8 @@ def test_recipes_hold_their_settings_and_refuse_unknown_ones():
     assert (original.monitor, original.min_delta, original.features) == ("val_loss", 0.03, "log_mel")
     ours = recipes.get_recipe("emotion", "ours")
     assert (ours.monitor, ours.features, ours.normalization) == ("none", "compare", "per-feature")
-    assert ours.speed_perturbation == (0.9, 1.1)
+    assert ours.speed_perturbation == (0.8, 0.9, 1.1, 1.2) == ours.test_time_speeds
+    assert recipes.get_recipe("emotion", "ours-robust").speed_perturbation == recipes.ROBUST_SPEEDS
     assert recipes.get_recipe("gender", "ours").speed_perturbation == ()
     with pytest.raises(recipes.RecipeError, match="speed_perturbation is for functionals"):
         recipes.get_recipe("emotion", "original").replace(speed_perturbation=(0.9,))

@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config.ensure_output_dirs()
-        project_io.check_writable(config.EXECUTED_DIR)
+        for folder in (config.TABLES_DIR, config.FIGURES_DIR, config.MODELS_DIR,
+                       config.METRICS_DIR, config.EXECUTED_DIR, config.CACHE_DIR):
+            project_io.check_writable(folder)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

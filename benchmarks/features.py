@@ -7,14 +7,16 @@ file once, batches the STFT of its four versions, reuses one mel filter bank and
 on worker threads. Both use identical noise, so the maximum dB difference measures numerical
 agreement. The last line printed is one JSON object.
 
+    python -m benchmarks.features --ravdess DIR [--noise DIR] [--noise-folds all] [--limit N]
+
 Both are timed warm: every file is read once first (``cold_read_s``), and one clip goes
 through librosa before the clock starts (its first call costs about 2 s of set-up). The
 benchmark used to time the plain loop first, cold, so the loop alone paid those costs. Its
 landing note reported 5.0x (plain loop 81 s); that figure could not be reproduced. Measured
 warm on two 2-core machines with RAVDESS (FLAC and WAV copies), the plain loop takes 15-21 s
-and ours is **1.2-2.0x** faster, not 3x. Most of the time is decoding and resampling, which
-both do once per file, so batching the STFTs gains little on 2 cores; the cached rebuild
-(``cached_rebuild_s``) is where the builder pays.
+and ours is **1.2-2.0x** faster (the landing note promised at least 3x). Most of the time is
+decoding and resampling, which both do once per file, so batching the STFTs gains little on 2
+cores; the cached rebuild (``cached_rebuild_s``) is where the builder pays.
 """
 
 from __future__ import annotations

@@ -234,6 +234,6 @@ def ensure_output_dirs() -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise OutputError(f"{folder}: the outputs folder cannot be created "
-                              f"({error.strerror or error}); set SER_OUTPUTS_DIR to a writable "
-                              f"folder") from error
+            variable = "SER_CACHE_DIR" if folder == CACHE_DIR else "SER_OUTPUTS_DIR"
+            raise OutputError(f"{folder}: cannot be created ({error.strerror or error}); set "
+                              f"{variable} to a writable folder") from error

@@ -477,8 +477,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, count in dropped.items():
         print(f"dropped {count} {name} clips: no RAVDESS counterpart", file=sys.stderr)
     if args.csv:
-        with io.atomic_path(args.csv) as tmp:
-            manifest.to_csv(tmp, index=False)
+        try:
+            with io.atomic_path(args.csv) as tmp:
+                manifest.to_csv(tmp, index=False)
+        except ProjectError as error:  # OutputError: --csv cannot be written, named
+            print(f"error: --csv {error}", file=sys.stderr)
+            return 2
         print(f"wrote {len(manifest)} rows to {args.csv}", file=sys.stderr)
     else:
         manifest.to_csv(sys.stdout, index=False)

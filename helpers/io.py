@@ -54,7 +54,10 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
         os.replace(tmp_path, target)
     except OSError as error:
         tmp_path.unlink(missing_ok=True)
-        if error.errno in _WRITE_ERRNOS:
+        # Only an error about this write (the temporary file or the target), not one from
+        # reading some other file inside the body, is blamed on the target.
+        ours = error.filename is None or Path(error.filename) in (tmp_path, target)
+        if error.errno in _WRITE_ERRNOS and ours:
             raise _output_error(target, error) from error
         raise
     except BaseException:
@@ -64,9 +67,8 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
 
 def _output_error(target: Path, error: OSError) -> OutputError:
     reason = error.strerror or str(error)
-    return OutputError(f"{target}: cannot be written ({reason}); the outputs folder must be a "
-                       f"writable folder with free space (set SER_OUTPUTS_DIR to use another); "
-                       f"results already there are kept")
+    return OutputError(f"{target}: cannot be written ({reason}); its folder must be a writable "
+                       f"folder with free space; the file already there is kept")
 
 
 def check_writable(folder: str | os.PathLike) -> Path:

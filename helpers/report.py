@@ -287,7 +287,7 @@ def _headline_section(results: "_Results") -> str:
     table = table.assign(recipe=table.get("recipe", "original"), mode=table.get("mode", "single-clip"))
     try:
         gender_table = results.table(config.TABLE3)
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:  # UnicodeDecodeError included
         # An unreadable gender table costs the gender column only (Table 3's own section
         # names the error); the emotion numbers stand.
         gender_table = None

@@ -904,19 +904,19 @@ def load_model_with_sidecar(path: str | os.PathLike, *,
             f"{sidecar_path}: sidecar lacks required key(s) {missing}; "
             f"expected {list(SIDECAR_REQUIRED_KEYS)}"
         )
+    if model_path.stat().st_size == 0:
+        raise ModelFileError(f"{model_path}: empty file; expected a Keras model (.keras)")
     expected = sidecar.get("model_sha256")  # absent in sidecars written before it was added
     if expected is not None and project_io.file_sha256(model_path) != expected:
         raise ModelFileError(
             f"{model_path}: does not match its sidecar {sidecar_path.name} (SHA-256 differs: "
-            f"the model was replaced without its sidecar); save both again with "
+            f"the model was replaced or damaged without its sidecar); save both again with "
             f"save_model_with_sidecar")
-    if model_path.stat().st_size == 0:
-        raise ModelFileError(f"{model_path}: empty file; expected a Keras model (.keras)")
     try:
         model = keras.saving.load_model(model_path, compile=compile)
     except Exception as error:  # noqa: BLE001 -- Keras raises many kinds for a damaged file
         raise ModelFileError(f"{model_path}: not a readable Keras model "
-                             f"({type(error).__name__}: {str(error)[:200]})") from None
+                             f"({type(error).__name__}: {str(error)[:200]})") from error
     return model, sidecar
 
 

@@ -214,3 +214,25 @@ def test_run_all_stops_before_any_notebook_when_the_outputs_folder_is_not_writab
     assert result.returncode == 2, result.stderr
     assert f"error: {blocker / 'outputs'}" in result.stderr and "Traceback" not in result.stderr
     assert "[1/1]" not in result.stdout  # no notebook started
+
+
+def test_an_error_reading_another_file_inside_the_write_is_not_blamed_on_the_target(tmp_path):
+    target = tmp_path / "table.csv"
+    with pytest.raises(PermissionError) as error:
+        with io.atomic_path(target):
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "input.wav"))
+    assert not isinstance(error.value, OutputError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_csv_that_cannot_be_written_exits_2_naming_it(tmp_path, capsys):
+    from conftest import make_ravdess_tree
+    from helpers import datasets
+
+    tree = tmp_path / "ravdess"
+    make_ravdess_tree(tree, actors=(1, 2), emotions=(1,), duration_s=1.2)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status = datasets.main(["manifest", str(tree), "--csv", str(blocker / "manifest.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and f"error: --csv {blocker / 'manifest.csv'}: cannot be written" in err

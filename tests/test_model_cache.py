@@ -155,14 +155,19 @@ def test_every_recipe_field_is_covered():
     assert not set(CHANGES) & NOT_TRAINING_SETTINGS
 
 
-def test_changing_any_training_setting_retrains(tmp_path):
+def cached_trainer(folder):
+    """``train(recipe)`` on the tiny recipe data, through the model cache in ``folder``."""
     x, labels, split, copies = recipe_data()
 
     def train(recipe):
         return training.train_recipe(recipe, x, labels, split, seed=0, data_key="k",
-                                     cache_folder=tmp_path, augmented=copies)
+                                     cache_folder=folder, augmented=copies)
 
-    base = base_recipe()
+    return train
+
+
+def test_changing_any_training_setting_retrains(tmp_path):
+    train, base = cached_trainer(tmp_path), base_recipe()
     assert not train(base).cached
     assert train(base).cached
     served_from_cache = []
@@ -175,13 +180,7 @@ def test_changing_any_training_setting_retrains(tmp_path):
 
 
 def test_settings_outside_training_keep_the_cache_or_cannot_change_alone(tmp_path):
-    x, labels, split, copies = recipe_data()
-
-    def train(recipe):
-        return training.train_recipe(recipe, x, labels, split, seed=0, data_key="k",
-                                     cache_folder=tmp_path, augmented=copies)
-
-    base = base_recipe()
+    train, base = cached_trainer(tmp_path), base_recipe()
     first = train(base)
     # Averaging over the speed copies at test time does not touch the weights.
     assert train(base.replace(test_time_speeds=(0.9, 1.1))).cached

@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config.ensure_output_dirs()
-        for folder in (config.TABLES_DIR, config.FIGURES_DIR, config.MODELS_DIR,
-                       config.METRICS_DIR, config.EXECUTED_DIR, config.CACHE_DIR):
+        for folder in config.output_dirs():
             project_io.check_writable(folder)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)

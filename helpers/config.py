@@ -219,6 +219,11 @@ def stable_hash(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def output_dirs() -> tuple[Path, ...]:
+    """The folders a run writes into (read when called, so a test's redirection holds)."""
+    return TABLES_DIR, FIGURES_DIR, MODELS_DIR, METRICS_DIR, EXECUTED_DIR, CACHE_DIR
+
+
 def ensure_output_dirs() -> None:
     """Create the output folders (idempotent).
 
@@ -230,7 +235,7 @@ def ensure_output_dirs() -> None:
     """
     from helpers.errors import OutputError
 
-    for folder in (TABLES_DIR, FIGURES_DIR, MODELS_DIR, METRICS_DIR, EXECUTED_DIR, CACHE_DIR):
+    for folder in output_dirs():
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -86,15 +86,6 @@ def check_writable(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (model files and their sidecars, the shipped models' card)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_text(target: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``target`` atomically and return the path."""
     with atomic_path(target) as tmp:
@@ -163,7 +154,15 @@ def save_figure(fig, name: str, *, folder: str | os.PathLike | None = None, dpi:
 
 def file_digest(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
     """BLAKE2b digest (32 hex digits) of a file's contents."""
-    digest = hashlib.blake2b(digest_size=16)
+    return _hash_file(path, hashlib.blake2b(digest_size=16), chunk_size=chunk_size)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (model files and their sidecars, the shipped models' card)."""
+    return _hash_file(path, hashlib.sha256())
+
+
+def _hash_file(path: str | os.PathLike, digest, *, chunk_size: int = 1 << 20) -> str:
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)

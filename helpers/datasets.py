@@ -320,8 +320,6 @@ def _check_files(paths: list[Path], *, feature_config: config.FeatureConfig | No
     With a feature configuration, ``audio.check_window``: the file must also give features in
     that analysis window. Without, ``audio.check_audio`` of the whole file.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     def one(path: Path):
         try:
             if feature_config is None:
@@ -330,16 +328,20 @@ def _check_files(paths: list[Path], *, feature_config: config.FeatureConfig | No
         except AudioError as error:
             return error
 
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        return dict(zip(paths, pool.map(one, paths)))
+    return _per_path(one, paths)
 
 
 def _file_digests(paths: list[Path]) -> dict[Path, str]:
     """Content digest of every path (threads: hashing releases the GIL)."""
+    return _per_path(io.file_digest, paths)
+
+
+def _per_path(function, paths: list[Path]) -> dict:
+    """``{path: function(path)}`` on up to 4 threads (decoding and hashing release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        return dict(zip(paths, pool.map(io.file_digest, paths)))
+        return dict(zip(paths, pool.map(function, paths)))
 
 
 def load_urbansound8k(root: str | os.PathLike, *, folds: int | list[int] | tuple[int, ...] | None = (1,),

@@ -24,8 +24,12 @@ def test_the_last_line_is_json_with_the_rates_and_the_time_split(recipe, shape, 
     for key in ("train_samples_per_s", "reference_samples_per_s", "inference_samples_per_s"):
         assert record[key] > 0, key
     parts = record["seconds"]
-    assert record["speedup_vs_reference"] == pytest.approx(parts["reference"] / parts["project"],
-                                                           rel=0.02)
+    # The printed times are rounded to the millisecond: the speed-up must lie within the ratios
+    # those roundings allow (a tenth-of-a-second solve leaves about 1 % either way).
+    half = 0.0005
+    low = (parts["reference"] - half) / (parts["project"] + half)
+    high = (parts["reference"] + half) / max(parts["project"] - half, 1e-9)
+    assert low * 0.999 <= record["speedup_vs_reference"] <= high * 1.001
     if recipe == "original":  # the same epochs: the ratio of the rates too
         assert record["speedup_vs_reference"] == pytest.approx(
             record["train_samples_per_s"] / record["reference_samples_per_s"], rel=0.02)

@@ -95,7 +95,7 @@ def task_features(task: str, name: str, items: pd.DataFrame, *, train: bool):
     if train:
         x, copies = experiments.recipe_features(recipe, items)
         return x, copies, recipe
-    kwargs = {"feature_set": recipe.features, "level_db": recipe.level_db}
+    kwargs = {"feature_set": recipe.features, **recipe.signal_options}
     return (functionals.extract_for_items(items, **kwargs),
             [functionals.extract_for_items(items, speed=speed, **kwargs) for speed in recipe.speed_perturbation],
             recipe)

@@ -107,7 +107,7 @@ def main(argv=None) -> int:
                 copies = transformed_copies(test_paths, condition, folder, seed=args.seed)
                 # Each task's recipe says how its functionals are taken (set, speech level).
                 variants[condition.name] = {
-                    task: functionals.extract(copies, feature_set=recipe.features, level_db=recipe.level_db,
+                    task: functionals.extract(copies, feature_set=recipe.features, **recipe.signal_options,
                                               cache_folder=Path(tmp) / "cache")
                     for task, (recipe, _, _) in features.items()}
             for name, inputs in variants.items():

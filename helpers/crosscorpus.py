@@ -241,7 +241,7 @@ def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
             x = predictor.features_for(items, None)
             if predictor.gender is not None and predictor.gender.features != "log_mel":
                 functionals.extract_for_items(items, feature_set=predictor.gender.features,
-                                              level_db=predictor.gender.level_db)
+                                              **predictor.gender.signal_options)
         predictions = predictor.predict_files(items["path"].tolist())
         failed = [p.message for p in predictions if not p.ok]
         if failed:

@@ -186,7 +186,7 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
         raise ConfigError(f"recipe {recipe.name!r} takes log-mel spectrograms; build them with "
                           f"helpers.pipeline.load_features")
     kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress,
-              "level_db": recipe.level_db}
+              **recipe.signal_options}
     x = functionals.extract_for_items(items, **kwargs)
     return x, ([functionals.extract_for_items(items, speed=speed, **kwargs)
                 for speed in recipe.speed_perturbation]

@@ -119,6 +119,25 @@ def normalise_level(y: np.ndarray, sample_rate: int, *, target_db: float) -> np.
     return np.clip(y * np.float32(10.0 ** ((target_db - level) / 20.0)), -1.0, 1.0).astype(np.float32)
 
 
+def trim_silence(y: np.ndarray, sample_rate: int, *, top_db: float) -> np.ndarray:
+    """``y`` without its leading and trailing silence: the span from the first to the last 25 ms
+    frame (10 ms hop) whose RMS is within ``top_db`` of the loudest frame's
+    (``librosa.effects.trim``).
+
+    Functionals average over every frame, silence included: a recording chain that starts the
+    file at the first word, or pads it with digital zeros, moves them far more than the voice
+    does. Trimmed, a clip is described by its speech alone. A signal with no frame above the
+    threshold (silent) is returned unchanged.
+    """
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32)
+    frame, hop = max(1, int(round(0.025 * sample_rate))), max(1, int(round(0.010 * sample_rate)))
+    trimmed, (start, end) = librosa.effects.trim(y, top_db=float(top_db), frame_length=frame,
+                                                 hop_length=hop)
+    return y if end <= start else trimmed
+
+
 def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
     """The speed and recording-chain condition of multi-condition copy ``copy`` of a file.
 
@@ -133,8 +152,8 @@ def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
 
 
 def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0,
-                        level_db: float | None = None, condition_copy: int | None = None,
-                        digest: str | None = None) -> np.ndarray:
+                        level_db: float | None = None, trim_db: float | None = None,
+                        condition_copy: int | None = None, digest: str | None = None) -> np.ndarray:
     """Functionals of one audio file, read mono at its own sample rate.
 
     ``speed`` other than 1 plays the file that much faster (pitch, formants and tempo all move,
@@ -144,7 +163,8 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     ``condition_copy`` (with the file's content ``digest``) makes a multi-condition training
     copy instead: a speed from :data:`CONDITION_SPEEDS` and a recording-chain condition
     (:func:`condition_for`). ``level_db`` then scales the signal to that speech level
-    (:func:`normalise_level`), last, as prediction does with any recording.
+    (:func:`normalise_level`), last, as prediction does with any recording. ``trim_db`` first
+    cuts the file's leading and trailing silence (:func:`trim_silence`), before any of these.
 
     Raises
     ------
@@ -153,6 +173,8 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     """
     rate = audio.audio_info(path).samplerate
     y = audio.load_audio(path, sample_rate=rate)
+    if trim_db is not None:
+        y = trim_silence(y, rate, top_db=trim_db)
     name = None
     if condition_copy is not None:
         digest = digest or io.file_digest(path)
@@ -170,9 +192,9 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
 
 
 def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: float = 1.0,
-            level_db: float | None = None, condition_copy: int | None = None,
-            cache_folder: str | os.PathLike | None = None, max_workers: int | None = None,
-            progress=None) -> np.ndarray:
+            level_db: float | None = None, trim_db: float | None = None,
+            condition_copy: int | None = None, cache_folder: str | os.PathLike | None = None,
+            max_workers: int | None = None, progress=None) -> np.ndarray:
     """Functionals of many files, in order, through the per-file content cache.
 
     Parameters
@@ -184,6 +206,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         Speed perturbation factor (see :func:`functionals_of_file`), in [0.5, 2].
     level_db : float, optional
         Speech level every signal is scaled to before extraction (:func:`normalise_level`).
+    trim_db : float, optional
+        Cut each file's leading and trailing silence first (:func:`trim_silence`): frames more
+        than ``trim_db`` below the loudest one, in (0, 120].
     condition_copy : int, optional
         Make multi-condition copy number ``condition_copy`` (see :func:`functionals_of_file`).
     cache_folder : path-like, optional
@@ -218,9 +243,12 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     digests = [io.file_digest(p) for p in paths]
     if level_db is not None and not (isinstance(level_db, (int, float)) and -60.0 <= level_db <= 0.0):
         raise FunctionalsError(f"level_db={level_db!r} must be a number of dBFS in [-60, 0]")
+    if trim_db is not None and not (isinstance(trim_db, (int, float)) and 0.0 < trim_db <= 120.0):
+        raise FunctionalsError(f"trim_db={trim_db!r} must be a number of dB in (0, 120]")
     if condition_copy is not None and (not isinstance(condition_copy, int) or condition_copy < 0):
         raise FunctionalsError(f"condition_copy={condition_copy!r} must be a non-negative integer")
-    suffix = "" if speed == 1.0 else f"-speed{speed:g}"
+    suffix = "" if trim_db is None else f"-trim{float(trim_db):g}"
+    suffix += "" if speed == 1.0 else f"-speed{speed:g}"
     suffix += "" if condition_copy is None else f"-condition{condition_copy}"
     suffix += "" if level_db is None else f"-level{float(level_db):g}"
     targets = [folder / f"{digest}{suffix}.npy" for digest in digests]
@@ -237,7 +265,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         with _main_module_hidden():  # workers are started by submit: see _main_module_hidden
             pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
             futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
-                                   speed=speed, level_db=level_db, condition_copy=condition_copy,
+                                   speed=speed, level_db=level_db, trim_db=trim_db,
+                                   condition_copy=condition_copy,
                                    digest=digests[k]): k for k in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

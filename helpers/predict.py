@@ -139,9 +139,23 @@ class LoadedModel:
     @property
     def level_db(self) -> float | None:
         """The speech level a functionals model's recipe scales every recording to, or None."""
+        return self._recipe_number("level_db")
+
+    @property
+    def trim_db(self) -> float | None:
+        """How far below its loudest frame a functionals model's recipe trims each recording's
+        leading and trailing silence, or None (models saved before the setting existed)."""
+        return self._recipe_number("trim_db")
+
+    @property
+    def signal_options(self) -> dict:
+        """``level_db`` and ``trim_db`` for :func:`helpers.functionals.extract`."""
+        return {"level_db": self.level_db, "trim_db": self.trim_db}
+
+    def _recipe_number(self, key: str) -> float | None:
         recipe = self.sidecar.get("recipe")
-        level = recipe.get("level_db") if isinstance(recipe, dict) else None
-        return None if level is None else float(level)
+        value = recipe.get(key) if isinstance(recipe, dict) else None
+        return None if value is None else float(value)
 
     @property
     def test_time_speeds(self) -> tuple[float, ...]:
@@ -725,7 +739,7 @@ class Predictor:
 
         speeds = (1.0, *self.emotion.test_time_speeds)
         rows = [functionals.extract_for_items(items, feature_set=self.emotion.features,
-                                              level_db=self.emotion.level_db, speed=speed)
+                                              **self.emotion.signal_options, speed=speed)
                 for speed in speeds]
         # A model that averages over speeds gets every file's copies: (n_files, n_speeds, n).
         return rows[0] if len(speeds) == 1 else np.stack(rows, axis=1)
@@ -869,15 +883,16 @@ class Predictor:
     def _functionals(path: str, model: "LoadedModel", memo: dict) -> np.ndarray:
         from helpers import functionals
 
-        feature_set, level_db, speeds = model.features, model.level_db, model.test_time_speeds
-        if (feature_set, level_db, speeds) not in memo:
+        feature_set, options, speeds = model.features, model.signal_options, model.test_time_speeds
+        key = (feature_set, tuple(sorted(options.items())), speeds)
+        if key not in memo:
             # Through the content cache and openSMILE's worker process, as in training. With
             # test-time speeds, one row per speed: _score averages a file's rows.
-            memo[feature_set, level_db, speeds] = np.concatenate([
-                functionals.extract([path], feature_set=feature_set, max_workers=1, level_db=level_db,
+            memo[key] = np.concatenate([
+                functionals.extract([path], feature_set=feature_set, max_workers=1, **options,
                                     speed=speed)
                 for speed in (1.0, *speeds)])
-        return memo[feature_set, level_db, speeds]
+        return memo[key]
 
     @staticmethod
     def _model_inputs(model: LoadedModel, x: np.ndarray):

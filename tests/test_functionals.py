@@ -109,3 +109,51 @@ def test_baselines_learn_a_separable_problem_and_never_see_the_test_actors():
     np.testing.assert_allclose(again, probabilities)
     with pytest.raises(baselines.BaselineError, match="task='age'"):
         baselines.make_classifier("age", seed=0)
+
+
+def _voiced(rate: int, seconds: float, seed: int = 0) -> np.ndarray:
+    """A vowel-like signal: a 160 Hz pulse train's harmonics with a slow vibrato, and a little
+    breath noise."""
+    t = np.arange(int(rate * seconds)) / rate
+    f0 = 160.0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    y = sum(np.sin(k * phase) / k for k in range(1, 12))
+    y = y + 0.02 * np.random.default_rng(seed).standard_normal(len(t))
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_trim_silence_keeps_the_speech_and_leaves_a_silent_signal_alone():
+    rate = 16_000
+    speech = _voiced(rate, 1.0)
+    padded = np.concatenate([np.zeros(rate // 2, np.float32), speech, np.zeros(rate // 4, np.float32)])
+    trimmed = functionals.trim_silence(padded, rate, top_db=40.0)
+    # Within one 25 ms frame of the speech at each end.
+    assert abs(len(trimmed) - len(speech)) <= 2 * int(0.025 * rate)
+    assert np.max(np.abs(trimmed[: int(0.03 * rate)])) > 0.05  # it starts at the speech
+    silent = np.zeros(rate, np.float32)
+    np.testing.assert_array_equal(functionals.trim_silence(silent, rate, top_db=40.0), silent)
+
+
+def test_with_trim_db_the_silence_a_recording_chain_adds_changes_the_functionals_little(tmp_path):
+    import soundfile
+
+    rate = 16_000
+    speech = _voiced(rate, 1.2)
+    # The same speech as a studio file with a second of quiet room noise around it, and as a
+    # file that starts at the first word and is padded with digital zeros.
+    noise = 1e-4 * np.random.default_rng(1).standard_normal(rate).astype(np.float32)
+    studio = tmp_path / "studio.wav"
+    soundfile.write(studio, np.concatenate([noise, speech, noise]), rate, subtype="FLOAT")
+    cropped = tmp_path / "cropped.wav"
+    soundfile.write(cropped, np.concatenate([speech, np.zeros(rate // 2, np.float32)]), rate, subtype="FLOAT")
+
+    def relative_change(**options) -> float:
+        x = functionals.extract([studio, cropped], feature_set="egemaps", cache_folder=tmp_path / "c",
+                                max_workers=1, level_db=-20.0, **options)
+        scale = np.abs(x).mean(axis=0) + 1e-3
+        return float(np.median(np.abs(x[0] - x[1]) / scale))
+
+    whole, trimmed = relative_change(), relative_change(trim_db=40.0)
+    assert trimmed < 0.5 * whole, (trimmed, whole)
+    with pytest.raises(functionals.FunctionalsError, match="trim_db=0"):
+        functionals.extract([studio], feature_set="egemaps", trim_db=0)

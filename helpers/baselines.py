@@ -1,7 +1,7 @@
 """The field's classical baselines: openSMILE functionals with a scikit-learn classifier.
 
 As in ``shared/reference/baselines.md``: ``StandardScaler`` + ``LogisticRegression(C=0.1)`` for
-emotion, ``StandardScaler`` + RBF ``SVC(C=10)`` for gender, both fixed beforehand and never
+emotion, ``StandardScaler`` + RBF ``SVC(C=10)`` (Platt-scaled) for gender, both fixed beforehand and never
 tuned on the test folds; trained on all non-test actors (nothing is tuned, so the validation
 actors train too). Both evaluation modes apply, as for the ``ours`` recipe
 (:func:`helpers.functionals.apply_mode`): ``single-clip`` on the functionals as extracted,
@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -43,8 +44,12 @@ def make_classifier(task: str, *, seed: int):
     if task == "emotion":
         return make_pipeline(StandardScaler(), LogisticRegression(C=EMOTION_C, max_iter=3000))
     if task == "gender":
-        return make_pipeline(StandardScaler(), SVC(C=GENDER_C, kernel="rbf", probability=True,
-                                                   random_state=seed))
+        # Platt-scaled probabilities from 5-fold cross-validated decision values, the classifier
+        # itself fitted on all the rows (what ``SVC(probability=True)`` did before scikit-learn
+        # 1.9 deprecated it).
+        svm = SVC(C=GENDER_C, kernel="rbf", random_state=seed)
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(svm, method="sigmoid", cv=5,
+                                                                      ensemble=False))
     raise BaselineError(f"task={task!r} must be one of {recipes.TASKS}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import make_ravdess_tree, write_clip
@@ -107,6 +109,14 @@ def test_baselines_learn_a_separable_problem_and_never_see_the_test_actors():
     poisoned[split.test] = 1 - poisoned[split.test]
     again, _, _ = baselines.run_fold(x, poisoned, split, task="emotion", seed=0)
     np.testing.assert_allclose(again, probabilities)
+    # The gender baseline (an RBF SVM with Platt-scaled probabilities) too, without any
+    # scikit-learn deprecation warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        gender, _, _ = baselines.run_fold(x, labels, split, task="gender", seed=0)
+    assert gender.shape == (32, 2)
+    np.testing.assert_allclose(gender.sum(1), 1, atol=1e-6)
+    assert np.mean(gender.argmax(1) == labels[split.test]) > 0.9
     with pytest.raises(baselines.BaselineError, match="task='age'"):
         baselines.make_classifier("age", seed=0)
 

@@ -11,7 +11,7 @@ from conftest import make_ravdess_tree
 from corpora_trees import emodb_names, make_corpus_tree
 
 from benchmarks import crosscorpus as benchmark
-from helpers import config, crosscorpus, io, predict, pretrained
+from helpers import config, crosscorpus, io, predict, pretrained, splits, training
 
 NOTEBOOK = config.NOTEBOOKS_DIR / "06_case_studies.ipynb"
 
@@ -115,6 +115,7 @@ def test_the_benchmark_trains_a_recipe_on_ravdess_and_scores_each_corpus(tmp_pat
     captured = capsys.readouterr()
     line = json.loads(captured.out.splitlines()[-1])
     assert line["recipe"] == "egemaps" and line["train_clips"] == 4 * 8
+    assert line["validation_actors"] is None and line["modes_not_scored"] == {}
     emodb, tess = line["corpora"]["emodb"], line["corpora"]["tess"]
     assert (emodb["n_clips"], emodb["dropped"], emodb["skipped"]) == (12, {"boredom": 2}, 0)
     assert (tess["n_clips"], tess["skipped"]) == (14, 1) and "OAF_back_calm.wav" in tess["skipped_examples"][0]
@@ -130,11 +131,83 @@ def test_the_benchmark_trains_a_recipe_on_ravdess_and_scores_each_corpus(tmp_pat
     assert [json.loads(text) for text in output.read_text().splitlines()] == [line]
 
 
+def test_the_original_recipes_validation_actors_come_from_ravdess_half_female_by_seed():
+    items = pd.DataFrame({"actor": np.repeat(np.arange(1, 9), 3)})
+    items["gender"] = np.where(items["actor"] % 2 == 1, "male", "female")
+    split = benchmark.validation_split(items, seed=3)
+    assert len(split.validation_actors) == 2 and {a % 2 for a in split.validation_actors} == {0, 1}
+    assert set(split.train_actors) | set(split.validation_actors) == set(range(1, 9))
+    assert split.test.size == 0 and split.validation.size == 6 and split.train.size == 18
+    assert set(items["actor"].iloc[split.validation]) == set(split.validation_actors)
+    assert benchmark.validation_split(items, seed=3).validation_actors == split.validation_actors
+    assert len({benchmark.validation_split(items, seed=s).validation_actors for s in range(8)}) > 1
+    with pytest.raises(splits.SplitError, match="2 female actors; holding out n_validation=4"):
+        benchmark.validation_split(items[items["actor"] <= 4], seed=3, n_validation=4)
+    with pytest.raises(splits.SplitError, match="n_validation=3 must be a positive even number"):
+        benchmark.validation_split(items, seed=3, n_validation=3)
+
+
+def test_the_benchmark_trains_the_original_cnns_on_ravdess_alone_and_scores_single_clip(
+        tmp_path, capsys, cache, monkeypatch):
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4), emotions=tuple(range(1, 9)), duration_s=0.6)
+    make_corpus_tree(tmp_path / "emodb", "emodb")
+    # The smoke profile's one epoch (of two steps for gender) stands in for full's schedule.
+    monkeypatch.setitem(config.PROFILES, "full", config.PROFILES["smoke"])
+    calls = []
+    train_recipe = training.train_recipe
+
+    def recording(recipe, x, labels, split, **kwargs):
+        calls.append((recipe, np.shape(x), split))
+        return train_recipe(recipe, x, labels, split, **kwargs)
+
+    monkeypatch.setattr(training, "train_recipe", recording)
+    output = tmp_path / "lines.jsonl"
+    assert benchmark.main(["--ravdess", str(tmp_path / "ravdess"), "--test", f"emodb:{tmp_path / 'emodb'}",
+                           "--recipes", "original", "--output", str(output)]) == 0
+    captured = capsys.readouterr()
+    line = json.loads(captured.out.splitlines()[-1])
+    assert [json.loads(text) for text in output.read_text().splitlines()] == [line]
+    assert {"recipe", "source", "train_clips", "train_seconds", "validation_actors", "modes_not_scored",
+            "epochs", "corpora"} <= set(line) and line["recipe"] == "original"
+
+    # Both CNNs trained through the one training path on the 32 RAVDESS log-mels alone, stopping
+    # on one female and one male RAVDESS actor: no EmoDB clip reached training or stopping.
+    assert [(recipe.task, recipe.name, recipe.monitor) for recipe, _, _ in calls] == [
+        ("emotion", "original", "val_loss"), ("gender", "original", "val_loss")]
+    validation = line["validation_actors"]
+    assert len(validation) == 2 and {actor % 2 for actor in validation} == {0, 1}
+    for _, shape, split in calls:
+        assert shape == (4 * 8, config.FEATURES.n_mels, config.FEATURES.n_frames)
+        assert list(split.validation_actors) == validation and split.test.size == 0
+        assert set(split.train_actors) == {1, 2, 3, 4} - set(validation) and split.validation.size == 2 * 8
+    assert line["train_clips"] == 2 * 8 and line["epochs"]["emotion"]["run"] == 1
+    assert line["epochs"]["gender"] == {"run": 1, "best": 1}
+
+    emodb = line["corpora"]["emodb"]
+    assert (emodb["n_clips"], emodb["dropped"]) == (12, {"boredom": 2})
+    single = emodb["modes"]["single-clip"]
+    assert len(single["classes"]) == 6 and 0 <= single["uar"] <= 1 and 0 <= single["accuracy"] <= 1
+    assert np.sum(single["confusion"]) == 12 and 0 <= single["gender_accuracy"] <= 1
+    assert emodb["modes"]["speaker-adaptive"] is None
+    assert "no per-speaker standardisation of log-mels" in line["modes_not_scored"]["speaker-adaptive"]
+    assert "original emotion: 1 epochs, best validation epoch" in captured.err
+    assert "speaker-adaptive: not scored (speaker-adaptive standardises" in captured.err
+
+    # Asked for no mode a log-mel CNN is scored in, it trains nothing and says why.
+    assert benchmark.main(["--ravdess", str(tmp_path / "ravdess"), "--test", f"emodb:{tmp_path / 'emodb'}",
+                           "--recipes", "original", "--modes", "speaker-adaptive"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert len(calls) == 2 and line["epochs"] is None and line["train_seconds"] == 0.0
+    assert line["corpora"]["emodb"]["modes"] == {"speaker-adaptive": None}
+    assert list(line["modes_not_scored"]) == ["speaker-adaptive"]
+
+
 def test_the_shipped_models_and_notebook_06s_section_score_a_tiny_corpus(tmp_path, capsys, cache):
     make_corpus_tree(tmp_path / "emodb", "emodb", names=emodb_names(letters="WNL"))
     assert benchmark.main(["--test", f"emodb:{tmp_path / 'emodb'}", "--shipped"]) == 0
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["recipe"] == "shipped (ours-robust)"
+    assert line["validation_actors"] is None and line["modes_not_scored"] == {}
     result = line["corpora"]["emodb"]
     assert (result["n_clips"], result["dropped"]) == (4, {"boredom": 2})
     assert set(result["modes"]) == {"single-clip", "speaker-adaptive"}

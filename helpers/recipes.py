@@ -12,7 +12,8 @@ Two recipes per task:
   mean/std, Adam at a constant rate, early stopping on validation loss (min_delta 0.03,
   patience 3 for emotion; gender keeps its best epoch over fixed 8-step epochs).
 * ``ours`` -- built for voices the model has never heard, chosen from measurements on the real
-  RAVDESS (see the README's headline table and ablation): openSMILE ComParE 2016 functionals,
+  RAVDESS (see the README's headline table and ablation): openSMILE ComParE 2016 functionals
+  of each recording trimmed of its leading and trailing silence (:data:`ROBUST_TRIM_DB`),
   standardised per feature and clipped to ±5, of every training clip and of copies played at
   0.8x, 0.9x, 1.1x and 1.2x speed (new "speakers"), into an L2-penalised multinomial logistic
   regression, a Keras model whose weights scikit-learn's L-BFGS solves to convergence (40 epochs
@@ -268,13 +269,14 @@ OURS_SPEEDS = (0.8, 0.9, 1.1, 1.2)
 ROBUST_SPEEDS = (0.9, 1.1)
 #: Speech level (dBFS) the robust recipes scale every recording to (``ours`` gender, ``ours-robust``).
 ROBUST_LEVEL_DB = -20.0
-#: The robust recipes trim each recording's leading and trailing silence: frames more than this
-#: many dB below the loudest (``ours`` gender, ``ours-robust``). On the real RAVDESS, test actors'
-#: clips put through another corpus's processing (silence trimmed, cut or zero-padded to 2 s,
-#: 22.05 kHz, peak-normalised) took the untrimmed gender model from 0.962 to 0.535 and the
+#: The ``ours`` recipes trim each recording's leading and trailing silence: frames more than this
+#: many dB below the loudest (``ours`` and ``ours-robust``, both tasks). On the real RAVDESS,
+#: test actors' clips put through another corpus's processing (silence trimmed, cut or
+#: zero-padded to 2 s, 22.05 kHz, peak-normalised) took the untrimmed gender model from 0.962 to 0.535 and the
 #: emotion model from UAR 0.565 to 0.229; the sample rate alone changed nothing (0.961), the
 #: silence did it. Trimmed, gender holds 0.960 under that processing (0.954 on the clips as
-#: recorded).
+#: recorded). ``ours`` emotion trims too (session 9): within RAVDESS, 6 folds, single clip
+#: 0.602 ± 0.074 → 0.609 ± 0.065, speaker-adaptive 0.695 ± 0.054 → 0.708 ± 0.065.
 ROBUST_TRIM_DB = 40.0
 #: Multi-condition copies of the training clips in the robust recipes.
 ROBUST_CHANNEL_COPIES = 2
@@ -314,8 +316,9 @@ def ours_emotion(**hyperparameters) -> Recipe:
         hyperparameters={**OURS_EMOTION_HYPERPARAMETERS, **hyperparameters},
         normalization="per-feature", epochs=40, batch_size=128, monitor="none", min_delta=0.0,
         patience=-1, schedule="cosine", solver="lbfgs", ensemble=1,
-        speed_perturbation=OURS_SPEEDS, test_time_speeds=OURS_SPEEDS,
-        description="ComParE functionals of clips at speeds 1, 0.8, 0.9, 1.1 and 1.2 → L2-penalised "
+        speed_perturbation=OURS_SPEEDS, test_time_speeds=OURS_SPEEDS, trim_db=ROBUST_TRIM_DB,
+        description="ComParE functionals of clips trimmed of leading and trailing silence, at "
+                    "speeds 1, 0.8, 0.9, 1.1 and 1.2 → L2-penalised "
                     "logistic regression (Keras), solved to convergence by L-BFGS; at test, "
                     "probabilities averaged over the clip at the same five speeds")
 

@@ -436,8 +436,7 @@ class TuningPanel:
             used = recipes.ours_emotion(input_dropout=hyperparameters["dropout_rate"],
                                         learning_rate=hyperparameters["learning_rate"]).replace(
                 solver="gradient", epochs=epochs, batch_size=self.batch_size,
-                speed_perturbation=(), test_time_speeds=(), channel_copies=0, level_db=None,
-                trim_db=None)
+                speed_perturbation=(), test_time_speeds=(), channel_copies=0, level_db=None)
         else:
             used = recipes.original_emotion().replace(
                 builder=self.builder, hyperparameters=dict(hyperparameters), epochs=epochs,

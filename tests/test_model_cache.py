@@ -126,7 +126,7 @@ CHANGES = {
     "ensemble": 2,
     "speed_perturbation": (0.9, 1.2),
     "level_db": -20.0,
-    "trim_db": 40.0,
+    "trim_db": 30.0,
 }
 #: Fields that do not change the weights (the name, the description, the test-time averaging)
 #: or cannot change alone (a task has its own labels and outputs; the number of multi-condition

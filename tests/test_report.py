@@ -234,6 +234,16 @@ def test_html_embeds_every_figure(outputs, tmp_path):
     assert "<table>" in html
 
 
+def test_html_keeps_a_mean_and_its_std_on_one_line(outputs, tmp_path):
+    table2 = pd.DataFrame([{"model": "tuned", "uar": 0.5, "uar_std": 0.1}])
+    io.write_table(table2, "table2_tuning", folder=outputs / "tables")
+    report.write_report(outputs_dir=outputs, notebooks_dir=tmp_path)
+    assert "| 0.500 ± 0.100 |" in (outputs / "report.md").read_text()
+    html = (outputs / "report.html").read_text()
+    assert "<td>0.500&nbsp;±&nbsp;0.100</td>" in html
+    assert not re.search(r"<td>[^<]* ± ", html)
+
+
 def test_a_failed_notebook_is_flagged(outputs, tmp_path):
     notebooks = make_notebooks(tmp_path / "nb", numbers=("03",))
     (outputs / "notebooks" / "03_name.failed.ipynb").write_text(

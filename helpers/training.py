@@ -260,7 +260,8 @@ def describe_fit(history: Mapping[str, Sequence[float]]) -> str:
     """How a model was fitted, for progress lines: ``"12 epochs"`` or ``"L-BFGS, 130 iterations"``."""
     if "iterations" in history:
         return f"L-BFGS, {int(history['iterations'][-1])} iterations"
-    return f"{len(history.get('loss', []))} epochs"
+    epochs = len(history.get("loss", []))
+    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
 
 
 #: Iteration cap of :func:`solve_logistic` (scikit-learn's L-BFGS; it stops earlier on its

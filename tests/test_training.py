@@ -386,3 +386,11 @@ def test_an_empty_or_corrupt_keras_file_is_a_model_file_error_naming_it(tmp_path
     sidecar_path.write_text(json.dumps(record))
     with pytest.raises(ModelFileError, match=r"broken\.keras: (empty file|not a readable Keras model)"):
         load_model_with_sidecar(model_path)
+
+
+@pytest.mark.parametrize("history, text", [
+    ({"loss": [1.0]}, "1 epoch"), ({"loss": [1.0, 0.5, 0.4]}, "3 epochs"),
+    ({"loss": [0.5], "iterations": [40, 130]}, "L-BFGS, 130 iterations"),
+])
+def test_describe_fit_says_how_the_model_was_fitted(history, text):
+    assert training.describe_fit(history) == text

@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.noise:
         noise, _ = datasets.load_urbansound8k(args.noise, folds=pipeline.parse_folds(args.noise_folds))
     else:
-        from helpers import corpus
+        from helpers import standin
 
-        noise, _ = datasets.load_urbansound8k(corpus.ensure_standin()[1], folds=None)
+        noise, _ = datasets.load_urbansound8k(standin.ensure_standin()[1], folds=None)
     noise_paths = noise["path"].tolist()
     feature_config, noise_config = config.FEATURES, augment.NoiseConfig()
     n = len(manifest)

@@ -111,9 +111,9 @@ def load_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = 
     noise_dir = noise_dir or os.environ.get("SER_NOISE_DIR", "")
     ravdess_root, noise_root, _ = config.resolve_data_roots(ravdess_dir or None, noise_dir or None)
     if not (ravdess_dir and noise_dir):
-        from helpers import corpus
+        from helpers import standin
 
-        standin_ravdess, standin_noise = corpus.ensure_standin()
+        standin_ravdess, standin_noise = standin.ensure_standin()
         ravdess_root = ravdess_root if ravdess_dir else standin_ravdess
         noise_root = noise_root if noise_dir else standin_noise
     on_error = "raise" if strict else "skip"

@@ -19,22 +19,22 @@ import pytest
 import soundfile as sf
 import soxr
 
-from helpers import config, corpus
-from helpers.corpus import CorpusError
+from helpers import config, standin
+from helpers.standin import CorpusError
 
 ACTORS = (1, 2)
 NAME = re.compile(r"^03-01-(0[1-8])-(0[12])-(0[12])-(0[12])-(\d\d)\.wav$")
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory) -> Path:
+def standin_root(tmp_path_factory) -> Path:
     """A stand-in tree with actors 1 and 2 and the full noise set, generated in this process."""
-    return corpus.generate_standin(tmp_path_factory.mktemp("standin") / "corpus", actors=ACTORS)
+    return standin.generate_standin(tmp_path_factory.mktemp("standin") / "corpus", actors=ACTORS)
 
 
 def take_path(root: Path, *, emotion: int, intensity: int = 1, statement: int = 1,
               repetition: int = 1, actor: int = 1) -> Path:
-    take = corpus.Take(emotion, intensity, statement, repetition, actor)
+    take = standin.Take(emotion, intensity, statement, repetition, actor)
     return root / "ravdess" / f"Actor_{actor:02d}" / take.file_name
 
 
@@ -70,7 +70,7 @@ def tree_digests(root: Path) -> dict[str, str]:
 
 def test_each_actor_has_exactly_ravdess_60_combinations():
     for actor in (1, 24):
-        takes = corpus.ravdess_takes(actor)
+        takes = standin.ravdess_takes(actor)
         fields = {(t.emotion, t.intensity, t.statement, t.repetition) for t in takes}
         expected = {(e, i, s, r) for e in range(1, 9) for i in (1, 2) for s in (1, 2)
                     for r in (1, 2) if not (e == 1 and i == 2)}
@@ -80,9 +80,9 @@ def test_each_actor_has_exactly_ravdess_60_combinations():
         assert {t.actor for t in takes} == {actor}
 
 
-def test_tree_holds_60_ravdess_named_wavs_per_actor(standin):
+def test_tree_holds_60_ravdess_named_wavs_per_actor(standin_root):
     for actor in ACTORS:
-        names = sorted(p.name for p in (standin / "ravdess" / f"Actor_{actor:02d}").iterdir())
+        names = sorted(p.name for p in (standin_root / "ravdess" / f"Actor_{actor:02d}").iterdir())
 
         assert len(names) == 60
         for name in names:
@@ -90,20 +90,20 @@ def test_tree_holds_60_ravdess_named_wavs_per_actor(standin):
             assert match, name
             assert int(match.group(5)) == actor
             assert not (match.group(1) == "01" and match.group(2) == "02"), name
-    assert sorted(p.name for p in (standin / "ravdess").iterdir()) == ["Actor_01", "Actor_02"]
+    assert sorted(p.name for p in (standin_root / "ravdess").iterdir()) == ["Actor_01", "Actor_02"]
 
 
-def test_marker_records_version_seed_actors_and_counts(standin):
-    marker = corpus.read_marker(standin)
+def test_marker_records_version_seed_actors_and_counts(standin_root):
+    marker = standin.read_marker(standin_root)
 
-    assert marker["version"] == corpus.GENERATOR_VERSION
+    assert marker["version"] == standin.GENERATOR_VERSION
     assert marker["seed"] == config.SEED
     assert marker["actors"] == list(ACTORS)
     assert marker["counts"] == {"ravdess": 120, "urbansound8k": 30}
 
 
-def test_speech_files_are_48k_16bit_mono_wav_of_ravdess_length(standin):
-    for path in sorted((standin / "ravdess").rglob("*.wav"))[::7]:
+def test_speech_files_are_48k_16bit_mono_wav_of_ravdess_length(standin_root):
+    for path in sorted((standin_root / "ravdess").rglob("*.wav"))[::7]:
         info = sf.info(path)
 
         assert (info.format, info.subtype) == ("WAV", "PCM_16"), path.name
@@ -112,8 +112,8 @@ def test_speech_files_are_48k_16bit_mono_wav_of_ravdess_length(standin):
         assert 2.9 - 1e-3 <= info.duration <= 5.3 + 1e-3, (path.name, info.duration)
 
 
-def test_speech_has_leading_and_trailing_silence(standin):
-    for path in sorted((standin / "ravdess").rglob("*.wav"))[::11]:
+def test_speech_has_leading_and_trailing_silence(standin_root):
+    for path in sorted((standin_root / "ravdess").rglob("*.wav"))[::11]:
         y, sample_rate = sf.read(path, dtype="float32")
         levels = frame_db(y, sample_rate)
         stats = speech_stats(path)
@@ -127,29 +127,29 @@ def test_speech_has_leading_and_trailing_silence(standin):
         assert np.any(y[: sample_rate // 4] != 0)
 
 
-def test_odd_actors_sound_male_and_even_actors_female(standin):
-    male = speech_stats(take_path(standin, emotion=1, actor=1))["f0"]
-    female = speech_stats(take_path(standin, emotion=1, actor=2))["f0"]
+def test_odd_actors_sound_male_and_even_actors_female(standin_root):
+    male = speech_stats(take_path(standin_root, emotion=1, actor=1))["f0"]
+    female = speech_stats(take_path(standin_root, emotion=1, actor=2))["f0"]
 
-    assert corpus.actor_voice(1).gender == "male"
-    assert corpus.actor_voice(2).gender == "female"
+    assert standin.actor_voice(1).gender == "male"
+    assert standin.actor_voice(2).gender == "female"
     assert 70 < male < 140 < 150 < female < 300, (male, female)
 
 
 def test_actor_voices_are_distinct_known_variants_split_by_gender():
-    voices = corpus.ACTOR_VOICES
+    voices = standin.ACTOR_VOICES
     variants = [voice.variant for voice in voices]
 
     assert [voice.actor for voice in voices] == list(range(1, 25))
     assert len(set(variants)) == 24
-    assert set(variants) <= set(corpus.available_variants())
+    assert set(variants) <= set(standin.available_variants())
     assert [voice.gender for voice in voices] == ["male", "female"] * 12
-    assert not set(corpus.HELD_OUT_VARIANTS) & set(variants)
-    assert set(corpus.HELD_OUT_VARIANTS) <= set(corpus.available_variants())
+    assert not set(standin.HELD_OUT_VARIANTS) & set(variants)
+    assert set(standin.HELD_OUT_VARIANTS) <= set(standin.available_variants())
 
 
-def test_emotions_of_one_actor_differ_in_rate_level_and_pitch(standin):
-    stats = {config.EMOTIONS[e - 1]: speech_stats(take_path(standin, emotion=e,
+def test_emotions_of_one_actor_differ_in_rate_level_and_pitch(standin_root):
+    stats = {config.EMOTIONS[e - 1]: speech_stats(take_path(standin_root, emotion=e,
                                                             intensity=1 if e == 1 else 2))
              for e in range(1, 9)}
     neutral = stats["neutral"]
@@ -162,28 +162,28 @@ def test_emotions_of_one_actor_differ_in_rate_level_and_pitch(standin):
     assert stats["surprised"]["f0"] > 1.2 * neutral["f0"]
     assert stats["sad"]["f0"] < 0.9 * neutral["f0"]
     # Strong intensity exaggerates: the strong angry take is louder than the normal one.
-    normal_angry = speech_stats(take_path(standin, emotion=5, intensity=1))
+    normal_angry = speech_stats(take_path(standin_root, emotion=5, intensity=1))
     assert stats["angry"]["level_db"] > normal_angry["level_db"] + 2
 
 
-def test_repetitions_differ(standin):
-    first = sf.read(take_path(standin, emotion=3, repetition=1))[0]
-    second = sf.read(take_path(standin, emotion=3, repetition=2))[0]
+def test_repetitions_differ(standin_root):
+    first = sf.read(take_path(standin_root, emotion=3, repetition=1))[0]
+    second = sf.read(take_path(standin_root, emotion=3, repetition=2))[0]
 
     assert len(first) != len(second) or not np.array_equal(first, second)
 
 
 # --- the UrbanSound8K-layout noise set -----------------------------------------------------
 
-def test_noise_metadata_has_us8k_columns_and_lists_existing_files(standin):
-    noise_root = standin / "urbansound8k"
+def test_noise_metadata_has_us8k_columns_and_lists_existing_files(standin_root):
+    noise_root = standin_root / "urbansound8k"
     table = pd.read_csv(noise_root / "metadata" / "UrbanSound8K.csv")
 
     assert list(table.columns) == ["slice_file_name", "fsID", "start", "end", "salience",
                                    "fold", "classID", "class"]
     assert len(table) == 30
     assert set(table["fold"]) == {1}
-    assert dict(zip(table["classID"], table["class"])) == dict(enumerate(corpus.NOISE_CLASSES))
+    assert dict(zip(table["classID"], table["class"])) == dict(enumerate(standin.NOISE_CLASSES))
     assert table.groupby("classID").size().tolist() == [3] * 10
     assert (table["end"] > table["start"]).all()
     assert set(table["salience"]) <= {1, 2}
@@ -203,8 +203,8 @@ def test_noise_metadata_has_us8k_columns_and_lists_existing_files(standin):
         == sorted(table["slice_file_name"])
 
 
-def test_noise_clips_are_audible_and_classes_differ(standin):
-    noise_root = standin / "urbansound8k"
+def test_noise_clips_are_audible_and_classes_differ(standin_root):
+    noise_root = standin_root / "urbansound8k"
     table = pd.read_csv(noise_root / "metadata" / "UrbanSound8K.csv")
     centroids = {}
     for row in table.itertuples():
@@ -224,51 +224,51 @@ def test_noise_clips_are_audible_and_classes_differ(standin):
 
 # --- determinism and the generation contract ------------------------------------------------
 
-def test_generation_is_byte_identical_across_runs_and_worker_counts(standin, tmp_path):
-    again = corpus.generate_standin(tmp_path / "again", actors=ACTORS, workers=2)
+def test_generation_is_byte_identical_across_runs_and_worker_counts(standin_root, tmp_path):
+    again = standin.generate_standin(tmp_path / "again", actors=ACTORS, workers=2)
 
-    first, second = tree_digests(standin), tree_digests(again)
+    first, second = tree_digests(standin_root), tree_digests(again)
     assert len(first) == 120 + 30 + 2  # clips, the metadata CSV and the marker
     assert first == second
 
 
 def test_a_different_seed_gives_different_clips():
-    take = corpus.Take(5, 2, 1, 1, 1)
+    take = standin.Take(5, 2, 1, 1, 1)
 
-    assert not np.array_equal(corpus.render_take(take, seed=1), corpus.render_take(take, seed=2))
-    assert np.array_equal(corpus.render_take(take, seed=1), corpus.render_take(take, seed=1))
+    assert not np.array_equal(standin.render_take(take, seed=1), standin.render_take(take, seed=2))
+    assert np.array_equal(standin.render_take(take, seed=1), standin.render_take(take, seed=1))
 
 
-def test_generate_does_nothing_when_a_matching_tree_exists(standin, monkeypatch):
-    marker = standin / corpus.MARKER_NAME
+def test_generate_does_nothing_when_a_matching_tree_exists(standin_root, monkeypatch):
+    marker = standin_root / standin.MARKER_NAME
     before = marker.stat().st_mtime_ns
-    digests = tree_digests(standin)
+    digests = tree_digests(standin_root)
 
     def refuse(*args, **kwargs):
         raise AssertionError("a matching tree was generated again")
 
     # Any clip written (or rendered) again would fail here: the existing tree is the answer.
-    monkeypatch.setattr(corpus, "_write_corpus", refuse)
-    monkeypatch.setattr(corpus, "_write_actor", refuse)
-    monkeypatch.setattr(corpus, "render_take", refuse)
-    assert corpus.generate_standin(standin, actors=ACTORS) == standin.resolve()
+    monkeypatch.setattr(standin.tree, "_write_corpus", refuse)
+    monkeypatch.setattr(standin.tree, "_write_actor", refuse)
+    monkeypatch.setattr(standin.speech, "render_take", refuse)
+    assert standin.generate_standin(standin_root, actors=ACTORS) == standin_root.resolve()
     assert marker.stat().st_mtime_ns == before
-    assert tree_digests(standin) == digests
+    assert tree_digests(standin_root) == digests
 
 
 def test_failed_generation_keeps_the_old_tree_and_leaves_no_partial_one(tmp_path, monkeypatch):
     root = tmp_path / "corpus"
     (root / "ravdess").mkdir(parents=True)
-    (root / corpus.MARKER_NAME).write_text('{"version": 0, "seed": 1}')
+    (root / standin.MARKER_NAME).write_text('{"version": 0, "seed": 1}')
 
     def broken(folder, actor, seed):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(corpus, "_write_actor", broken)
+    monkeypatch.setattr(standin.tree, "_write_actor", broken)
     with pytest.raises(RuntimeError, match="interrupted"):
-        corpus.generate_standin(root, actors=[1])
+        standin.generate_standin(root, actors=[1])
 
-    assert (root / corpus.MARKER_NAME).read_text() == '{"version": 0, "seed": 1}'
+    assert (root / standin.MARKER_NAME).read_text() == '{"version": 0, "seed": 1}'
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["corpus"]
 
 
@@ -278,7 +278,7 @@ def test_generate_refuses_to_replace_a_folder_that_is_not_a_standin(tmp_path):
     (root / "notes.txt").write_text("keep me")
 
     with pytest.raises(CorpusError, match="not a stand-in corpus"):
-        corpus.generate_standin(root, actors=[1])
+        standin.generate_standin(root, actors=[1])
     assert (root / "notes.txt").read_text() == "keep me"
 
 
@@ -288,16 +288,16 @@ def test_generate_refuses_to_replace_a_folder_that_is_not_a_standin(tmp_path):
 ])
 def test_generate_rejects_bad_arguments(tmp_path, kwargs, argument):
     with pytest.raises(CorpusError, match=rf"{argument}="):
-        corpus.generate_standin(tmp_path / "corpus", **kwargs)
+        standin.generate_standin(tmp_path / "corpus", **kwargs)
     assert not (tmp_path / "corpus").exists()
 
 
 def test_ensure_standin_returns_the_two_dataset_roots(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(corpus, "generate_standin",
+    monkeypatch.setattr(standin.tree, "generate_standin",
                         lambda root, *, seed, workers: calls.append((root, seed, workers)) or Path(root))
 
-    ravdess_root, noise_root = corpus.ensure_standin(tmp_path / "corpus", seed=7)
+    ravdess_root, noise_root = standin.ensure_standin(tmp_path / "corpus", seed=7)
 
     # The stand-in is generated in parallel (its files do not depend on the worker count).
     assert calls == [(tmp_path / "corpus", 7, max(1, min(os.cpu_count() or 1, 4)))]
@@ -308,8 +308,8 @@ def test_ensure_standin_returns_the_two_dataset_roots(tmp_path, monkeypatch):
 # --- synthesis -------------------------------------------------------------------------------
 
 def test_synthesize_speech_returns_finite_audible_repeatable_audio():
-    y, sample_rate = corpus.synthesize_speech("Dogs are sitting by the door.", variant="m3")
-    again, _ = corpus.synthesize_speech("Dogs are sitting by the door.", variant="m3")
+    y, sample_rate = standin.synthesize_speech("Dogs are sitting by the door.", variant="m3")
+    again, _ = standin.synthesize_speech("Dogs are sitting by the door.", variant="m3")
 
     assert sample_rate == 22_050
     assert y.dtype == np.float32 and y.ndim == 1
@@ -320,8 +320,8 @@ def test_synthesize_speech_returns_finite_audible_repeatable_audio():
 
 
 def test_synthesize_speech_parameters_change_the_audio():
-    slow, sample_rate = corpus.synthesize_speech("Kids are talking by the door.", rate_wpm=100)
-    fast, _ = corpus.synthesize_speech("Kids are talking by the door.", rate_wpm=250)
+    slow, sample_rate = standin.synthesize_speech("Kids are talking by the door.", rate_wpm=100)
+    fast, _ = standin.synthesize_speech("Kids are talking by the door.", rate_wpm=250)
 
     assert len(slow) > 1.8 * len(fast)
 
@@ -337,13 +337,13 @@ def test_synthesize_speech_rejects_bad_arguments(kwargs, argument):
     text = kwargs.pop("text")
 
     with pytest.raises(CorpusError, match=rf"{argument}="):
-        corpus.synthesize_speech(text, **kwargs)
+        standin.synthesize_speech(text, **kwargs)
 
 
 def test_take_and_actor_reject_combinations_ravdess_does_not_have():
     with pytest.raises(CorpusError, match="intensity=2"):
-        corpus.Take(1, 2, 1, 1, 1)
+        standin.Take(1, 2, 1, 1, 1)
     with pytest.raises(CorpusError, match="emotion=9"):
-        corpus.Take(9, 1, 1, 1, 1)
+        standin.Take(9, 1, 1, 1, 1)
     with pytest.raises(CorpusError, match="actor=25"):
-        corpus.actor_voice(25)
+        standin.actor_voice(25)

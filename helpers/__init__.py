@@ -1,6 +1,6 @@
 """Speech emotion and speaker gender classification on RAVDESS: the shared helper package.
 
-Data flows one way: files (``datasets``, ``standin``) → audio (``audio``, ``augment``)
+Data flows one way: files (``datasets``, ``corpus``) → audio (``audio``, ``augment``)
 → features (``features``) → models (``models``, ``training``) → metrics (``evaluation``).
 Every path comes from ``helpers.config``.
 
@@ -11,7 +11,7 @@ Used everywhere
     ``errors``         the project's exceptions (``ValueError`` subclasses) and ``check_int``, ``is_int``
     ``io``             atomic writes of JSON, tables, arrays and figures; file digests, run metadata
 Files
-    ``standin``        the generated stand-in for RAVDESS and UrbanSound8K (eSpeak NG speech, noise)
+    ``corpus``         the generated stand-in for RAVDESS and UrbanSound8K (eSpeak NG speech, noise)
     ``download``       resumable, checked downloads of RAVDESS and UrbanSound8K from Zenodo
     ``datasets``       find and label the datasets' files: RAVDESS, the other corpora, UrbanSound8K
     ``other_corpora``  EmoDB, TESS, SAVEE and CREMA-D file names, mapped onto the RAVDESS labels
@@ -42,9 +42,11 @@ Metrics and results
     ``plots``          the figures the notebooks show and save
     ``report``         ``outputs/report.md`` and ``report.html``, built from the results files
 Using the models
-    ``predict``        ``Predictor``: emotion and gender of any audio file; command line, upload box
+    ``predict``        ``Predictor``: load the saved models, predict emotion and gender of any audio file
+    ``predict_cli``    the command ``python -m helpers.predict``: arguments, output, exit status
     ``pretrained``     build and verify the shipped models in ``models/`` and their model card
     ``widgets``        the interactive panel that trains with chosen dropout and learning rate
+    ``upload``         notebook 06's upload box: upload recordings, see their predictions
 """
 
 __version__ = "0.1.0"

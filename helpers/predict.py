@@ -1,16 +1,19 @@
 """Predict the emotion and the speaker's gender of any audio file with the saved models.
 
-Command line::
+One concern: from saved models and audio files to predictions. :class:`Predictor` finds and
+loads the models with their sidecars, turns each file into the models' inputs exactly as
+training did, and scores it; :func:`compare_with_features` checks that it does. The command
+``python -m helpers.predict FILE_OR_FOLDER...`` is :mod:`helpers.predict_cli` (run by this
+module's ``__main__`` block), and notebook 06's upload box is :mod:`helpers.upload`; both only
+call :class:`Predictor`.
 
-    python -m helpers.predict FILE_OR_FOLDER... [--json] [--emotion-model NAME_OR_PATH]
-                              [--gender-model NAME_OR_PATH | --no-gender] [--models-dir DIR]
-                              [--max-duration SECONDS] [--hop SECONDS]
-
-A folder is walked recursively for audio files. The default output is a table; ``--json``
-prints a list with one object per file (``path``, ``ok``, and either ``error`` or
-``emotion``, ``emotion_probabilities``, ``gender``, ``p_female``, ``windows``). The exit
-status is 0 when every file was predicted, 1 when at least one failed (the others are still
-predicted), 2 for a usage error or when no model is found.
+**Why it is over 500 lines.** Nearly all of it is one chain that must stay identical to
+training: find and check the saved models (their sidecars give the preprocessing), cut a file
+into the training windows under the rules that refuse a file with a reason, and score the
+windows; much of the length is docstrings and input checks. Each step reads the one before, and
+notebooks, benchmarks and tests use the pieces as ``helpers.predict.*``. Finding and loading the
+models (``find_*_model``, ``resolve_model*``, ``load_model``; about 350 lines) is the part
+that could move to a module of its own next.
 
 **The training preprocessing, by construction.** A window is read with
 :func:`helpers.audio.load_audio` at the offset and length of the model's feature configuration
@@ -30,7 +33,6 @@ last window is zero-padded, as training pads short clips. Windows without signal
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -64,11 +66,9 @@ __all__ = [
     "find_emotion_model",
     "find_gender_model",
     "resolve_model_path",
+    "resolve_models",
     "load_model",
     "predictions_table",
-    "format_table",
-    "upload_widget",
-    "main",
 ]
 
 #: Files this long or longer are refused: the models saw 3 s windows, and a recording of many
@@ -316,6 +316,44 @@ def find_gender_model(models_dir: str | os.PathLike | None = None, *,
     if not candidates:
         return _shipped("gender", shipped_dir)
     return max(candidates, key=lambda c: (_is_ours(c[1]), c[0].stem == GENDER_MODEL_NAME, c[2]))[0].resolve()
+
+
+def resolve_models(emotion_model: str | os.PathLike | None = None,
+                   gender_model: str | os.PathLike | None = None, *, use_gender: bool = True,
+                   models_dir: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """The model files :meth:`Predictor.load` loads, found without loading them.
+
+    Finding the files is quick (no Keras), so a missing model can be reported before anything
+    slow runs.
+
+    Parameters
+    ----------
+    emotion_model, gender_model : name or path, optional
+        See :func:`resolve_model_path`; default :func:`find_emotion_model` and
+        :func:`find_gender_model`.
+    use_gender : bool
+        False: no gender model (``gender_model`` is ignored).
+    models_dir : path, optional
+        Default ``config.MODELS_DIR``.
+
+    Returns
+    -------
+    emotion_path : Path
+    gender_path : Path or None
+        None when ``use_gender`` is False.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If no emotion model is found, or a named model does not exist.
+    """
+    emotion_path = (resolve_model_path(emotion_model, models_dir=models_dir, task="emotion")
+                    if emotion_model else find_emotion_model(models_dir))
+    gender_path = None
+    if use_gender:
+        gender_path = (resolve_model_path(gender_model, models_dir=models_dir, task="gender")
+                       if gender_model else find_gender_model(models_dir))
+    return emotion_path, gender_path
 
 
 def _shipped(task: str, shipped_dir: str | os.PathLike | None) -> Path:
@@ -706,12 +744,27 @@ class Predictor:
         ModelNotFoundError
             If no emotion model is found, or a named model does not exist.
         """
-        emotion_path = (resolve_model_path(emotion_model, models_dir=models_dir, task="emotion")
-                        if emotion_model else find_emotion_model(models_dir))
-        gender_path = None
-        if use_gender:
-            gender_path = (resolve_model_path(gender_model, models_dir=models_dir, task="gender")
-                           if gender_model else find_gender_model(models_dir))
+        emotion_path, gender_path = resolve_models(emotion_model, gender_model, use_gender=use_gender,
+                                                   models_dir=models_dir)
+        return cls.from_files(emotion_path, gender_path, hop_s=hop_s, max_duration_s=max_duration_s,
+                              calm_as_neutral=calm_as_neutral)
+
+    @classmethod
+    def from_files(cls, emotion_path: str | os.PathLike, gender_path: str | os.PathLike | None = None, *,
+                   hop_s: float | None = None, max_duration_s: float | None = MAX_DURATION_S,
+                   calm_as_neutral: bool = False) -> "Predictor":
+        """Load the models at ``emotion_path`` and ``gender_path`` (from :func:`resolve_models`).
+
+        The other arguments are the constructor's. Without ``gender_path`` the predictor
+        predicts emotion only.
+
+        Raises
+        ------
+        ModelNotFoundError
+            If a file or its sidecar is missing or corrupt, or is for another task.
+        PredictionError
+            If a model does not match its sidecar, or the arguments are not usable.
+        """
         emotion = load_model(emotion_path, task="emotion")
         gender = load_model(gender_path, task="gender") if gender_path is not None else None
         return cls(emotion, gender, hop_s=hop_s, max_duration_s=max_duration_s,
@@ -1005,7 +1058,7 @@ def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLik
 
 
 # ----------------------------------------------------------------------------------------------
-# Tables, the upload widget and the command
+# The prediction table
 # ----------------------------------------------------------------------------------------------
 
 
@@ -1028,180 +1081,8 @@ def predictions_table(predictions: Sequence[Prediction]) -> pd.DataFrame:
                                        "p_runner_up", "gender", "p_female", "windows", "error"])
 
 
-def format_table(predictions: Sequence[Prediction], *, gender_available: bool = True) -> str:
-    """The command's readable table: one line per file, failures with their reason."""
-    lines = []
-    header = ["file", "emotion", "p", "runner-up", "gender", "p_female", "windows"]
-    rows = []
-    for p in predictions:
-        if not p.ok:
-            rows.append([p.path, f"FAILED: {p.error}"])
-            continue
-        ranked = sorted(p.emotion_probabilities.items(), key=lambda kv: -kv[1])
-        runner = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else ""
-        rows.append([p.path, p.emotion, f"{ranked[0][1]:.2f}", runner,
-                     p.gender or "-", "-" if p.p_female is None else f"{p.p_female:.2f}",
-                     str(p.windows)])
-    width = max([len(header[0])] + [len(r[0]) for r in rows])
-    widths = [width] + [max([len(header[i])] + [len(r[i]) for r in rows if len(r) > 2])
-                        for i in range(1, len(header))]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    n_failed = sum(not p.ok for p in predictions)
-    lines.append("")
-    lines.append(f"{len(predictions)} file{'s' * (len(predictions) != 1)}: "
-                 f"{len(predictions) - n_failed} predicted, {n_failed} failed")
-    if not gender_available:
-        lines.append("gender is not predicted (--no-gender)")
-    return "\n".join(lines)
-
-
-def upload_widget(predictor: Predictor, *, folder: str | os.PathLike | None = None):
-    """Let a notebook user upload recordings and see their predictions.
-
-    In Jupyter this returns an ``ipywidgets`` file-upload box whose callback saves each upload
-    under ``folder`` and shows the prediction table and an audio player. In Google Colab, where
-    that widget cannot read files, it opens Colab's own upload dialog (``files.upload``) and
-    shows the same, returning None.
-
-    Parameters
-    ----------
-    predictor : Predictor
-    folder : path, optional
-        Where uploads are saved; default ``config.OUTPUTS_DIR / "uploads"``.
-    """
-    from IPython.display import Audio, display
-
-    folder = Path(folder) if folder is not None else config.OUTPUTS_DIR / "uploads"
-
-    def show(named_contents: dict[str, bytes]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, content in named_contents.items():
-            target = folder / (Path(name).name or "upload")  # no folders from the browser's name
-            target.write_bytes(bytes(content))
-            paths.append(target)
-        predictions = predictor.predict_files(paths)
-        display(_upload_table(predictions))
-        for path, prediction in zip(paths, predictions):
-            if prediction.ok:
-                display(Audio(filename=str(path)))
-
-    if "google.colab" in sys.modules:
-        from google.colab import files  # type: ignore[import-not-found]
-
-        show(files.upload())
-        return None
-
-    import ipywidgets as widgets
-
-    accept = ",".join(sorted(AUDIO_SUFFIXES)) + ",audio/*"
-    upload = widgets.FileUpload(accept=accept, multiple=True, description="Upload audio")
-    output = widgets.Output()
-
-    def on_upload(change) -> None:
-        with output:
-            output.clear_output()
-            show({item["name"]: item["content"] for item in change["new"]})
-
-    upload.observe(on_upload, names="value")
-    return widgets.VBox([upload, output])
-
-
-def _upload_table(predictions: Sequence[Prediction]) -> pd.DataFrame:
-    """The upload box's table: one row per file, named by its file name.
-
-    The saved path is long and the same folder for every upload: in a browser it pushed the
-    prediction out of sight behind a horizontal scroll bar. The error column is kept only
-    when a file failed.
-    """
-    table = predictions_table(predictions)
-    table.insert(0, "file", [Path(path).name for path in table["path"]])
-    table = table.drop(columns=["path", "ok", "windows"]).set_index("file")
-    if table["error"].isna().all():
-        table = table.drop(columns=["error"])
-    return table.round(3)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.predict",
-        description="Predict the emotion (8 classes) and the speaker's gender of audio files "
-                    "with the models saved by the notebooks.",
-        epilog="Exit status: 0 every file predicted, 1 some file failed, 2 usage error or no model.")
-    parser.add_argument("paths", nargs="+", metavar="FILE_OR_FOLDER",
-                        help="audio files (any format libsndfile reads) or folders, walked recursively")
-    parser.add_argument("--json", action="store_true", help="print JSON (a list, one object per file)")
-    parser.add_argument("--emotion-model", metavar="NAME_OR_PATH",
-                        help="emotion model: a .keras path or a name in the models folder, e.g. "
-                             "emotion_ours (default: this checkout's newest model trained on real "
-                             "data, else the shipped models/emotion_ours.keras)")
-    parser.add_argument("--gender-model", metavar="NAME_OR_PATH",
-                        help="gender model (default: this checkout's newest real-data gender model, "
-                             "else the shipped models/gender_ours.keras)")
-    parser.add_argument("--no-gender", action="store_true", help="do not predict gender")
-    parser.add_argument("--calm-as-neutral", action="store_true",
-                        help="report calm as neutral (probabilities added), as most other corpora have no calm")
-    parser.add_argument("--models-dir", metavar="DIR", help=f"where models are looked for (default {config.MODELS_DIR})")
-    parser.add_argument("--max-duration", type=float, default=MAX_DURATION_S, metavar="SECONDS",
-                        help=f"refuse files longer than this (default {MAX_DURATION_S:g}; 0 for no limit)")
-    parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
-                        help="seconds between analysis windows of a long file (default: one window)")
-    args = parser.parse_args(argv)
-    if args.max_duration < 0:
-        parser.error(f"--max-duration {args.max_duration} must be >= 0")
-    if args.hop is not None and not args.hop > 0:
-        parser.error(f"--hop {args.hop} must be > 0")
-    if args.no_gender and args.gender_model:
-        parser.error("--no-gender and --gender-model exclude each other")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit status (0 all predicted, 1 some failed, 2 no model)."""
-    try:
-        args = _parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before Keras imports TensorFlow
-    info = sys.stderr if args.json else sys.stdout
-    max_duration = args.max_duration or None
-    try:
-        # Resolve model files before anything slow, so a missing model is reported at once.
-        emotion_path = (resolve_model_path(args.emotion_model, models_dir=args.models_dir)
-                        if args.emotion_model else find_emotion_model(args.models_dir))
-        gender_path = None
-        if not args.no_gender:
-            gender_path = (resolve_model_path(args.gender_model, models_dir=args.models_dir,
-                                              task="gender")
-                           if args.gender_model else find_gender_model(args.models_dir))
-        entries = collect_audio_files(args.paths)
-        predictor = None
-        if any(reason is None for _, reason in entries):
-            emotion = load_model(emotion_path, task="emotion")
-            gender = load_model(gender_path, task="gender") if gender_path else None
-            predictor = Predictor(emotion, gender, hop_s=args.hop, max_duration_s=max_duration,
-                                  calm_as_neutral=args.calm_as_neutral)
-            print(predictor.describe(), file=info, flush=True)
-    except ProjectError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if predictor is not None:
-        predictions = predictor.predict_paths(args.paths)
-    else:
-        predictions = [Prediction(path=str(p), ok=False, error=reason) for p, reason in entries]
-    if args.json:
-        # The table shows failures with their reasons; with JSON on stdout, say them on stderr.
-        for prediction in predictions:
-            if not prediction.ok:
-                print(f"error: {prediction.message}", file=sys.stderr)
-        print(json.dumps([p.to_dict() for p in predictions], indent=2))
-    else:
-        print(file=info)
-        print(format_table(predictions, gender_available=gender_path is not None))
-    return 1 if any(not p.ok for p in predictions) else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m helpers.predict` is the documented command: it runs helpers.predict_cli.
+    from helpers import predict_cli
+
+    sys.exit(predict_cli.main())

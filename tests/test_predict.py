@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 from conftest import make_ravdess_tree, make_us8k_tree, tone_noise, write_clip
-from helpers import audio, config, datasets, features, predict
+from helpers import audio, config, datasets, features, predict, predict_cli, upload
 from helpers.errors import AudioError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def predictor(models_dir) -> predict.Predictor:
 
 def run_command(capsys, *args) -> tuple[int, str, str]:
     """``python -m helpers.predict ARGS`` in this process: exit status, stdout, stderr."""
-    status = predict.main([str(a) for a in args])
+    status = predict_cli.main([str(a) for a in args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -588,11 +588,11 @@ def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, c
     import datetime
 
     clip = write_clip(tmp_path / "mine.flac", duration_s=3.5).read_bytes()
-    box = predict.upload_widget(predictor, folder=tmp_path / "uploads")
-    upload, _ = box.children
+    box = upload.upload_widget(predictor, folder=tmp_path / "uploads")
+    button, _ = box.children
     now = datetime.datetime.now(datetime.timezone.utc)
 
-    upload.value = tuple({"name": name, "type": "audio/x-flac", "size": len(content),
+    button.value = tuple({"name": name, "type": "audio/x-flac", "size": len(content),
                           "content": memoryview(content), "last_modified": now}
                          for name, content in (("../outside/mine.flac", clip), ("broken.wav", b"")))
 

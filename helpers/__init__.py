@@ -1,6 +1,6 @@
 """Speech emotion and speaker gender classification on RAVDESS: the shared helper package.
 
-Data flows one way: files (``datasets``, ``corpus``) → audio (``audio``, ``augment``)
+Data flows one way: files (``datasets``, ``standin``) → audio (``audio``, ``augment``)
 → features (``features``) → models (``models``, ``training``) → metrics (``evaluation``).
 Every path comes from ``helpers.config``.
 
@@ -11,7 +11,7 @@ Used everywhere
     ``errors``         the project's exceptions (``ValueError`` subclasses) and ``check_int``, ``is_int``
     ``io``             atomic writes of JSON, tables, arrays and figures; file digests, run metadata
 Files
-    ``corpus``         the generated stand-in for RAVDESS and UrbanSound8K (eSpeak NG speech, noise)
+    ``standin``        the generated stand-in for RAVDESS and UrbanSound8K (eSpeak NG speech, noise)
     ``download``       resumable, checked downloads of RAVDESS and UrbanSound8K from Zenodo
     ``datasets``       find and label the datasets' files: RAVDESS, the other corpora, UrbanSound8K
     ``other_corpora``  EmoDB, TESS, SAVEE and CREMA-D file names, mapped onto the RAVDESS labels

@@ -30,6 +30,7 @@ Models and training
     ``training``       fit, the content-addressed model cache, models saved with sidecars, predict
 Studies
     ``experiments``    the emotion model on one variant under one evaluation protocol (Table 1)
+    ``studies``        resumable Optuna studies: storage, names, grid stages that re-queue and wait
     ``tuning``         the original's two-stage tuning as resumable Optuna studies (Table 2)
     ``ours_search``    a nested, speaker-independent Optuna search that tunes ``ours``
     ``gender``         the gender classifier on actor splits, and its summaries (Table 3)

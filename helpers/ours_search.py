@@ -19,7 +19,7 @@ speakers, and tests that claim honestly:
   always trial 0 (so the search can keep them); a median pruner stops a trial whose running
   mean after an inner fold is below the median of earlier trials at the same fold; the trial
   count is capped with :class:`optuna.study.MaxTrialsCallback`, so several processes may share a
-  study through one storage (:func:`helpers.tuning.make_storage`), and a rerun resumes it.
+  study through one storage (:func:`helpers.studies.make_storage`), and a rerun resumes it.
 - **Tested once.** :func:`table2_ours` trains the untuned and the tuned recipe of each outer fold
   on that fold's training actors (the same split and cache key as notebook 03, so the untuned
   models are loaded) and tests each once on the fold's test actors. The difference is paired by
@@ -36,7 +36,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from helpers import config, evaluation, experiments, recipes, splits, training, tuning
+from helpers import config, evaluation, experiments, recipes, splits, studies, training, tuning
 from helpers import io as project_io
 from helpers.errors import ProjectError, check_int
 
@@ -195,7 +195,8 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
     augmented : sequence of np.ndarray
         The recipe's perturbed copies of ``x``.
     storage : str, optuna storage or None
-        As :func:`helpers.tuning.run_sweep`.
+        Where the studies live (:func:`helpers.studies.as_storage`), as
+        :func:`helpers.tuning.run_sweep`.
     force : bool
         Delete this configuration's studies and retrain their models.
     progress : callable, optional
@@ -222,7 +223,7 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         raise OursSearchError("split_list is empty; pass the outer speaker-independent folds")
     started = time.perf_counter()
     y = experiments.emotion_labels(items)
-    storage_object = tuning.as_storage(storage)
+    storage_object = studies.as_storage(storage)
     untuned = {name: float(recipe.params[name]) for name in SEARCHED}
     say = progress or (lambda message: None)
     folds = []
@@ -238,17 +239,19 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
             "inner": [config.stable_hash(s.test.tolist()) for s in inner],
             "seed": seed, "versions": project_io.library_versions(),
         }
-        name = tuning.study_name(data_key=data_key, variant="clean", protocol="speaker-independent",
-                                 stage=f"ours-{outer.name}", settings=settings)
-        study = tuning.open_study(
+        name = studies.study_name(data_key=data_key, variant="clean",
+                                  protocol="speaker-independent", stage=f"ours-{outer.name}",
+                                  settings=settings)
+        study = studies.open_study(
             name, storage=storage_object, direction="maximize",
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0), force=force)
         # A trial whose process was killed stops sending heartbeats; after the grace period it
         # is marked failed, so that it neither counts nor lingers as running.
-        tuning.fail_stale_trials(study)
-        if not study.get_trials(deepcopy=False):
-            study.enqueue_trial(untuned, user_attrs={"untuned": True})
+        studies.fail_stale_trials(study)
+        # The untuned values are trial 0 of a new study; Optuna skips the enqueue when the
+        # study already holds a trial with them (run, running or waiting).
+        study.enqueue_trial(untuned, user_attrs={"untuned": True}, skip_if_exists=True)
         finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         done_before = len(study.get_trials(deepcopy=False, states=finished))
         label = f"ours {outer.name}"

@@ -18,14 +18,16 @@ macro-F1 are stored beside it. The test part is never touched during the search;
 made afterwards by :func:`table2`, which trains the original and the tuned hyperparameters
 once each and tests them once.
 
-Studies live in SQLite under ``outputs/optuna/`` by default (:func:`default_storage_url`); any
-SQLAlchemy URL (PostgreSQL, MySQL) lets several processes or machines share one study: each
-worker takes grid values no one has started, and waits for the others before a stage's result
-is read. A study's name encodes the data fingerprint, variant, protocol, stage and every
-setting that changes a trial's result, so a changed dataset or profile starts a new study, an
-interrupted sweep continues where it stopped (an interrupted trial runs again; one whose
-process was killed, once its heartbeat is older than the grace period), and a finished one is
-read back without training.
+The resumable-study machinery is :mod:`helpers.studies` (storage, study names, a grid stage
+that re-queues failed values and waits for other workers); this module is the emotion search on
+top of it. Studies live in SQLite under ``outputs/optuna/`` by default
+(:func:`helpers.studies.default_storage_url`); any SQLAlchemy URL (PostgreSQL, MySQL) lets
+several processes or machines share one study: each worker takes grid values no one has
+started, and waits for the others before a stage's result is read. A study's name encodes the
+data fingerprint, variant, protocol, stage and every setting that changes a trial's result, so
+a changed dataset or profile starts a new study, an interrupted sweep continues where it
+stopped (an interrupted trial runs again; one whose process was killed, once its heartbeat is
+older than the grace period), and a finished one is read back without training.
 
 Hopeless trials are pruned: each epoch's validation loss is reported to Optuna and the
 default pruner (:func:`default_pruner`) stops a trial whose validation loss, after a warm-up of
@@ -40,6 +42,11 @@ that stop improving are ended anyway by the early stopping every trial uses.
 Trial models go through the project's content-addressed model cache with the same key as
 :func:`helpers.experiments.train_split`, so Table 2's models (and notebook 03's model with the
 same hyperparameters) are loaded, not retrained.
+
+The module is longer than most (about 800 lines) because it is one piece: the sweep's result
+types, grids, trial and stage code, and Table 2 with the comparisons notebook 04 draws from it
+(Table 2 trains on the sweep's split with its choice). The generic study machinery is already
+out, in :mod:`helpers.studies`.
 """
 
 from __future__ import annotations
@@ -47,7 +54,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -55,9 +61,9 @@ import keras
 import numpy as np
 import optuna
 import pandas as pd
-import sqlalchemy.exc
 
-from helpers import config, evaluation, experiments, features, models, recipes, splits, training
+from helpers import (config, evaluation, experiments, features, models, recipes, splits,
+                     studies, training)
 from helpers import io as project_io
 from helpers.errors import ProjectError, check_int
 
@@ -71,19 +77,11 @@ __all__ = [
     "TABLE2_ROWS",
     "StageResult",
     "SweepResult",
-    "default_storage_url",
-    "make_storage",
-    "as_storage",
-    "open_study",
-    "fail_stale_trials",
-    "redact_url",
     "grid_subset",
     "sweep_grids",
     "default_pruner",
-    "describe_pruner",
     "training_depth",
     "sweep_split",
-    "study_name",
     "validation_metrics",
     "run_sweep",
     "table2",
@@ -107,9 +105,6 @@ STAGES: tuple[tuple[str, str], ...] = (("dropout", "dropout_rate"),
                                        ("learning_rate", "learning_rate"))
 #: Row labels of Table 2.
 TABLE2_ROWS: tuple[str, ...] = ("original", "tuned", "difference")
-
-#: Connections tried while other workers create the storage's tables.
-_STORAGE_ATTEMPTS = 5
 
 # Bump when the meaning of a trial changes, so old studies are not resumed by new code.
 SEARCH_VERSION = 1
@@ -246,132 +241,6 @@ class SweepResult:
 
 
 # ----------------------------------------------------------------------------------------------
-# Storage and study names
-# ----------------------------------------------------------------------------------------------
-
-
-def default_storage_url() -> str:
-    """``sqlite:///<outputs>/optuna/tuning.db``: the sweep's default, one file for all studies."""
-    return f"sqlite:///{(config.OUTPUTS_DIR / 'optuna' / 'tuning.db').as_posix()}"
-
-
-def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,
-                 grace_period: int = 180) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage with heartbeats, creating the SQLite folder when needed.
-
-    Parameters
-    ----------
-    url : str or None
-        SQLAlchemy URL: ``sqlite:///path.db`` or a database server such as
-        ``postgresql://user:password@host/db`` (needs its driver, e.g. ``psycopg2-binary``).
-        None or ``""`` for :func:`default_storage_url`.
-    heartbeat_interval : int
-        Seconds between a running trial's heartbeats.
-    grace_period : int
-        Seconds without a heartbeat after which a running trial counts as lost (its process
-        was killed) and is run again.
-
-    Returns
-    -------
-    optuna.storages.RDBStorage
-
-    Raises
-    ------
-    TuningError
-        If ``url`` is not a SQLAlchemy URL or the heartbeat settings are not positive integers
-        with ``grace_period > heartbeat_interval``.
-    """
-    url = url or default_storage_url()
-    if not isinstance(url, str) or "://" not in url:
-        raise TuningError(f"storage={url!r} must be a SQLAlchemy URL such as "
-                          f"'sqlite:///outputs/optuna/tuning.db' or 'postgresql://user@host/db'")
-    for name, value in (("heartbeat_interval", heartbeat_interval),
-                        ("grace_period", grace_period)):
-        check_int(value, name=name, minimum=1, error=TuningError)  # seconds
-    if grace_period <= heartbeat_interval:
-        raise TuningError(f"grace_period={grace_period} must exceed "
-                          f"heartbeat_interval={heartbeat_interval}")
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    # Workers started together on a fresh database race to create Optuna's tables: the loser
-    # gets a unique-key violation (found by the PostgreSQL test). The tables exist by then, so
-    # connecting again succeeds.
-    for attempt in range(_STORAGE_ATTEMPTS):
-        try:
-            with warnings.catch_warnings():
-                # Heartbeats have been "experimental" in Optuna since 2.9; they are what makes a
-                # trial of a killed process run again, so the warning is noise here.
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, heartbeat_interval=int(heartbeat_interval),
-                                                  grace_period=int(grace_period))
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == _STORAGE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def as_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
-    """``storage`` itself when it is an Optuna storage, else :func:`make_storage` of the URL."""
-    if isinstance(storage, optuna.storages.BaseStorage):
-        return storage
-    return make_storage(storage or None)
-
-
-def open_study(name: str, *, storage: optuna.storages.BaseStorage, direction: str,
-               sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
-               force: bool = False) -> optuna.Study:
-    """Create or load the study ``name``; with ``force``, delete it first (a fresh start)."""
-    if force:
-        try:
-            optuna.delete_study(study_name=name, storage=storage)
-        except KeyError:
-            pass
-    return optuna.create_study(study_name=name, storage=storage, direction=direction,
-                               load_if_exists=True, sampler=sampler, pruner=pruner)
-
-
-def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark failed the running trials whose process stopped sending heartbeats (was killed)."""
-    with warnings.catch_warnings():
-        # Heartbeats are "experimental" in Optuna; the warning is noise here.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for results files and messages)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 -- an unparsable URL is shown without its credentials part
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
-
-
-def study_name(*, data_key: str, variant: str, protocol: str, stage: str, settings: dict) -> str:
-    """The name of one stage's study: readable parts plus a hash of everything else.
-
-    Parameters
-    ----------
-    data_key : str
-        Fingerprint of the features (``FeatureSet.key``).
-    variant, protocol, stage : str
-    settings : dict
-        Everything else that changes a trial's result (grid, fixed hyperparameters, split
-        indices, epochs, patience, batch size, seed, library versions...).
-
-    Returns
-    -------
-    str
-        e.g. ``"emotion-aggregation-original-dropout-3f2a…-8c1d…"``.
-    """
-    return (f"emotion-{variant}-{protocol}-{stage}-{str(data_key)[:16]}-"
-            f"{config.stable_hash(settings)[:12]}")
-
-
-# ----------------------------------------------------------------------------------------------
 # Grids and splits
 # ----------------------------------------------------------------------------------------------
 
@@ -405,7 +274,7 @@ def grid_subset(values: Sequence[float], n: int, *, include: float | None = None
     if not grid or len(set(grid)) != len(grid) or not all(math.isfinite(v) for v in grid):
         raise TuningError(f"grid={list(values)!r} must hold distinct finite numbers")
     n = check_int(n, name="n", minimum=1, error=TuningError)
-    if include is not None and _match(include, grid) is None:
+    if include is not None and studies.match_grid_value(include, grid) is None:
         raise TuningError(f"include={include!r} must be one of the grid's values {grid}")
     if n >= len(grid):
         return tuple(grid)
@@ -414,7 +283,7 @@ def grid_subset(values: Sequence[float], n: int, *, include: float | None = None
     else:
         index = list(np.unique(np.round(np.linspace(0, len(grid) - 1, n)).astype(int)))
     if include is not None:
-        wanted = grid.index(_match(include, grid))
+        wanted = grid.index(studies.match_grid_value(include, grid))
         if wanted not in index:
             nearest = min(index, key=lambda i: (abs(i - wanted), i))
             index = sorted(set(index) - {nearest} | {wanted})
@@ -442,7 +311,8 @@ def sweep_grids(n_trials: int, *, dropout_grid: Sequence[float] = DROPOUT_GRID,
     for parameter, values in (("dropout_rate", dropout_grid),
                               ("learning_rate", learning_rate_grid)):
         sorted_values = sorted(float(v) for v in values)
-        anchor = anchors[parameter] if _match(anchors[parameter], sorted_values) else None
+        anchor = (anchors[parameter]
+                  if studies.match_grid_value(anchors[parameter], sorted_values) else None)
         grids[parameter] = grid_subset(values, n_trials, include=anchor)
     return grids
 
@@ -458,16 +328,6 @@ def default_pruner(profile: config.Profile,
     """
     warmup = max(1, min(PRUNE_WARMUP_EPOCHS, profile.max_epochs // 2))
     return optuna.pruners.ThresholdPruner(upper=math.log(n_classes), n_warmup_steps=warmup)
-
-
-def describe_pruner(pruner: optuna.pruners.BasePruner) -> dict:
-    """A pruner's class and settings, as stored in the study name's settings.
-
-    A pruned trial counts as done, so a study run with one pruner must not be resumed with
-    another: the description is part of what names a study.
-    """
-    return {"class": f"{type(pruner).__module__}.{type(pruner).__qualname__}",
-            "settings": {key: repr(value) for key, value in sorted(vars(pruner).items())}}
 
 
 def sweep_split(items: pd.DataFrame, *, protocol: str, seed: int, n_folds: int,
@@ -564,123 +424,6 @@ def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: split
 # ----------------------------------------------------------------------------------------------
 
 
-_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-_ACTIVE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-
-
-def _grid_status(study: optuna.Study, parameter: str, grid: Sequence[float]) -> dict:
-    """Per grid value: ``done`` (complete or pruned), ``active`` and ``failed`` trial counts."""
-    status = {value: {"done": 0, "active": 0, "failed": 0} for value in grid}
-    for trial in study.get_trials(deepcopy=False):
-        params = trial.system_attrs.get("fixed_params", trial.params)
-        if parameter not in params:
-            continue
-        value = _match(params[parameter], grid)
-        if value is None:
-            continue
-        if trial.state in _DONE:
-            status[value]["done"] += 1
-        elif trial.state in _ACTIVE:
-            status[value]["active"] += 1
-        else:
-            status[value]["failed"] += 1
-    return status
-
-
-def _match(value, grid: Sequence[float]) -> float | None:
-    for candidate in grid:
-        if math.isclose(float(value), candidate, rel_tol=1e-9, abs_tol=1e-12):
-            return candidate
-    return None
-
-
-def _run_stage(study: optuna.Study, *, parameter: str, grid: tuple[float, ...], objective,
-               max_attempts: int, poll_s: float, max_wait_s: float | None,
-               progress: Callable[[str], None] | None) -> int:
-    """Run the grid's missing trials; return how many trials were added during this call.
-
-    A grid value counts as done once one of its trials completed or was pruned. A value whose
-    trials all failed (an interrupted run, a lost worker) is queued again, up to
-    ``max_attempts`` failures. Trials running elsewhere are waited for, so the stage's result
-    is read only when the whole grid is done.
-    """
-    before = len(study.get_trials(deepcopy=False))
-    waited_since = None
-    announced = False
-    rounds = 0
-
-    def optimize(n: int) -> None:
-        nonlocal rounds, waited_since
-        rounds += 1
-        if rounds > 3 * len(grid) * max_attempts + 3:
-            raise TuningError(f"study {study.study_name!r}: the grid of {parameter} is not done "
-                              f"after {rounds - 1} rounds of trials; inspect its trials")
-        waited_since = None
-        study.optimize(objective, n_trials=n, gc_after_trial=True)
-
-    while True:
-        # A running trial whose process died stops sending heartbeats; after the grace period
-        # this marks it failed so that the loop below runs it again.
-        fail_stale_trials(study)
-        status = _grid_status(study, parameter, grid)
-        todo = [v for v, s in status.items()
-                if not s["done"] and not s["active"] and s["failed"] < max_attempts]
-        if todo:
-            if status[todo[0]]["failed"]:
-                _requeue(study, parameter, todo[0])
-            # One trial at a time, looking again before the next: a worker sharing the study
-            # may have started the other values meanwhile, and the grid sampler would run a
-            # value that is still running elsewhere a second time rather than wait for it.
-            optimize(1)
-            continue
-        waiting = [v for v, s in status.items() if not s["done"] and s["active"]]
-        queued = [t for t in study.get_trials(deepcopy=False,
-                                              states=(optuna.trial.TrialState.WAITING,))]
-        if queued:
-            optimize(1)
-            continue
-        if not waiting:
-            break
-        waited_since = waited_since or time.monotonic()
-        if max_wait_s is not None and time.monotonic() - waited_since > max_wait_s:
-            raise TuningError(
-                f"study {study.study_name!r}: trials for {parameter}={waiting} are still running "
-                f"after {max_wait_s:.0f} s; another worker holds them, or a killed run left them "
-                f"behind (they are retried once the storage's heartbeat grace period has passed)")
-        if progress is not None and not announced:
-            progress(f"  waiting for {parameter}={waiting}: running in another process (or "
-                     f"lost: retried after the heartbeat grace period)")
-            announced = True
-        time.sleep(poll_s)
-    failed = [v for v, s in _grid_status(study, parameter, grid).items() if not s["done"]]
-    if failed:
-        warnings.warn(f"study {study.study_name!r}: {parameter}={failed} failed "
-                      f"{max_attempts} times and is left out of the choice", stacklevel=3)
-    return len(study.get_trials(deepcopy=False)) - before
-
-
-def _requeue(study: optuna.Study, parameter: str, value: float) -> None:
-    """Queue a failed grid value again.
-
-    The grid sampler counts a failed grid point as visited, so it would never try it again. The
-    new waiting trial carries the failed trial's grid position (as Optuna's own retry callback
-    does): a plain ``enqueue_trial`` would lack it, and the sampler's bookkeeping after the
-    trial fails on a trial without one.
-    """
-    failed = [t for t in study.get_trials(deepcopy=False)
-              if t.state == optuna.trial.TrialState.FAIL and parameter in t.params
-              and _match(t.params[parameter], [value]) is not None]
-    last = failed[-1] if failed else None
-    if last is None or not {"grid_id", "search_space"} <= set(last.system_attrs):
-        study.enqueue_trial({parameter: value}, user_attrs={"retry_of": None})
-        return
-    study.add_trial(optuna.trial.create_trial(
-        state=optuna.trial.TrialState.WAITING, params=last.params,
-        distributions=last.distributions,
-        system_attrs={key: last.system_attrs[key] for key in ("grid_id", "search_space")},
-        user_attrs={"retry_of": last.number}))
-
-
 def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
@@ -763,7 +506,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         The dataset variant ``x`` holds (the original tuned on ``"aggregation"``).
     storage : str, optuna storage or None
         Where the studies live: a SQLAlchemy URL, a storage object, or None/``""`` for
-        SQLite under ``outputs/optuna/`` (:func:`make_storage`).
+        SQLite under ``outputs/optuna/`` (:func:`helpers.studies.make_storage`).
     n_trials : int or None
         Grid values per stage; None for ``profile.sweep_trials_per_stage``.
     dropout_grid, learning_rate_grid : sequence of float
@@ -800,6 +543,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     ------
     TuningError
         If the inputs disagree, a grid or setting is invalid, or a stage has no completed trial.
+    helpers.studies.StudyError
+        If the storage URL is not usable, or trials held by another process are still running
+        after ``max_wait_s``.
     """
     if len(x) != len(items):
         raise TuningError(f"x has {len(x)} rows but items has {len(items)}; they must align")
@@ -821,7 +567,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                                         n_folds=profile.n_folds, fold=fold)
     if split.validation.size == 0:
         raise TuningError(f"split {split.name!r} has no validation items; the search needs them")
-    storage_object = as_storage(storage)
+    storage_object = studies.as_storage(storage)
     model_data_key = features.data_key(data_key, variant)
     base_settings = {
         "version": SEARCH_VERSION, "objective": OBJECTIVE, "split": split.name,
@@ -834,18 +580,19 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         "versions": project_io.library_versions(),
     }
     pruner = pruner if pruner is not None else default_pruner(profile)
-    base_settings["pruner"] = describe_pruner(pruner)
+    base_settings["pruner"] = studies.describe_pruner(pruner)
     say = progress or (lambda message: None)
     fixed = {"learning_rate": float(start_learning_rate)}
     results = []
     for stage, parameter in STAGES:
         grid = grids[parameter]
         settings = {**base_settings, "stage": stage, "grid": list(grid), "fixed": fixed}
-        name = study_name(data_key=data_key, variant=variant, protocol=protocol, stage=stage,
-                          settings=settings)
-        study = open_study(name, storage=storage_object, direction="minimize",
-                           sampler=optuna.samplers.GridSampler({parameter: list(grid)}, seed=seed),
-                           pruner=pruner, force=force)
+        name = studies.study_name(data_key=data_key, variant=variant, protocol=protocol,
+                                  stage=stage, settings=settings)
+        study = studies.open_study(
+            name, storage=storage_object, direction="minimize",
+            sampler=optuna.samplers.GridSampler({parameter: list(grid)}, seed=seed),
+            pruner=pruner, force=force)
         study.set_user_attr("settings", {k: v for k, v in settings.items() if k != "versions"})
         study.set_user_attr("variant", variant)
         study.set_user_attr("protocol", protocol)
@@ -853,14 +600,15 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                profile=profile, seed=seed, data_key=model_data_key,
                                builder=builder, force=force, cache_folder=cache_folder,
                                say=say, label=f"{protocol} {stage}")
-        done_before = sum(s["done"] > 0 for s in _grid_status(study, parameter, grid).values())
+        status = studies.grid_status(study, parameter, grid)
+        done_before = sum(s["done"] > 0 for s in status.values())
         if done_before:
             say(f"{protocol} {stage}: study {name} has {done_before}/{len(grid)} grid values "
                 f"done; resuming" if done_before < len(grid) else
                 f"{protocol} {stage}: study {name} is finished; reading it back")
-        new = _run_stage(study, parameter=parameter, grid=grid, objective=objective,
-                         max_attempts=max_attempts, poll_s=poll_s, max_wait_s=max_wait_s,
-                         progress=progress)
+        new = studies.run_grid_stage(study, parameter=parameter, grid=grid, objective=objective,
+                                     max_attempts=max_attempts, poll_s=poll_s,
+                                     max_wait_s=max_wait_s, progress=progress)
         trials = _trials_frame(study, parameter, grid)
         complete = trials[trials["state"] == "complete"]
         if complete.empty:
@@ -1014,7 +762,8 @@ def agreement(sweeps: Sequence[SweepResult]) -> dict:
         values = [s.best[parameter] for s in sweeps]
         agree[parameter] = all(math.isclose(v, values[0], rel_tol=1e-9) for v in values)
         grid = list(sweeps[0].stage(stage_name).grid)
-        positions = [grid.index(_match(v, grid)) for v in values if _match(v, grid) is not None]
+        matched = [studies.match_grid_value(v, grid) for v in values]
+        positions = [grid.index(m) for m in matched if m is not None]
         steps[parameter] = (max(positions) - min(positions)) if len(positions) == len(values) \
             else None
     matches = {s.protocol: {p: math.isclose(s.best[p], REPORTED_TUNED_HYPERPARAMETERS[p],

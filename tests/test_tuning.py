@@ -13,7 +13,7 @@ import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import config, evaluation, experiments, training, tuning  # noqa: E402
+from helpers import config, evaluation, experiments, studies, training, tuning  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,36 +80,8 @@ def test_grid_subset_rejects_bad_grids(values, n):
         tuning.grid_subset(values, n)
 
 
-def test_study_name_changes_with_data_and_settings():
-    base = dict(data_key="abc123", variant="aggregation", protocol="original", stage="dropout",
-                settings={"epochs": 6, "grid": [0.1, 0.2]})
-    name = tuning.study_name(**base)
-    assert name.startswith("emotion-aggregation-original-dropout-abc123")
-    assert tuning.study_name(**base) == name
-    assert tuning.study_name(**{**base, "data_key": "abc124"}) != name
-    assert tuning.study_name(**{**base, "settings": {"epochs": 7, "grid": [0.1, 0.2]}}) != name
-    assert tuning.study_name(**{**base, "protocol": "speaker-independent"}) != name
-
-
-def test_make_storage_checks_its_arguments(tmp_path):
-    with pytest.raises(tuning.TuningError, match="storage="):
-        tuning.make_storage("outputs/tuning.db")
-    with pytest.raises(tuning.TuningError, match="grace_period"):
-        tuning.make_storage(f"sqlite:///{tmp_path / 'a.db'}", heartbeat_interval=60,
-                            grace_period=30)
-    storage = tuning.make_storage(f"sqlite:///{tmp_path / 'deep' / 'a.db'}")
-    assert (tmp_path / "deep").is_dir() and isinstance(storage, optuna.storages.RDBStorage)
+def test_tuning_error_is_a_project_error():
     assert issubclass(tuning.TuningError, ProjectError)
-
-
-def test_default_storage_is_sqlite_under_outputs():
-    url = tuning.default_storage_url()
-    assert url.startswith("sqlite:///") and str(config.OUTPUTS_DIR.as_posix()) in url
-
-
-def test_redact_url_hides_passwords():
-    assert "secret" not in tuning.redact_url("postgresql://me:secret@db.example/ser")
-    assert tuning.redact_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_speaker_independent_sweep_split_has_disjoint_actors(data):
@@ -173,7 +145,7 @@ def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished
     assert result.new_trials == 2
     # Another data fingerprint in the same storage is another study, not a resume.
     assert result.stage("dropout").study_name != finished["result"].stage("dropout").study_name
-    storage = tuning.make_storage(kwargs["storage"])
+    storage = studies.make_storage(kwargs["storage"])
     assert len(optuna.get_all_study_names(storage)) == 4
 
 
@@ -201,7 +173,7 @@ def test_interrupted_sweep_resumes_the_same_study(tmp_path, data, monkeypatch, n
         tuning.run_sweep(x, items, **kwargs)
     monkeypatch.setattr(training, "fit_model", real_fit)
 
-    storage = tuning.make_storage(kwargs["storage"])
+    storage = studies.make_storage(kwargs["storage"])
     names = optuna.get_all_study_names(storage)
     assert len(names) == 1  # stage 2 had not started
     states = [t.state.name for t in optuna.load_study(study_name=names[0], storage=storage).trials]
@@ -239,7 +211,7 @@ def test_force_starts_the_studies_afresh(tmp_path, data):
     assert first.new_trials == again.new_trials == 2
     assert not again.stage("learning_rate").trials["cached"].any()  # retrained, not loaded
     study = optuna.load_study(study_name=again.stage("dropout").study_name,
-                              storage=tuning.make_storage(kwargs["storage"]))
+                              storage=studies.make_storage(kwargs["storage"]))
     assert len(study.trials) == 1
 
 
@@ -294,7 +266,7 @@ def test_default_pruner_stops_only_a_trial_no_better_than_chance_after_the_warm_
 @pytest.mark.parametrize("profile, warmup", [("full", 10), ("quick", 3), ("smoke", 1)])
 def test_default_pruner_warm_up_is_capped_at_half_the_epochs(profile, warmup):
     pruner = tuning.default_pruner(config.get_profile(profile))
-    settings = tuning.describe_pruner(pruner)["settings"]
+    settings = studies.describe_pruner(pruner)["settings"]
     assert settings["_n_warmup_steps"] == str(warmup)
     assert float(settings["_upper"]) == pytest.approx(math.log(8))
 

@@ -1,0 +1,154 @@
+"""Resumable Optuna studies: storage, names, and a grid stage that re-queues and waits."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import optuna
+import pytest
+
+from helpers import config, studies
+from helpers.errors import ProjectError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+GRID = (0.1, 0.2, 0.3)
+
+
+def _grid_study(tmp_path, **storage_settings) -> optuna.Study:
+    storage = studies.make_storage(f"sqlite:///{tmp_path / 's.db'}", **storage_settings)
+    return studies.open_study("grid", storage=storage, direction="minimize",
+                              sampler=optuna.samplers.GridSampler({"x": list(GRID)}, seed=0),
+                              pruner=optuna.pruners.NopPruner())
+
+
+def _objective(failing: set[float] = frozenset()):
+    """Returns x; raises on the values in ``failing`` (each value once, then it succeeds)."""
+    failing = set(failing)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", min(GRID), max(GRID))
+        if x in failing:
+            failing.discard(x)
+            raise RuntimeError(f"x={x} fails")
+        return x
+
+    return objective
+
+
+def _states(study: optuna.Study) -> dict[float, list[str]]:
+    states: dict[float, list[str]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states.setdefault(trial.params["x"], []).append(trial.state.name)
+    return states
+
+
+def _start_elsewhere(study: optuna.Study) -> tuple[optuna.Trial, float]:
+    """A trial left running, as by another process: the grid sampler's next value."""
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for Study.optimize; this trial is not run.
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    return trial, trial.suggest_float("x", min(GRID), max(GRID))
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage and names
+# ----------------------------------------------------------------------------------------------
+
+
+def test_study_name_changes_with_data_and_settings():
+    base = dict(data_key="abc123", variant="aggregation", protocol="original", stage="dropout",
+                settings={"epochs": 6, "grid": [0.1, 0.2]})
+    name = studies.study_name(**base)
+    assert name.startswith("emotion-aggregation-original-dropout-abc123")
+    assert studies.study_name(**base) == name
+    assert studies.study_name(**{**base, "data_key": "abc124"}) != name
+    assert studies.study_name(**{**base, "settings": {"epochs": 7, "grid": [0.1, 0.2]}}) != name
+    assert studies.study_name(**{**base, "protocol": "speaker-independent"}) != name
+
+
+def test_make_storage_checks_its_arguments(tmp_path):
+    with pytest.raises(studies.StudyError, match="storage="):
+        studies.make_storage("outputs/tuning.db")
+    with pytest.raises(studies.StudyError, match="grace_period"):
+        studies.make_storage(f"sqlite:///{tmp_path / 'a.db'}", heartbeat_interval=60,
+                             grace_period=30)
+    storage = studies.make_storage(f"sqlite:///{tmp_path / 'deep' / 'a.db'}")
+    assert (tmp_path / "deep").is_dir() and isinstance(storage, optuna.storages.RDBStorage)
+    assert issubclass(studies.StudyError, ProjectError)
+
+
+def test_default_storage_is_sqlite_under_outputs():
+    url = studies.default_storage_url()
+    assert url.startswith("sqlite:///") and str(config.OUTPUTS_DIR.as_posix()) in url
+
+
+def test_redact_url_hides_passwords():
+    assert "secret" not in studies.redact_url("postgresql://me:secret@db.example/ser")
+    assert studies.redact_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# ----------------------------------------------------------------------------------------------
+# A grid stage
+# ----------------------------------------------------------------------------------------------
+
+
+def test_grid_stage_runs_every_value_once_and_reads_a_finished_grid_back(tmp_path):
+    study = _grid_study(tmp_path)
+    assert studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective()) == 3
+    assert _states(study) == {x: ["COMPLETE"] for x in GRID}
+    assert studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective()) == 0
+
+
+def test_a_failed_value_runs_again_as_a_retry_of_its_trial(tmp_path):
+    study = _grid_study(tmp_path)
+    with pytest.raises(RuntimeError, match="x=0.2 fails"):
+        studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective({0.2}))
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert [t.params["x"] for t in failed] == [0.2]
+    assert studies.grid_status(study, "x", GRID)[0.2] == {"done": 0, "active": 0, "failed": 1}
+
+    studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective())
+    assert _states(study)[0.2] == ["FAIL", "COMPLETE"]
+    retry = [t for t in study.trials if t.params["x"] == 0.2][-1]
+    # Optuna's retry callback made the copy: it names the failed trial and keeps its grid point.
+    assert retry.system_attrs["retry_history"] == [failed[0].number]
+    assert retry.system_attrs["grid_id"] == failed[0].system_attrs["grid_id"]
+    assert all(s["done"] == 1 for s in studies.grid_status(study, "x", GRID).values())
+
+
+def test_a_value_that_failed_max_attempts_times_is_left_out_with_a_warning(tmp_path):
+    study = _grid_study(tmp_path)
+    with pytest.raises(RuntimeError):
+        studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective({0.2}),
+                               max_attempts=1)
+    with pytest.warns(UserWarning, match=r"x=\[0.2\] failed 1 times"):
+        studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective(),
+                               max_attempts=1)
+    assert _states(study)[0.2] == ["FAIL"]
+
+
+def test_a_value_running_elsewhere_is_waited_for_not_run_twice(tmp_path):
+    study = _grid_study(tmp_path)
+    _, running = _start_elsewhere(study)
+    messages = []
+    with pytest.raises(studies.StudyError, match=rf"x=\[{running}\] are still running"):
+        studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective(),
+                               poll_s=0.05, max_wait_s=0.2, progress=messages.append)
+    assert _states(study) == {x: ["RUNNING" if x == running else "COMPLETE"] for x in GRID}
+    assert any(f"waiting for x=[{running}]" in message for message in messages)
+
+
+def test_a_trial_whose_process_died_runs_again_after_the_grace_period(tmp_path):
+    study = _grid_study(tmp_path, heartbeat_interval=1, grace_period=2)
+    lost, value = _start_elsewhere(study)
+    study._storage.record_heartbeat(lost._trial_id)  # then the process is killed
+    time.sleep(3)
+    studies.run_grid_stage(study, parameter="x", grid=GRID, objective=_objective(),
+                           poll_s=0.05, max_wait_s=5)
+    assert _states(study) == {x: ["FAIL", "COMPLETE"] if x == value else ["COMPLETE"]
+                              for x in GRID}
+    retry = [t for t in study.trials if t.params["x"] == value][-1]
+    assert retry.system_attrs["retry_history"] == [lost.number]

@@ -54,7 +54,7 @@ import pandas as pd
 
 from helpers import (audio, baselines, config, crosscorpus, datasets, evaluation, experiments,
                      features, functionals, io, pretrained, recipes, splits)
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, is_int
 
 ALL_RECIPES = ("ours", "ours-robust", "original", "compare", "egemaps")
 #: ``original`` is left out: its emotion CNN trains for hours on 2 cores.
@@ -230,7 +230,7 @@ def validation_split(items: pd.DataFrame, *, seed: int, n_validation: int = VALI
         If ``n_validation`` is not even and positive, or a gender has too few actors to leave
         one in training.
     """
-    if not (isinstance(n_validation, int) and n_validation > 0 and n_validation % 2 == 0):
+    if not (is_int(n_validation, minimum=1) and n_validation % 2 == 0):
         raise splits.SplitError(f"n_validation={n_validation!r} must be a positive even number "
                                 f"(half female, half male)")
     per_actor = items.groupby("actor")["gender"].first()

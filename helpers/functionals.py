@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import audio, config, io
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, check_int
 
 #: Short names of the supported feature sets → ``opensmile.FeatureSet`` member names.
 FEATURE_SETS: dict[str, str] = {"compare": "ComParE_2016", "egemaps": "eGeMAPSv02"}
@@ -245,8 +245,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         raise FunctionalsError(f"level_db={level_db!r} must be a number of dBFS in [-60, 0]")
     if trim_db is not None and not (isinstance(trim_db, (int, float)) and 0.0 < trim_db <= 120.0):
         raise FunctionalsError(f"trim_db={trim_db!r} must be a number of dB in (0, 120]")
-    if condition_copy is not None and (not isinstance(condition_copy, int) or condition_copy < 0):
-        raise FunctionalsError(f"condition_copy={condition_copy!r} must be a non-negative integer")
+    if condition_copy is not None:
+        condition_copy = check_int(condition_copy, name="condition_copy", minimum=0,
+                                   error=FunctionalsError)
     suffix = "" if trim_db is None else f"-trim{float(trim_db):g}"
     suffix += "" if speed == 1.0 else f"-speed{speed:g}"
     suffix += "" if condition_copy is None else f"-condition{condition_copy}"

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from helpers import config, models
-from helpers.errors import ProjectError
+from helpers.errors import ProjectError, is_int
 
 TASKS: tuple[str, ...] = ("emotion", "gender")
 MODES: tuple[str, ...] = ("single-clip", "speaker-adaptive")
@@ -149,7 +149,7 @@ class Recipe:
                                   f"must be one of {allowed}")
         if isinstance(self.hyperparameters, Mapping):
             object.__setattr__(self, "hyperparameters", tuple(sorted(self.hyperparameters.items())))
-        if not (isinstance(self.ensemble, int) and self.ensemble >= 1):
+        if not is_int(self.ensemble, minimum=1):
             raise RecipeError(f"recipe {self.name!r}: ensemble={self.ensemble!r} must be an int >= 1")
         if self.speed_perturbation and self.features == "log_mel":
             raise RecipeError(f"recipe {self.name!r}: speed_perturbation is for functionals "
@@ -167,9 +167,12 @@ class Recipe:
                 and self.features == "log_mel"):
             raise RecipeError(f"recipe {self.name!r}: channel_copies, level_db and trim_db are "
                               f"for functionals recipes; features={self.features!r}")
-        if not (isinstance(self.channel_copies, int) and self.channel_copies >= 0):
+        if not is_int(self.channel_copies, minimum=0):
             raise RecipeError(f"recipe {self.name!r}: channel_copies={self.channel_copies!r} "
                               f"must be an int >= 0")
+        # A NumPy integer is stored as an int, so the recipe hashes and prints the same.
+        object.__setattr__(self, "ensemble", int(self.ensemble))
+        object.__setattr__(self, "channel_copies", int(self.channel_copies))
         if not callable(self.builder):
             raise RecipeError(f"recipe {self.name!r}: builder={self.builder!r} is not callable")
 

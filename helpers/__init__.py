@@ -39,7 +39,8 @@ Studies
     ``baselines``      the field's classical baselines: openSMILE functionals + scikit-learn
     ``crosscorpus``    models trained on RAVDESS, scored on other corpora over their shared classes
 Metrics and results
-    ``evaluation``     metrics (the original's and standard ones) and the report's published tables
+    ``evaluation``     metrics (the original's and standard ones), paired per-fold differences with
+                       their t-interval, and the report's published tables
     ``plots``          the figures the notebooks show and save
     ``report``         ``outputs/report.md`` and ``report.html``, built from the results files
 Using the models

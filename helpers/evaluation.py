@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 from helpers.errors import ConfigError, check_int
@@ -384,6 +385,177 @@ def f1_from_precision_recall(precision: float, recall: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# Paired comparisons over folds
+# ---------------------------------------------------------------------------------------------
+
+#: The columns that name a compared row of a fold table (the fusion studies' model and the
+#: source of its gender input).
+PAIRED_KEYS: tuple[str, ...] = ("model", "gender_source")
+#: The metrics compared when none are named.
+PAIRED_METRICS: tuple[str, ...] = ("uar", "macro_f1")
+
+
+def difference_interval(differences: Sequence[float], *, confidence: float = 0.95
+                        ) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of paired per-fold differences.
+
+    Parameters
+    ----------
+    differences : sequence of float [shape=(n_folds,)]
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    (low, high) : (float, float)
+        NaN for fewer than two folds.
+
+    Raises
+    ------
+    ConfigError
+        If ``confidence`` is outside (0, 1) or a difference is not finite.
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence={confidence} must be in (0, 1)")
+    values = np.asarray(differences, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"differences={values.tolist()} must be finite")
+    if values.size < 2:
+        return float("nan"), float("nan")
+    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
+            / np.sqrt(values.size))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+def paired_differences(fold_table: pd.DataFrame, *, reference: Sequence[str],
+                       metrics: Sequence[str] = PAIRED_METRICS,
+                       keys: Sequence[str] = PAIRED_KEYS) -> pd.DataFrame:
+    """Per-fold differences of every model × gender source to the reference on the same fold.
+
+    Parameters
+    ----------
+    fold_table : pd.DataFrame
+        One row per fold × model × gender source with columns ``fold``, ``keys`` and each
+        metric (as :meth:`helpers.fusion.FusionResult.fold_table` returns).
+    reference : sequence of str
+        The baseline's values of ``keys``, e.g. ``("plain", "none")``.
+    metrics : sequence of str
+    keys : sequence of str
+        The columns that name a compared row (default ``model, gender_source``).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``fold``, ``keys`` and ``delta_<metric>`` (row − reference), one row per row
+        of ``fold_table`` (the reference's own differences are 0).
+
+    Raises
+    ------
+    ConfigError
+        If a column is missing, a fold × model × source appears twice, or a model × source
+        does not cover exactly the reference's folds (the comparison would not be paired).
+    """
+    keys, reference = list(keys), tuple(reference)
+    _check_fold_table(fold_table, metrics, keys)
+    if len(reference) != len(keys):
+        raise ConfigError(f"reference={reference} must give one value for each of {keys}")
+    is_reference = np.ones(len(fold_table), dtype=bool)
+    for key, value in zip(keys, reference):
+        is_reference &= (fold_table[key] == value).to_numpy()
+    base = fold_table[is_reference].set_index("fold")[list(metrics)]
+    if base.empty:
+        raise ConfigError(f"fold_table has no rows for the reference {reference}")
+    reference_folds = sorted(base.index)
+    rows = []
+    for name, group in fold_table.groupby(keys, sort=False):
+        if sorted(group["fold"]) != reference_folds:
+            raise ConfigError(f"{'/'.join(map(str, name))} has folds {sorted(group['fold'])} but "
+                              f"the reference {reference} has {reference_folds}; they must be "
+                              "paired")
+        for _, row in group.iterrows():
+            rows.append({"fold": row["fold"], **dict(zip(keys, name)),
+                         **{f"delta_{m}": float(row[m] - base.loc[row["fold"], m])
+                            for m in metrics}})
+    return pd.DataFrame(rows)
+
+
+def summarise_paired(fold_table: pd.DataFrame, *, reference: Sequence[str],
+                     metrics: Sequence[str] = PAIRED_METRICS, keys: Sequence[str] = PAIRED_KEYS,
+                     order: Sequence[Sequence[str]] = (), averaged: Sequence[str] = (),
+                     confidence: float | None = None) -> pd.DataFrame:
+    """Mean ± std over folds and the paired difference to the reference, per model × source.
+
+    Parameters
+    ----------
+    fold_table : pd.DataFrame
+        As :func:`paired_differences` takes.
+    reference : sequence of str
+    metrics : sequence of str
+    keys : sequence of str
+        As :func:`paired_differences` takes.
+    order : sequence of sequence of str
+        For each of ``keys``, its known values in table order: rows are sorted by the first
+        key's rank, then the next's; values not listed come after the listed ones, in the
+        order they first appear.
+    averaged : sequence of str
+        Further columns averaged over folds where ``fold_table`` has them (e.g.
+        ``gender_accuracy``).
+    confidence : float, optional
+        Also give the Student-t interval of each mean paired difference at this level
+        (:func:`difference_interval`).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per model × gender source: ``keys``, ``folds``, then for each metric
+        ``<metric>``, ``<metric>_std`` (sample std over folds, ddof = 1), then for each metric
+        ``delta_<metric>``, ``delta_<metric>_std`` (of the per-fold paired differences) and,
+        with ``confidence``, ``delta_<metric>_low`` and ``delta_<metric>_high``; then the
+        ``averaged`` columns present.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`paired_differences`, or if ``order`` does not give one sequence per key.
+    """
+    keys = list(keys)
+    if order and len(order) != len(keys):
+        raise ConfigError(f"order has {len(order)} sequences; expected one for each of {keys}")
+    deltas = paired_differences(fold_table, reference=reference, metrics=metrics, keys=keys)
+    delta_groups = dict(list(deltas.groupby(keys, sort=False)))
+    delta_keys = [f"delta_{m}" for m in metrics]
+    rows = []
+    for name, group in fold_table.groupby(keys, sort=False):
+        own = delta_groups[name]
+        values = summarise_folds(group[list(metrics)].to_dict("records"), keys=list(metrics))
+        differences = summarise_folds(own[delta_keys].to_dict("records"), keys=delta_keys)
+        row = {**dict(zip(keys, name)), "folds": int(len(group))}
+        for metric in metrics:
+            row[metric] = values[metric]
+            row[f"{metric}_std"] = values[f"{metric}_std"]
+        for metric in metrics:
+            row[f"delta_{metric}"] = differences[f"delta_{metric}"]
+            row[f"delta_{metric}_std"] = differences[f"delta_{metric}_std"]
+            if confidence is not None:
+                row[f"delta_{metric}_low"], row[f"delta_{metric}_high"] = difference_interval(
+                    own[f"delta_{metric}"], confidence=confidence)
+        for column in averaged:
+            if column in group.columns:
+                row[column] = float(group[column].mean())
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    ranks = [f"_rank_{k}" for k in range(len(order))]
+    for rank, key, known in zip(ranks, keys, order):
+        position = {value: k for k, value in enumerate(known)}
+        summary[rank] = summary[key].map(position).fillna(len(position))
+    if ranks:
+        summary = summary.sort_values(ranks, kind="stable").drop(columns=ranks)
+    return summary.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------------------------
 
@@ -498,35 +670,16 @@ def _to_builtin(value):
     return value
 
 
-def difference_interval(differences: Sequence[float], *, confidence: float = 0.95
-                        ) -> tuple[float, float]:
-    """Student-t confidence interval of the mean of paired per-fold differences.
-
-    Parameters
-    ----------
-    differences : sequence of float [shape=(n_folds,)]
-    confidence : float
-        In (0, 1).
-
-    Returns
-    -------
-    (low, high) : (float, float)
-        NaN for fewer than two folds.
-
-    Raises
-    ------
-    ConfigError
-        If ``confidence`` is outside (0, 1) or a difference is not finite.
-    """
-    from scipy import stats
-
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence={confidence} must be in (0, 1)")
-    values = np.asarray(differences, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ConfigError(f"differences={values.tolist()} must be finite")
-    if values.size < 2:
-        return float("nan"), float("nan")
-    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
-            / np.sqrt(values.size))
-    return float(values.mean() - half), float(values.mean() + half)
+def _check_fold_table(fold_table: pd.DataFrame, metrics: Sequence[str], keys: Sequence[str]
+                      ) -> None:
+    if not isinstance(fold_table, pd.DataFrame):
+        raise ConfigError(f"fold_table is a {type(fold_table).__name__}; expected a DataFrame")
+    required = ["fold", *keys, *metrics]
+    missing = [c for c in required if c not in fold_table.columns]
+    if missing:
+        raise ConfigError(f"fold_table lacks column(s) {missing}; it has {list(fold_table.columns)}")
+    duplicated = fold_table.duplicated(["fold", *keys])
+    if duplicated.any():
+        first = fold_table[duplicated].iloc[0]
+        raise ConfigError(f"fold_table has fold {first['fold']} of "
+                          f"{'/'.join(str(first[k]) for k in keys)} twice")

@@ -45,11 +45,8 @@ __all__ = [
     "GenderFold",
     "FusionFold",
     "FusionResult",
-    "gender_split_for_fold",
-    "split_by_gender",
     "predict_gender_for_fold",
     "run_fusion",
-    "paired_differences",
     "summarise_fusion",
     "describe_fusion",
     "save_fusion_model",
@@ -70,7 +67,7 @@ LITTLE_USE = 0.05
 
 
 class FusionError(ProjectError):
-    """Fusion inputs are inconsistent: unpaired folds, missing columns, leaking splits."""
+    """Fusion inputs are inconsistent: arrays and tables of other lengths, leaking splits."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,88 +266,6 @@ class FusionResult:
 
 
 # ----------------------------------------------------------------------------------------------
-# Gender labels and splits
-# ----------------------------------------------------------------------------------------------
-
-
-def gender_split_for_fold(items: pd.DataFrame, split: splits.Split) -> splits.Split:
-    """The same actors as an emotion fold, as a split of another item table.
-
-    The gender classifier may be trained on a different variant (another item table) than the
-    emotion models; its split keeps the emotion fold's actors in each part, so no test actor
-    of the emotion fold is heard by the gender classifier.
-
-    Parameters
-    ----------
-    items : pd.DataFrame [shape=(n_items, ...)]
-        Item table with an ``actor`` column (e.g. the clean variant's).
-    split : splits.Split
-        An actor-based emotion fold (from :func:`helpers.splits.speaker_folds`).
-
-    Returns
-    -------
-    splits.Split
-        Named ``"<split.name>-gender"``, indexing ``items``.
-
-    Raises
-    ------
-    FusionError
-        If ``split`` is not actor-based or ``items`` has no ``actor`` column.
-    """
-    if not isinstance(split, splits.Split) or not split.actor_based:
-        raise FusionError(f"split={getattr(split, 'name', split)!r} must be an actor-based split "
-                          "(speaker-independent folds)")
-    if "actor" not in items.columns:
-        raise FusionError("items has no 'actor' column")
-    actors = items["actor"].to_numpy(dtype=np.int64)
-    parts = {part: np.flatnonzero(np.isin(actors, getattr(split, f"{part}_actors")))
-             for part in splits.PARTS}
-    return splits.Split(f"{split.name}-gender", **parts, fold=split.fold, seed=split.seed,
-                        train_actors=split.train_actors, validation_actors=split.validation_actors,
-                        test_actors=split.test_actors)
-
-
-def split_by_gender(items: pd.DataFrame, split: splits.Split, *, gender: str) -> splits.Split:
-    """Keep one gender's training and validation items of a fold; keep every test item.
-
-    Parameters
-    ----------
-    items : pd.DataFrame
-        The table ``split`` indexes, with ``gender`` and ``actor`` columns.
-    split : splits.Split
-    gender : {"female", "male"}
-
-    Returns
-    -------
-    splits.Split
-        Named ``"<split.name>-<gender>"``; its test part is ``split.test`` unchanged.
-
-    Raises
-    ------
-    FusionError
-        If ``gender`` is unknown or the gender has no training or validation items.
-    """
-    if gender not in config.GENDERS:
-        raise FusionError(f"gender={gender!r} must be one of {config.GENDERS}")
-    mask = (items["gender"].astype(str).str.lower() == gender).to_numpy()
-    parts = {"train": split.train[mask[split.train]],
-             "validation": split.validation[mask[split.validation]], "test": split.test}
-    for part in ("train", "validation"):
-        if parts[part].size == 0:
-            raise FusionError(f"split {split.name!r} has no {gender} {part} items; a per-gender "
-                              "model needs both")
-    actor_lists = {}
-    for part in splits.PARTS:
-        actors = getattr(split, f"{part}_actors")
-        if actors is not None and part != "test":
-            own = set(items["actor"].iloc[parts[part]].astype(int))
-            actors = tuple(a for a in actors if a in own)
-        actor_lists[f"{part}_actors"] = actors
-    return splits.Split(f"{split.name}-{gender}", **parts, fold=split.fold, seed=split.seed,
-                        **actor_lists)
-
-
-# ----------------------------------------------------------------------------------------------
 # The gender classifier of one fold
 # ----------------------------------------------------------------------------------------------
 
@@ -398,12 +313,14 @@ def predict_gender_for_fold(x_gender: np.ndarray, gender_items: pd.DataFrame,
     FusionError
         If the arrays and tables disagree in length, a test actor would be in the gender
         model's training or validation data, or a training part is empty.
+    helpers.splits.SplitError
+        If ``split`` is not actor-based (:func:`helpers.splits.gender_split_for_fold`).
     """
     recipe = recipe or recipes.original_gender().for_profile(profile)
     if len(x_gender) != len(gender_items) or len(x_test) != len(test_items):
         raise FusionError(f"x_gender ({len(x_gender)}) / x_test ({len(x_test)}) must match "
                           f"gender_items ({len(gender_items)}) / test_items ({len(test_items)})")
-    gender_split = gender_split_for_fold(gender_items, split)
+    gender_split = splits.gender_split_for_fold(gender_items, split)
     seen = np.concatenate([gender_split.train, gender_split.validation])
     trained_on = tuple(sorted(int(a) for a in gender_items["actor"].iloc[seen].unique()))
     leaked = sorted(set(trained_on) & set(int(a) for a in test_items["actor"]))
@@ -528,7 +445,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         by_gender = {}
         for name in config.GENDERS:
             result, _ = experiments.train_split(
-                x, y, split_by_gender(items, split, gender=name), **common)
+                x, y, splits.split_by_gender(items, split, gender=name), **common)
             by_gender[name] = result.probabilities
         for source, weight in (("true", gender.y_true), ("predicted", gender.predicted),
                                ("predicted-probability", gender.p_female)):
@@ -558,58 +475,18 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
 # ----------------------------------------------------------------------------------------------
 
 
-def paired_differences(fold_table: pd.DataFrame, *, reference: tuple[str, str] = REFERENCE,
-                       metrics: Sequence[str] = METRICS) -> pd.DataFrame:
-    """Per-fold differences of every model × gender source to the reference on the same fold.
-
-    Parameters
-    ----------
-    fold_table : pd.DataFrame
-        One row per fold × model × gender source with columns ``fold``, ``model``,
-        ``gender_source`` and each metric (as :meth:`FusionResult.fold_table` returns).
-    reference : (str, str)
-        ``(model, gender_source)`` of the baseline.
-    metrics : sequence of str
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``fold, model, gender_source`` and ``delta_<metric>`` (row − reference), one
-        row per row of ``fold_table`` (the reference's own differences are 0).
-
-    Raises
-    ------
-    FusionError
-        If a column is missing, a fold × model × source appears twice, or a model × source
-        does not cover exactly the reference's folds (the comparison would not be paired).
-    """
-    _check_fold_table(fold_table, metrics)
-    is_reference = ((fold_table["model"] == reference[0])
-                    & (fold_table["gender_source"] == reference[1]))
-    base = fold_table[is_reference].set_index("fold")[list(metrics)]
-    if base.empty:
-        raise FusionError(f"fold_table has no rows for the reference {reference}")
-    reference_folds = sorted(base.index)
-    rows = []
-    for (model, source), group in fold_table.groupby(["model", "gender_source"], sort=False):
-        if sorted(group["fold"]) != reference_folds:
-            raise FusionError(f"{model}/{source} has folds {sorted(group['fold'])} but the "
-                              f"reference {reference} has {reference_folds}; they must be paired")
-        for _, row in group.iterrows():
-            rows.append({"fold": row["fold"], "model": model, "gender_source": source,
-                         **{f"delta_{m}": float(row[m] - base.loc[row["fold"], m])
-                            for m in metrics}})
-    return pd.DataFrame(rows)
-
-
 def summarise_fusion(fold_table: pd.DataFrame, *, reference: tuple[str, str] = REFERENCE,
                      metrics: Sequence[str] = METRICS) -> pd.DataFrame:
     """Mean ± std over folds and the paired difference to the reference, per model × source.
 
+    :func:`helpers.evaluation.summarise_paired` with this study's reference, row order
+    (``MODELS`` × ``GENDER_SOURCES``, unknown ones last) and ``gender_accuracy`` column.
+
     Parameters
     ----------
     fold_table : pd.DataFrame
-        As :func:`paired_differences` takes; a ``gender_accuracy`` column is averaged too.
+        As :func:`helpers.evaluation.paired_differences` takes; a ``gender_accuracy`` column
+        is averaged too.
     reference : (str, str)
     metrics : sequence of str
 
@@ -624,35 +501,12 @@ def summarise_fusion(fold_table: pd.DataFrame, *, reference: tuple[str, str] = R
 
     Raises
     ------
-    FusionError
-        As :func:`paired_differences`.
+    helpers.errors.ConfigError
+        As :func:`helpers.evaluation.paired_differences`.
     """
-    deltas = paired_differences(fold_table, reference=reference, metrics=metrics)
-    rows = []
-    for (model, source), group in fold_table.groupby(["model", "gender_source"], sort=False):
-        own = deltas[(deltas["model"] == model) & (deltas["gender_source"] == source)]
-        values = evaluation.summarise_folds(group[list(metrics)].to_dict("records"),
-                                            keys=list(metrics))
-        differences = evaluation.summarise_folds(
-            own[[f"delta_{m}" for m in metrics]].to_dict("records"),
-            keys=[f"delta_{m}" for m in metrics])
-        row = {"model": model, "gender_source": source, "folds": int(len(group))}
-        for metric in metrics:
-            row[metric] = values[metric]
-            row[f"{metric}_std"] = values[f"{metric}_std"]
-        for metric in metrics:
-            row[f"delta_{metric}"] = differences[f"delta_{metric}"]
-            row[f"delta_{metric}_std"] = differences[f"delta_{metric}_std"]
-        if "gender_accuracy" in group.columns:
-            row["gender_accuracy"] = float(group["gender_accuracy"].mean())
-        rows.append(row)
-    summary = pd.DataFrame(rows)
-    order = {name: k for k, name in enumerate(MODELS)}
-    source_order = {name: k for k, name in enumerate(GENDER_SOURCES)}
-    summary["_m"] = summary["model"].map(order).fillna(len(order))
-    summary["_s"] = summary["gender_source"].map(source_order).fillna(len(source_order))
-    return (summary.sort_values(["_m", "_s"], kind="stable").drop(columns=["_m", "_s"])
-            .reset_index(drop=True))
+    return evaluation.summarise_paired(fold_table, reference=reference, metrics=metrics,
+                                       order=(MODELS, GENDER_SOURCES),
+                                       averaged=("gender_accuracy",))
 
 
 def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float = 0.95) -> str:
@@ -673,7 +527,7 @@ def describe_fusion(fold_table: pd.DataFrame, cost: dict, *, confidence: float =
         Markdown: one paragraph per comparison (fusion with predicted gender, fusion with
         true gender, per-gender models with predicted gender) and one on the gender errors.
     """
-    deltas = paired_differences(fold_table)
+    deltas = evaluation.paired_differences(fold_table, reference=REFERENCE)
     n_folds = int(deltas["fold"].nunique())
     level = f"{round(100 * confidence)} %"
 
@@ -766,17 +620,3 @@ def save_fusion_model(result: FusionResult, path: str | Path, *,
 def _signed(value: float) -> str:
     """``+0.012`` / ``-0.034``; a value that rounds to zero is ``+0.000``, never ``-0.000``."""
     return f"{round(float(value), 3) + 0.0:+.3f}"
-
-
-def _check_fold_table(fold_table: pd.DataFrame, metrics: Sequence[str]) -> None:
-    if not isinstance(fold_table, pd.DataFrame):
-        raise FusionError(f"fold_table is a {type(fold_table).__name__}; expected a DataFrame")
-    required = ["fold", "model", "gender_source", *metrics]
-    missing = [c for c in required if c not in fold_table.columns]
-    if missing:
-        raise FusionError(f"fold_table lacks column(s) {missing}; it has {list(fold_table.columns)}")
-    duplicated = fold_table.duplicated(["fold", "model", "gender_source"])
-    if duplicated.any():
-        first = fold_table[duplicated].iloc[0]
-        raise FusionError(f"fold_table has fold {first['fold']} of {first['model']}/"
-                          f"{first['gender_source']} twice")

@@ -35,6 +35,7 @@ import pandas as pd
 from helpers import config, evaluation, experiments, features, functionals, fusion, recipes, splits
 from helpers import training
 from helpers.errors import ProjectError
+from helpers.gender import gender_labels
 
 __all__ = ["OursFusionError", "ROWS", "REFERENCE", "OursFusionResult", "per_gender_standardise",
            "run_ours_fusion", "summarise"]
@@ -51,6 +52,9 @@ ROWS: tuple[tuple[str, str], ...] = (
 )
 #: The row every other row is compared with.
 REFERENCE: tuple[str, str] = ("ours", "none")
+#: The models of :data:`ROWS`, in table order (each model's sources follow
+#: :data:`helpers.fusion.GENDER_SOURCES`).
+MODELS: tuple[str, ...] = tuple(dict.fromkeys(model for model, _ in ROWS))
 
 
 class OursFusionError(ProjectError):
@@ -154,7 +158,7 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
             raise OursFusionError(f"{name} has {len(array)} rows but items has {len(items)}")
     started = time.perf_counter()
     y = experiments.emotion_labels(items)
-    female = (items["gender"].to_numpy() == "female")
+    female = gender_labels(items).astype(bool)
     speaker = [functionals.apply_mode(a, items, mode="speaker-adaptive") for a in (x, *augmented)]
     with_true = [_with_gender(a, female) for a in (x, *augmented)]
     rows, gender_rows = [], []
@@ -236,18 +240,6 @@ def summarise(fold_table: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataF
         ``delta_uar_low``, ``delta_uar_high`` (the interval), the same for macro-F1, and
         ``gender_accuracy``.
     """
-    summary = fusion.summarise_fusion(fold_table, reference=REFERENCE)
-    deltas = fusion.paired_differences(fold_table, reference=REFERENCE)
-    for metric in fusion.METRICS:
-        bounds = []
-        for row in summary.itertuples():
-            own = deltas[(deltas["model"] == row.model) & (deltas["gender_source"] == row.gender_source)]
-            bounds.append(evaluation.difference_interval(own[f"delta_{metric}"],
-                                                         confidence=confidence))
-        position = summary.columns.get_loc(f"delta_{metric}_std") + 1
-        summary.insert(position, f"delta_{metric}_high", [b[1] for b in bounds])
-        summary.insert(position, f"delta_{metric}_low", [b[0] for b in bounds])
-    order = {row: k for k, row in enumerate(ROWS)}
-    summary["_order"] = [order.get((m, s), len(order)) for m, s in
-                         zip(summary["model"], summary["gender_source"])]
-    return summary.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    return evaluation.summarise_paired(fold_table, reference=REFERENCE, metrics=fusion.METRICS,
+                                       order=(MODELS, fusion.GENDER_SOURCES),
+                                       averaged=("gender_accuracy",), confidence=confidence)

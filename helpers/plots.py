@@ -148,7 +148,7 @@ def plot_paired_differences(deltas: pd.DataFrame, *, metrics=("uar", "macro_f1")
     ----------
     deltas : pd.DataFrame
         Columns ``fold``, ``model``, ``gender_source`` and ``delta_<metric>`` for each metric
-        (as :func:`helpers.fusion.paired_differences` returns); one row per fold × model × source.
+        (as :func:`helpers.evaluation.paired_differences` returns); one row per fold × model × source.
     metrics : sequence of str
         Metrics to show.
     title : str

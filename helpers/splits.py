@@ -15,6 +15,10 @@ The protocols, from most to least optimistic:
 * :func:`speaker_folds` -- k-fold cross-validation over actors with gender-balanced test and
   validation actors: nothing about a test speaker is seen in training.
 * :func:`gender_split` -- the gender study's single 12/6/6 actor split with even gender counts.
+
+Two functions carry an actor split further (the fusion study's): :func:`gender_split_for_fold`
+puts a fold's actors on another item table, :func:`split_by_gender` keeps one gender's
+training and validation items of a fold.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ __all__ = [
     "clip_grouped_split",
     "speaker_folds",
     "gender_split",
+    "gender_split_for_fold",
+    "split_by_gender",
     "subset_per_actor",
 ]
 
@@ -492,6 +498,87 @@ def gender_split(items: pd.DataFrame, *, seed: int, n_train: int = 12, n_validat
         for k, part in enumerate(PARTS)
     }
     return _actor_split("gender", _actor_column(items), seed=seed, fold=None, **chosen)
+
+
+# ----------------------------------------------------------------------------------------------
+# A fold's actors on another table, or one gender of them
+# ----------------------------------------------------------------------------------------------
+
+
+def gender_split_for_fold(items: pd.DataFrame, split: Split) -> Split:
+    """The same actors as an emotion fold, as a split of another item table.
+
+    The gender classifier may be trained on a different variant (another item table) than the
+    emotion models; its split keeps the emotion fold's actors in each part, so no test actor
+    of the emotion fold is heard by the gender classifier.
+
+    Parameters
+    ----------
+    items : pd.DataFrame [shape=(n_items, ...)]
+        Item table with an ``actor`` column (e.g. the clean variant's).
+    split : Split
+        An actor-based emotion fold (from :func:`speaker_folds`).
+
+    Returns
+    -------
+    Split
+        Named ``"<split.name>-gender"``, indexing ``items``.
+
+    Raises
+    ------
+    SplitError
+        If ``split`` is not actor-based or ``items`` has no ``actor`` column.
+    """
+    if not isinstance(split, Split) or not split.actor_based:
+        raise SplitError(f"split={getattr(split, 'name', split)!r} must be an actor-based split "
+                         "(speaker-independent folds)")
+    actors = _actor_column(items)
+    parts = {part: np.flatnonzero(np.isin(actors, getattr(split, f"{part}_actors")))
+             for part in PARTS}
+    return Split(f"{split.name}-gender", **parts, fold=split.fold, seed=split.seed,
+                 train_actors=split.train_actors, validation_actors=split.validation_actors,
+                 test_actors=split.test_actors)
+
+
+def split_by_gender(items: pd.DataFrame, split: Split, *, gender: str) -> Split:
+    """Keep one gender's training and validation items of a fold; keep every test item.
+
+    Parameters
+    ----------
+    items : pd.DataFrame
+        The table ``split`` indexes, with ``gender`` and ``actor`` columns.
+    split : Split
+    gender : {"female", "male"}
+
+    Returns
+    -------
+    Split
+        Named ``"<split.name>-<gender>"``; its test part is ``split.test`` unchanged.
+
+    Raises
+    ------
+    SplitError
+        If ``gender`` is unknown or the gender has no training or validation items.
+    """
+    if gender not in config.GENDERS:
+        raise SplitError(f"gender={gender!r} must be one of {config.GENDERS}")
+    mask = _gender_column(items) == gender
+    parts = {"train": split.train[mask[split.train]],
+             "validation": split.validation[mask[split.validation]], "test": split.test}
+    for part in ("train", "validation"):
+        if parts[part].size == 0:
+            raise SplitError(f"split {split.name!r} has no {gender} {part} items; a per-gender "
+                             "model needs both")
+    actor_column = _actor_column(items)
+    actor_lists = {}
+    for part in PARTS:
+        actors = getattr(split, f"{part}_actors")
+        if actors is not None and part != "test":
+            own = set(actor_column[parts[part]].tolist())
+            actors = tuple(a for a in actors if a in own)
+        actor_lists[f"{part}_actors"] = actors
+    return Split(f"{split.name}-{gender}", **parts, fold=split.fold, seed=split.seed,
+                 **actor_lists)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+import pandas as pd
+
 from helpers import evaluation
 from helpers.errors import ConfigError, ProjectError
+from tests.factories import paired_fold_table
 
 # A hand-worked 3-class case with two examples.
 #   example 0: true class 0, probabilities [0.7, 0.2, 0.1] -> cells (pred > 0.5) [1, 0, 0]
@@ -236,3 +239,53 @@ def test_difference_interval_matches_student_t():
     assert all(np.isnan(evaluation.difference_interval([0.1])))
     with pytest.raises(ConfigError, match="confidence"):
         evaluation.difference_interval([0.1, 0.2], confidence=1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paired comparisons over folds
+# ---------------------------------------------------------------------------------------------
+
+REFERENCE = ("plain", "none")
+
+
+def test_paired_differences_pair_by_fold():
+    deltas = evaluation.paired_differences(paired_fold_table(), reference=REFERENCE)
+    row = deltas[(deltas["model"] == "fusion") & (deltas["gender_source"] == "predicted")]
+    by_fold = row.set_index("fold").sort_index()
+    np.testing.assert_allclose(by_fold["delta_uar"], [0.02, -0.01, 0.06], atol=1e-12)
+    np.testing.assert_allclose(by_fold["delta_macro_f1"], [0.01, -0.05, 0.06], atol=1e-12)
+    plain = deltas[deltas["model"] == "plain"]
+    assert (plain[["delta_uar", "delta_macro_f1"]] == 0).all().all()
+
+
+def test_summarise_paired_orders_rows_and_gives_the_interval():
+    order = (("plain", "fusion"), ("none", "true", "predicted"))
+    summary = evaluation.summarise_paired(paired_fold_table(), reference=REFERENCE, order=order,
+                                          confidence=0.95)
+    assert list(zip(summary["model"], summary["gender_source"])) == [
+        ("plain", "none"), ("fusion", "true"), ("fusion", "predicted")]
+    assert "gender_accuracy" not in summary.columns
+    assert list(summary.columns[summary.columns.str.startswith("delta_uar")]) == [
+        "delta_uar", "delta_uar_std", "delta_uar_low", "delta_uar_high"]
+    row = summary.iloc[2]
+    assert (row["delta_uar_low"], row["delta_uar_high"]) == pytest.approx(
+        evaluation.difference_interval([0.02, -0.01, 0.06]))
+    assert row["delta_uar"] == pytest.approx(np.mean([0.02, -0.01, 0.06]))
+    unordered = evaluation.summarise_paired(paired_fold_table(), reference=REFERENCE)
+    assert "delta_uar_low" not in unordered.columns
+    assert len(unordered) == 3
+
+
+def test_unpaired_folds_are_refused():
+    table = paired_fold_table()
+    missing = table[~((table["model"] == "fusion") & (table["gender_source"] == "true")
+                      & (table["fold"] == 2))]
+    with pytest.raises(ConfigError, match="paired"):
+        evaluation.summarise_paired(missing, reference=REFERENCE)
+    doubled = pd.concat([table, table.iloc[[0]]])
+    with pytest.raises(ConfigError, match="twice"):
+        evaluation.paired_differences(doubled, reference=REFERENCE)
+    with pytest.raises(ConfigError, match="lacks"):
+        evaluation.paired_differences(table.drop(columns="macro_f1"), reference=REFERENCE)
+    with pytest.raises(ConfigError, match="reference"):
+        evaluation.paired_differences(table[table["model"] != "plain"], reference=REFERENCE)

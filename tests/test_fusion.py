@@ -1,4 +1,8 @@
-"""Fusion helpers: gender labels, leak-free gender splits, paired differences, the error cost."""
+"""Fusion helpers: the gender classifier of a fold, the fusion table, the error cost.
+
+The leak-free gender splits are tested in tests/test_splits.py, the paired differences in
+tests/test_evaluation.py.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, experiments, fusion, gender, recipes, splits, training  # noqa: E402
+from tests.factories import paired_fold_table  # noqa: E402
 
 
 def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean",)) -> pd.DataFrame:
@@ -27,42 +32,8 @@ def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean"
 
 
 # ----------------------------------------------------------------------------------------------
-# Labels and splits
+# The gender classifier of a fold
 # ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n_folds", [2, 3, 6])
-def test_gender_split_never_holds_test_actors(n_folds):
-    # Emotion folds on the aggregation table (four rows per recording), gender model on the
-    # clean table: the gender model's training and validation rows hold no test actor.
-    aggregation = item_table(versions=config.NOISE_VARIANTS)
-    clean = item_table()
-    for split in splits.speaker_folds(aggregation, n_folds=n_folds, seed=7):
-        gender_split = fusion.gender_split_for_fold(clean, split)
-        seen = np.concatenate([gender_split.train, gender_split.validation])
-        seen_actors = set(clean["actor"].iloc[seen])
-        assert not seen_actors & set(split.test_actors)
-        assert set(clean["actor"].iloc[gender_split.test]) == set(split.test_actors)
-        assert seen_actors == set(split.train_actors) | set(split.validation_actors)
-
-
-def test_gender_split_needs_an_actor_split():
-    items = item_table()
-    random_split = splits.original_split(items, seed=0)
-    with pytest.raises(fusion.FusionError, match="actor-based"):
-        fusion.gender_split_for_fold(items, random_split)
-
-
-def test_split_by_gender_keeps_one_gender_for_training_and_every_test_item():
-    items = item_table()
-    split = splits.speaker_folds(items, n_folds=3, seed=1)[0]
-    female = fusion.split_by_gender(items, split, gender="female")
-    assert set(items["gender"].iloc[female.train]) == {"female"}
-    assert set(items["gender"].iloc[female.validation]) == {"female"}
-    np.testing.assert_array_equal(female.test, split.test)
-    assert set(female.train_actors) == set(items["actor"].iloc[female.train])
-    with pytest.raises(fusion.FusionError, match="gender="):
-        fusion.split_by_gender(items, split, gender="other")
 
 
 def test_predict_gender_for_fold_never_trains_on_test_actors(tmp_path, monkeypatch):
@@ -130,39 +101,12 @@ def test_fusion_loads_notebook_05s_gender_models_from_the_cache(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# Paired differences
+# The fusion table (paired differences: tests/test_evaluation.py)
 # ----------------------------------------------------------------------------------------------
 
 
-def hand_table() -> pd.DataFrame:
-    """Three folds: plain, fusion with true and with predicted gender."""
-    values = {
-        ("plain", "none"): ([0.40, 0.50, 0.60], [0.30, 0.45, 0.50]),
-        ("fusion", "true"): ([0.45, 0.52, 0.70], [0.35, 0.45, 0.55]),
-        ("fusion", "predicted"): ([0.42, 0.49, 0.66], [0.31, 0.40, 0.56]),
-    }
-    rows = []
-    for (model, source), (uar, f1) in values.items():
-        for fold in range(3):
-            rows.append({"fold": fold + 1, "model": model, "gender_source": source,
-                         "uar": uar[fold], "macro_f1": f1[fold],
-                         "gender_accuracy": {"none": np.nan, "true": 1.0}.get(source, 0.9)})
-    # Shuffle the rows: pairing must go by fold, not by position.
-    return pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
-
-
-def test_paired_differences_pair_by_fold():
-    deltas = fusion.paired_differences(hand_table())
-    row = deltas[(deltas["model"] == "fusion") & (deltas["gender_source"] == "predicted")]
-    by_fold = row.set_index("fold").sort_index()
-    np.testing.assert_allclose(by_fold["delta_uar"], [0.02, -0.01, 0.06], atol=1e-12)
-    np.testing.assert_allclose(by_fold["delta_macro_f1"], [0.01, -0.05, 0.06], atol=1e-12)
-    plain = deltas[deltas["model"] == "plain"]
-    assert (plain[["delta_uar", "delta_macro_f1"]] == 0).all().all()
-
-
 def test_summarise_fusion_mean_std_and_paired_difference():
-    summary = fusion.summarise_fusion(hand_table())
+    summary = fusion.summarise_fusion(paired_fold_table())
     assert list(zip(summary["model"], summary["gender_source"])) == [
         ("plain", "none"), ("fusion", "true"), ("fusion", "predicted")]
     row = summary.iloc[2]
@@ -177,21 +121,6 @@ def test_summarise_fusion_mean_std_and_paired_difference():
     assert true_row["delta_uar"] == pytest.approx((0.05 + 0.02 + 0.10) / 3)
     assert true_row["delta_uar_std"] == pytest.approx(np.std([0.05, 0.02, 0.10], ddof=1))
     assert summary.iloc[0][["delta_uar", "delta_uar_std"]].tolist() == [0.0, 0.0]
-
-
-def test_unpaired_folds_are_refused():
-    table = hand_table()
-    missing = table[~((table["model"] == "fusion") & (table["gender_source"] == "true")
-                      & (table["fold"] == 2))]
-    with pytest.raises(fusion.FusionError, match="paired"):
-        fusion.summarise_fusion(missing)
-    doubled = pd.concat([table, table.iloc[[0]]])
-    with pytest.raises(fusion.FusionError, match="twice"):
-        fusion.paired_differences(doubled)
-    with pytest.raises(fusion.FusionError, match="lacks"):
-        fusion.paired_differences(table.drop(columns="macro_f1"))
-    with pytest.raises(fusion.FusionError, match="reference"):
-        fusion.paired_differences(table[table["model"] != "plain"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from helpers.splits import (
     SplitError,
     clip_grouped_split,
     gender_split,
+    gender_split_for_fold,
     original_split,
     speaker_folds,
+    split_by_gender,
     subset_per_actor,
 )
 
@@ -285,6 +287,43 @@ def test_gender_split_errors(manifest):
     split = gender_split(small, seed=0, n_train=2, n_validation=2, n_test=2)
     assert [len(a) for a in (split.train_actors, split.validation_actors,
                              split.test_actors)] == [2, 2, 2]
+
+
+# ----------------------------------------------------------------------------------------------
+# A fold's actors on another table, or one gender of them
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_folds", [2, 3, 6])
+def test_gender_split_never_holds_test_actors(manifest, aggregation, n_folds):
+    # Emotion folds on the aggregation table (four rows per recording), gender model on the
+    # clean table: the gender model's training and validation rows hold no test actor.
+    clean = manifest
+    for split in speaker_folds(aggregation, n_folds=n_folds, seed=7):
+        gender_split = gender_split_for_fold(clean, split)
+        seen = np.concatenate([gender_split.train, gender_split.validation])
+        seen_actors = set(clean["actor"].iloc[seen])
+        assert not seen_actors & set(split.test_actors)
+        assert set(clean["actor"].iloc[gender_split.test]) == set(split.test_actors)
+        assert seen_actors == set(split.train_actors) | set(split.validation_actors)
+
+
+def test_gender_split_needs_an_actor_split(manifest):
+    random_split = original_split(manifest, seed=0)
+    with pytest.raises(SplitError, match="actor-based"):
+        gender_split_for_fold(manifest, random_split)
+
+
+def test_split_by_gender_keeps_one_gender_for_training_and_every_test_item(manifest):
+    items = manifest
+    split = speaker_folds(items, n_folds=3, seed=1)[0]
+    female = split_by_gender(items, split, gender="female")
+    assert set(items["gender"].iloc[female.train]) == {"female"}
+    assert set(items["gender"].iloc[female.validation]) == {"female"}
+    np.testing.assert_array_equal(female.test, split.test)
+    assert set(female.train_actors) == set(items["actor"].iloc[female.train])
+    with pytest.raises(SplitError, match="gender="):
+        split_by_gender(items, split, gender="other")
 
 
 # ----------------------------------------------------------------------------------------------

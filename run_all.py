@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="recompute features and retrain models even when cached")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first unusable audio file (default: skip it and list it in "
-                             "tables/skipped_files.csv)")
+                             f"{config.TABLES_SUBDIR}/{config.SKIPPED_TABLE}.csv)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "
                              "(VALUE is read as a Python literal when it is one, else as text)")
@@ -108,7 +108,7 @@ def run_notebook(notebook: Path, *, parameters: dict) -> float:
     target = config.EXECUTED_DIR / notebook.name
     partial = config.EXECUTED_DIR / f".{notebook.stem}.partial.ipynb"
     failed = config.EXECUTED_DIR / f"{notebook.stem}.failed.ipynb"
-    log = config.EXECUTED_DIR / "logs" / f"{notebook.stem}.stderr.log"
+    log = config.notebook_logs_dir() / f"{notebook.stem}.stderr.log"
     start = time.perf_counter()
     try:
         with _stderr_to(log):

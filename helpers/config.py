@@ -22,12 +22,53 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 # Everything generated lives under outputs/ (git-ignored). SER_OUTPUTS_DIR lets tests write
 # into a temporary folder instead of the user's results.
 OUTPUTS_DIR = Path(os.environ.get("SER_OUTPUTS_DIR", PROJECT_ROOT / "outputs")).resolve()
-TABLES_DIR = OUTPUTS_DIR / "tables"
-FIGURES_DIR = OUTPUTS_DIR / "figures"
+# The folders of an outputs folder, by name: the report reads another run's folder with them.
+TABLES_SUBDIR = "tables"
+FIGURES_SUBDIR = "figures"
+METRICS_SUBDIR = "metrics"
+EXECUTED_SUBDIR = "notebooks"
+TABLES_DIR = OUTPUTS_DIR / TABLES_SUBDIR
+FIGURES_DIR = OUTPUTS_DIR / FIGURES_SUBDIR
 MODELS_DIR = OUTPUTS_DIR / "models"
-METRICS_DIR = OUTPUTS_DIR / "metrics"
-EXECUTED_DIR = OUTPUTS_DIR / "notebooks"
+METRICS_DIR = OUTPUTS_DIR / METRICS_SUBDIR
+EXECUTED_DIR = OUTPUTS_DIR / EXECUTED_SUBDIR
 CACHE_DIR = Path(os.environ.get("SER_CACHE_DIR", OUTPUTS_DIR / "cache")).resolve()
+
+# The trained models the repository ships (tracked in git, unlike outputs/models).
+SHIPPED_MODELS_DIR = PROJECT_ROOT / "models"
+
+
+# Folders inside the ones above. Functions, not constants: each reads its parent when called,
+# so a test that points config.CACHE_DIR, MODELS_DIR or OUTPUTS_DIR elsewhere moves them too.
+def features_cache_dir() -> Path:
+    """Cached log-mel features (:func:`helpers.features.build_features`): ``CACHE_DIR/features``."""
+    return CACHE_DIR / "features"
+
+
+def functionals_cache_dir() -> Path:
+    """Cached openSMILE functionals (:mod:`helpers.functionals`): ``CACHE_DIR/functionals``."""
+    return CACHE_DIR / "functionals"
+
+
+def model_cache_dir() -> Path:
+    """Content-addressed trained models (:func:`helpers.training.train_or_load`):
+    ``MODELS_DIR/cache``."""
+    return MODELS_DIR / "cache"
+
+
+def optuna_dir() -> Path:
+    """The hyperparameter searches' SQLite database (:mod:`helpers.studies`): ``OUTPUTS_DIR/optuna``."""
+    return OUTPUTS_DIR / "optuna"
+
+
+def uploads_dir() -> Path:
+    """Recordings uploaded in notebook 06 (:mod:`helpers.upload`): ``OUTPUTS_DIR/uploads``."""
+    return OUTPUTS_DIR / "uploads"
+
+
+def notebook_logs_dir() -> Path:
+    """What each executed notebook wrote to stderr (``run_all.py``): ``EXECUTED_DIR/logs``."""
+    return EXECUTED_DIR / "logs"
 
 # Results files that one notebook writes and a later notebook, run_all.py or the report reads,
 # by name: a table is ``TABLES_DIR / f"{name}.csv"`` (and ``.md``), a metrics file
@@ -50,8 +91,15 @@ FUSION_METRICS = "07_fusion"
 
 # The embedded default: a synthetic corpus generated once in the datasets' own layouts.
 STANDIN_DIR = Path(os.environ.get("SER_STANDIN_DIR", DATA_DIR / "standin")).resolve()
-STANDIN_RAVDESS_DIR = STANDIN_DIR / "ravdess"
-STANDIN_NOISE_DIR = STANDIN_DIR / "urbansound8k"
+
+
+def standin_dirs(root: Path) -> tuple[Path, Path]:
+    """The speech and noise folders of a stand-in corpus at ``root``: ``root/ravdess`` and
+    ``root/urbansound8k``, in the two datasets' own layouts."""
+    return root / "ravdess", root / "urbansound8k"
+
+
+STANDIN_RAVDESS_DIR, STANDIN_NOISE_DIR = standin_dirs(STANDIN_DIR)
 
 SEED = 42
 

@@ -208,7 +208,7 @@ def build_features(manifest: pd.DataFrame, noise_paths, *,
         Urban noise clips (e.g. the ``path`` column of
         :func:`helpers.datasets.load_urbansound8k`).
     cache_dir : path, optional
-        Default ``config.CACHE_DIR / "features"``.
+        Default :func:`helpers.config.features_cache_dir`.
     force : bool
         Recompute even when a cached result exists.
     n_jobs : int, optional
@@ -234,7 +234,7 @@ def build_features(manifest: pd.DataFrame, noise_paths, *,
         raise FeatureError(f"manifest has clip_id {duplicate!r} more than once")
     noise_paths = [str(p) for p in noise_paths]
     manifest = manifest.reset_index(drop=True)
-    cache_dir = Path(cache_dir) if cache_dir is not None else config.CACHE_DIR / "features"
+    cache_dir = Path(cache_dir) if cache_dir is not None else config.features_cache_dir()
     noise_digests = files_fingerprint(noise_paths)
     key = feature_key(manifest, noise_paths, feature_config=feature_config,
                       noise_config=noise_config, seed=seed, noise_digests=noise_digests)

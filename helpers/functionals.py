@@ -212,7 +212,7 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     condition_copy : int, optional
         Make multi-condition copy number ``condition_copy`` (see :func:`functionals_of_file`).
     cache_folder : path-like, optional
-        Default ``config.CACHE_DIR / "functionals"``.
+        Default :func:`helpers.config.functionals_cache_dir`.
     max_workers : int, optional
         Worker processes for the files not yet cached (default: the CPU count). openSMILE
         always runs in workers, never in the calling process.
@@ -237,7 +237,7 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     paths = [str(p) for p in paths]
     if not paths:
         raise FunctionalsError("paths is empty; expected at least one audio file")
-    folder = Path(cache_folder) if cache_folder is not None else config.CACHE_DIR / "functionals"
+    folder = Path(cache_folder) if cache_folder is not None else config.functionals_cache_dir()
     folder = folder / f"{feature_set}-v{FUNCTIONALS_VERSION}-opensmile{opensmile_version()}"
     folder.mkdir(parents=True, exist_ok=True)
     digests = [io.file_digest(p) for p in paths]

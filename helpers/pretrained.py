@@ -37,7 +37,7 @@ from helpers import config, evaluation, io, recipes, splits
 from helpers.errors import ProjectError
 
 #: Where the shipped models live (tracked in git).
-SHIPPED_DIR = config.PROJECT_ROOT / "models"
+SHIPPED_DIR = config.SHIPPED_MODELS_DIR
 CARD_NAME = "MODEL_CARD.md"
 #: Model name (file stem) per task.
 MODEL_NAMES: dict[str, str] = {"emotion": "emotion_ours", "gender": "gender_ours"}

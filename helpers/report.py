@@ -195,7 +195,7 @@ def _data_section(results: "_Results", profile: str | None) -> str:
     data = results.metrics(config.DATA_METRICS)
     variants = results.metrics(config.VARIANTS_METRICS)
     if data is None:
-        lines.append(_not_run(f"metrics/{config.DATA_METRICS}.json", "01"))
+        lines.append(_not_run(f"{config.METRICS_SUBDIR}/{config.DATA_METRICS}.json", "01"))
     else:
         rows = [
             ("profile", data.get("profile")),
@@ -255,7 +255,7 @@ def _data_section(results: "_Results", profile: str | None) -> str:
 
 def _notebooks_section(results: "_Results", notebooks_dir: Path) -> str:
     committed = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
-    executed_dir = results.root / "notebooks"
+    executed_dir = results.root / config.EXECUTED_SUBDIR
     names = sorted({p.name for p in committed}
                    | {p.name for p in executed_dir.glob("[0-9][0-9]_*.ipynb")
                       if not p.name.endswith(".failed.ipynb")})
@@ -267,9 +267,11 @@ def _notebooks_section(results: "_Results", notebooks_dir: Path) -> str:
         title = _notebook_title(executed if executed.is_file() else notebooks_dir / name) or stem
         if failed.is_file() and (not executed.is_file()
                                  or failed.stat().st_mtime > executed.stat().st_mtime):
-            status = f"**failed** — [`notebooks/{failed.name}`](notebooks/{failed.name})"
+            link = f"{config.EXECUTED_SUBDIR}/{failed.name}"
+            status = f"**failed** — [`{link}`]({link})"
         elif executed.is_file():
-            status = (f"run {_mtime(executed)} — [`notebooks/{name}`](notebooks/{name})")
+            link = f"{config.EXECUTED_SUBDIR}/{name}"
+            status = f"run {_mtime(executed)} — [`{link}`]({link})"
         else:
             status = "not run"
         rows.append([title, status])
@@ -283,7 +285,7 @@ def _headline_section(results: "_Results") -> str:
     heading = "## Headline — voices the models have never heard"
     table = results.table(config.TABLE1)
     if table is None or "uar" not in table.columns:
-        return f"{heading}\n\n{_not_run(f'tables/{config.TABLE1}.csv', '03')}"
+        return f"{heading}\n\n{_not_run(f'{config.TABLES_SUBDIR}/{config.TABLE1}.csv', '03')}"
     table = table.assign(recipe=table.get("recipe", "original"), mode=table.get("mode", "single-clip"))
     try:
         gender_table = results.table(config.TABLE3)
@@ -325,7 +327,7 @@ def _table1_section(results: "_Results") -> str:
     heading = "## Table 1 — emotion classification on the five variants (notebook 03)"
     table = results.table(config.TABLE1)
     if table is None:
-        return f"{heading}\n\n{_not_run(f'tables/{config.TABLE1}.csv', '03')}"
+        return f"{heading}\n\n{_not_run(f'{config.TABLES_SUBDIR}/{config.TABLE1}.csv', '03')}"
     headers = [c for c in ("recipe", "mode") if c in table.columns] + ["variant", "protocol", "folds", "n_test"]
     for column, published in TABLE1_COLUMNS:
         if column in table.columns:
@@ -415,7 +417,7 @@ def _generic_table_section(results: "_Results", heading: str, *, stem: str, note
                            columns: Sequence[str]) -> str:
     table = results.table(stem)
     if table is None:
-        return f"{heading}\n\n{_not_run(f'tables/{stem}.csv', notebook)}"
+        return f"{heading}\n\n{_not_run(f'{config.TABLES_SUBDIR}/{stem}.csv', notebook)}"
     shown = [c for c in columns if c in table.columns and table[c].notna().any()]
     if not shown:  # a table of another shape: every column rather than none
         shown = list(table.columns)
@@ -464,7 +466,7 @@ def _fusion_section(results: "_Results") -> str:
     heading = "## Fusion: gender as input to the emotion classifier (notebook 07)"
     table = results.table(config.FUSION_TABLE)
     if table is None:
-        return f"{heading}\n\n{_not_run(f'tables/{config.FUSION_TABLE}.csv', '07')}"
+        return f"{heading}\n\n{_not_run(f'{config.TABLES_SUBDIR}/{config.FUSION_TABLE}.csv', '07')}"
     summary = results.metrics(config.FUSION_METRICS) or {}
     headers = [c for c in ("variant", "model", "gender_source", "folds") if c in table.columns]
     headers += [c for c in FUSION_COLUMNS if c in table.columns]
@@ -490,7 +492,7 @@ def _figures_section(results: "_Results") -> str:
     figures = results.all_figures()
     if not figures:
         return "## All figures\n\nNo figures."
-    links = [f"- [`{p.name}`](figures/{p.name})" for p in figures]
+    links = [f"- [`{p.name}`]({config.FIGURES_SUBDIR}/{p.name})" for p in figures]
     return "## All figures\n\n" + "\n".join(links)
 
 
@@ -507,7 +509,7 @@ class _Results:
         self.shown: set[str] = set()
 
     def metrics(self, name: str) -> dict | None:
-        path = self.root / "metrics" / f"{name}.json"
+        path = self.root / config.METRICS_SUBDIR / f"{name}.json"
         try:
             value = project_io.read_json(path)
         except (OSError, json.JSONDecodeError):
@@ -515,10 +517,10 @@ class _Results:
         return value if isinstance(value, dict) else None
 
     def metric_names(self, prefix: str) -> list[str]:
-        return sorted(p.stem for p in (self.root / "metrics").glob(f"{prefix}_*.json"))
+        return sorted(p.stem for p in (self.root / config.METRICS_SUBDIR).glob(f"{prefix}_*.json"))
 
     def table(self, stem: str) -> pd.DataFrame | None:
-        path = self.root / "tables" / f"{stem}.csv"
+        path = self.root / config.TABLES_SUBDIR / f"{stem}.csv"
         try:
             table = pd.read_csv(path)
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
@@ -527,7 +529,7 @@ class _Results:
 
     def provenance(self) -> list[dict]:
         rows = []
-        for path in sorted((self.root / "metrics").glob("*.json")):
+        for path in sorted((self.root / config.METRICS_SUBDIR).glob("*.json")):
             values = self.metrics(path.stem) or {}
             parameters = values.get("parameters") if isinstance(values.get("parameters"), dict) else {}
             rows.append({"file": path.name,
@@ -538,16 +540,16 @@ class _Results:
         return rows
 
     def all_figures(self) -> list[Path]:
-        return sorted((self.root / "figures").glob("*.png"))
+        return sorted((self.root / config.FIGURES_SUBDIR).glob("*.png"))
 
     def figures_markdown(self, patterns: Sequence[str]) -> str:
         found = []
         for pattern in patterns:
-            for path in sorted((self.root / "figures").glob(pattern)):
+            for path in sorted((self.root / config.FIGURES_SUBDIR).glob(pattern)):
                 if path.name not in self.shown and path not in found:
                     found.append(path)
         self.shown.update(p.name for p in found)
-        return "\n\n".join(f"![{p.stem}](figures/{p.name})" for p in found)
+        return "\n\n".join(f"![{p.stem}]({config.FIGURES_SUBDIR}/{p.name})" for p in found)
 
 
 def _notebook_title(path: Path) -> str | None:

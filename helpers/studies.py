@@ -83,7 +83,7 @@ class StudyError(ProjectError):
 
 def default_storage_url() -> str:
     """``sqlite:///<outputs>/optuna/tuning.db``: the searches' default, one file for all studies."""
-    return f"sqlite:///{(config.OUTPUTS_DIR / 'optuna' / 'tuning.db').as_posix()}"
+    return f"sqlite:///{(config.optuna_dir() / 'tuning.db').as_posix()}"
 
 
 def make_storage(url: str | None = None, *, heartbeat_interval: int = 60,

@@ -453,7 +453,7 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
         Trains the model in place and returns its history (a dict of per-epoch lists, e.g.
         from :func:`fit_model`, or a Keras ``History``); only called on a cache miss.
     folder : path-like or None
-        Cache folder; None for ``config.MODELS_DIR / "cache"``.
+        Cache folder; None for :func:`helpers.config.model_cache_dir`.
     force : bool
         Retrain and overwrite even when a cached model exists.
 
@@ -480,7 +480,7 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
         raise TrainingError(
             f"key={key!r} must be a non-empty string of letters, digits, '_', '.' or '-'"
         )
-    folder = Path(folder) if folder is not None else config.MODELS_DIR / "cache"
+    folder = Path(folder) if folder is not None else config.model_cache_dir()
     # The fresh model's architecture is part of the entry's name, so a change to a builder
     # (a layer added or removed, a width, an initializer, the optimizer) retrains instead of
     # reusing a model trained with the old code under the same data and hyperparameters.

@@ -32,11 +32,11 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     ----------
     predictor : helpers.predict.Predictor
     folder : path, optional
-        Where uploads are saved; default ``config.OUTPUTS_DIR / "uploads"``.
+        Where uploads are saved; default :func:`helpers.config.uploads_dir`.
     """
     from IPython.display import Audio, display
 
-    folder = Path(folder) if folder is not None else config.OUTPUTS_DIR / "uploads"
+    folder = Path(folder) if folder is not None else config.uploads_dir()
 
     def show(named_contents: dict[str, bytes]) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ def ensure_standin(root: Path = config.STANDIN_DIR, *,
     """
     # Every clip is a pure function of its name and the seed: the workers change only the time.
     root = generate_standin(root, seed=seed, workers=max(1, min(os.cpu_count() or 1, 4)))
-    return root / "ravdess", root / "urbansound8k"
+    return config.standin_dirs(root)
 
 
 def _check_actors(actors: Sequence[int] | None) -> list[int]:
@@ -187,7 +187,7 @@ def _check_actors(actors: Sequence[int] | None) -> list[int]:
 
 def _write_corpus(build: Path, *, actors: list[int], seed: int, workers: int) -> int:
     """Write ``build/ravdess`` and ``build/urbansound8k``; return the number of speech clips."""
-    speech_dir, noise_dir = build / "ravdess", build / "urbansound8k"
+    speech_dir, noise_dir = config.standin_dirs(build)
     speech_dir.mkdir()
     if workers == 1:
         n_speech = sum(_write_actor(str(speech_dir), actor, seed) for actor in actors)
@@ -239,11 +239,12 @@ def _is_complete(root: Path, *, seed: int, actors: list[int]) -> bool:
         return False
     counts = marker.get("counts", {})
     # Counting files is cheap (about 1500) and catches a tree someone has pruned by hand.
-    n_speech = sum(1 for _ in (root / "ravdess").glob("Actor_*/*.wav"))
-    n_noise = sum(1 for _ in (root / "urbansound8k").glob("audio/fold*/*.wav"))
+    speech_dir, noise_dir = config.standin_dirs(root)
+    n_speech = sum(1 for _ in speech_dir.glob("Actor_*/*.wav"))
+    n_noise = sum(1 for _ in noise_dir.glob("audio/fold*/*.wav"))
     return (n_speech == counts.get("ravdess") == 60 * len(actors)
             and n_noise == counts.get("urbansound8k")
-            and (root / "urbansound8k" / "metadata" / "UrbanSound8K.csv").is_file())
+            and (noise_dir / "metadata" / "UrbanSound8K.csv").is_file())
 
 
 @contextlib.contextmanager

@@ -190,7 +190,7 @@ def test_the_benchmark_trains_the_original_cnns_on_ravdess_alone_and_scores_sing
     assert np.sum(single["confusion"]) == 12 and 0 <= single["gender_accuracy"] <= 1
     assert emodb["modes"]["speaker-adaptive"] is None
     assert "no per-speaker standardisation of log-mels" in line["modes_not_scored"]["speaker-adaptive"]
-    assert "original emotion: 1 epochs, best validation epoch" in captured.err
+    assert "original emotion: 1 epoch, best validation epoch" in captured.err
     assert "speaker-adaptive: not scored (speaker-adaptive standardises" in captured.err
 
     # Asked for no mode a log-mel CNN is scored in, it trains nothing and says why.

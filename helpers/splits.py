@@ -385,7 +385,7 @@ def check_fold_definition(folds, *, source: str = "folds") -> list[list[int]]:
             raise SplitError(f"{source}: fold {k} is empty; every fold needs at least one test actor")
         actors = []
         for actor in fold:
-            if isinstance(actor, bool) or not isinstance(actor, (int, np.integer)):
+            if not errors.is_int(actor):
                 raise SplitError(f"{source}: fold {k} holds {actor!r}; expected whole actor numbers")
             if not 1 <= actor <= 24:
                 raise SplitError(f"{source}: fold {k} holds actor {actor}; RAVDESS actors are 1-24")

@@ -3,7 +3,7 @@
 A notebook's parameters (``PROFILE``, ``RAVDESS_DIR``, ``NOISE_DIR``, ``NOISE_FOLDS``,
 ``FORCE``) go in; the clip manifest, the noise table and the cached log-mels of the five
 variants come out. Because features are cached by content, a later notebook calling
-:func:`load_run` with the same parameters reads the files an earlier one wrote.
+:func:`load_cached_run` with the same parameters reads the files notebook 02 wrote.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import augment, config, datasets, features, splits
+from helpers import augment, config, datasets, features, io, splits
 from helpers.errors import ConfigError
 
 
@@ -137,3 +137,53 @@ def load_features(run: RunData, *, noise_config: augment.NoiseConfig = augment.N
     """Log-mels of the run's clips in the four noise versions (cached by content)."""
     return features.build_features(run.clips, run.noise["path"], feature_config=feature_config,
                                    noise_config=noise_config, seed=seed, force=force)
+
+
+def saved_noise_config() -> augment.NoiseConfig:
+    """The noise levels notebook 02 built the cached features with, read from its metrics file.
+
+    A later notebook that passes them to :func:`load_features` (with the same run and seed)
+    gets the same cache key, so it reads the features notebook 02 wrote instead of rebuilding
+    them at the default levels.
+
+    Returns
+    -------
+    augment.NoiseConfig
+
+    Raises
+    ------
+    FileNotFoundError
+        If notebook 02 has not written ``metrics_path(VARIANTS_METRICS)`` in this outputs folder.
+    """
+    variants_summary = io.read_json(config.metrics_path(config.VARIANTS_METRICS))
+    return augment.NoiseConfig(**variants_summary["noise_config"])
+
+
+def load_cached_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir: str = "",
+                    noise_folds: str = "1", seed: int = config.SEED, strict: bool = False,
+                    ) -> tuple[RunData, features.FeatureSet, augment.NoiseConfig]:
+    """What notebooks 03 to 07 load first: the run's data and notebook 02's cached features.
+
+    :func:`load_run` with the notebook's parameters, then :func:`load_features` at the noise
+    levels notebook 02 used (:func:`saved_noise_config`), so the features it cached are found.
+
+    Returns
+    -------
+    run : RunData
+    feature_set : features.FeatureSet
+        Log-mels of ``run.clips`` in the four noise versions.
+    noise_config : augment.NoiseConfig
+        The noise levels of ``feature_set`` (models' sidecars record them).
+
+    Raises
+    ------
+    DatasetError, ConfigError
+        As :func:`load_run`.
+    FileNotFoundError
+        As :func:`saved_noise_config`.
+    """
+    noise_config = saved_noise_config()
+    run = load_run(profile=profile, ravdess_dir=ravdess_dir, noise_dir=noise_dir,
+                   noise_folds=noise_folds, seed=seed, strict=strict)
+    feature_set = load_features(run, noise_config=noise_config, seed=seed)
+    return run, feature_set, noise_config

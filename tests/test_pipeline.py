@@ -1,4 +1,5 @@
-"""pipeline.load_run on a copy of RAVDESS with bad files: skipped, listed, or refused."""
+"""pipeline.load_run on a copy of RAVDESS with bad files: skipped, listed, or refused; and
+load_cached_run, which finds the features notebook 02 cached at its noise levels."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import warnings
 import pytest
 
 from conftest import make_ravdess_tree, make_us8k_tree, ravdess_name
-from helpers import pipeline
+from helpers import augment, config, io, pipeline
 from helpers.errors import DatasetError
 
 
@@ -65,3 +66,23 @@ def test_a_copy_that_loses_an_actor_or_an_emotion_stops_with_one_message(roots):
     message = str(caught.value)
     assert "actor 7 has no usable clip" in message and "actor 12 has no sad clip" in message
     assert "9 files were skipped" in message
+
+
+def test_load_cached_run_uses_notebook_02s_noise_levels(roots, tmp_path, monkeypatch):
+    ravdess, noise = roots
+    monkeypatch.setattr(config, "METRICS_DIR", tmp_path / "metrics")
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    arguments = {"profile": "smoke", "ravdess_dir": str(ravdess), "noise_dir": str(noise)}
+    with pytest.raises(FileNotFoundError):
+        pipeline.load_cached_run(**arguments)
+
+    # What notebook 02 writes: the levels it built the features with, not the defaults.
+    levels = augment.NoiseConfig(white_snr_db=20.0, urban_snr_db=5.0)
+    io.write_json(config.metrics_path(config.VARIANTS_METRICS), {"noise_config": levels.to_dict()})
+    built = pipeline.load_features(pipeline.load_run(**arguments), noise_config=levels)
+
+    run, feature_set, noise_config = pipeline.load_cached_run(**arguments)
+    assert noise_config == levels == pipeline.saved_noise_config()
+    assert feature_set.cached and feature_set.key == built.key
+    assert feature_set.clips["clip_id"].tolist() == run.clips["clip_id"].tolist()
+    assert pipeline.load_features(run).key != built.key  # the default levels are another set

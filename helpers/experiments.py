@@ -77,6 +77,20 @@ class ProtocolResult:
         """Confusion matrix summed over folds (rows: true emotion)."""
         return np.sum([np.asarray(f.metrics["confusion"]) for f in self.folds], axis=0)
 
+    def record(self, *, detailed: bool = True) -> dict:
+        """A JSON-ready record for a metrics file: the Table 1 row, the summed confusion
+        matrix and the epochs each fold ran; ``detailed`` adds each fold's per-class metrics
+        and its split (``Split.to_dict``)."""
+        record: dict = {"row": self.row()}
+        if detailed:
+            record["per_class"] = [fold.metrics["per_class"] for fold in self.folds]
+        record["confusion"] = self.confusion().tolist()
+        if detailed:
+            record["splits"] = [fold.split.to_dict() if hasattr(fold.split, "to_dict")
+                                else fold.split.name for fold in self.folds]
+        record["epochs"] = [len(fold.history.get("loss", [])) for fold in self.folds]
+        return record
+
 
 def make_splits(items: pd.DataFrame, *, protocol: str, seed: int, n_folds: int) -> list[splits.Split]:
     """The splits of a protocol over a variant's item table.
@@ -273,6 +287,27 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     used = emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder, recipe=recipe)
     return ProtocolResult(variant=variant, protocol=protocol, folds=folds, model=first_model,
                           hyperparameters=used.params, recipe=used.name, mode=mode)
+
+
+def results_record(results: dict, ours_results: dict | None = None) -> dict:
+    """Notebook 03's results for its metrics file, one :meth:`ProtocolResult.record` a run.
+
+    Parameters
+    ----------
+    results : dict of (variant, protocol) to ProtocolResult
+        The reconstruction's runs, keyed ``"variant/protocol"`` in the record (detailed).
+    ours_results : dict of (protocol, mode) to ProtocolResult, optional
+        The ``ours`` runs, keyed ``"ours/protocol/mode"`` (without per-class metrics and splits).
+
+    Returns
+    -------
+    dict
+    """
+    record = {f"{variant}/{protocol}": result.record()
+              for (variant, protocol), result in results.items()}
+    record.update({f"ours/{protocol}/{mode}": result.record(detailed=False)
+                   for (protocol, mode), result in (ours_results or {}).items()})
+    return record
 
 
 def save_protocol_model(result: ProtocolResult, path: str | Path, *, feature_config: config.FeatureConfig,

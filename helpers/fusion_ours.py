@@ -69,6 +69,15 @@ class OursFusionResult:
     gender_table: pd.DataFrame
     seconds: float
 
+    def record(self, summary: pd.DataFrame, split_list: Sequence[splits.Split]) -> dict:
+        """A JSON-ready record for notebook 07's metrics file: ``summary`` (the table of
+        :func:`summarise`), the fold and gender tables, the time and the folds' names."""
+        return {"summary": summary.to_dict("records"),
+                "folds": self.fold_table.to_dict("records"),
+                "gender_folds": self.gender_table.to_dict("records"),
+                "seconds": round(self.seconds, 1),
+                "splits": [split.name for split in split_list]}
+
 
 def per_gender_standardise(x: np.ndarray, *, train_rows: np.ndarray, train_female: np.ndarray,
                            female: np.ndarray) -> np.ndarray:

@@ -388,6 +388,41 @@ def out_of_fold_predictions(results: Sequence[GenderFoldResult], *,
     return table.sort_values("clip_id", kind="stable").reset_index(drop=True)
 
 
+def kfold_record(results: Sequence[GenderFoldResult], oof_predictions: pd.DataFrame, *,
+                 n_folds: int, seed: int, oof_file: str) -> dict:
+    """The k-fold study of notebook 05 for its metrics file.
+
+    Parameters
+    ----------
+    results : sequence of GenderFoldResult
+        One per fold (each given as :meth:`GenderFoldResult.summary`).
+    oof_predictions : pd.DataFrame
+        :func:`out_of_fold_predictions` of ``results``: the pooled metrics and confusion
+        matrix are computed from it.
+    n_folds, seed : int
+        The arguments of the ``splits.speaker_folds`` call that made the folds.
+    oof_file : str
+        The file name the predictions were written to.
+
+    Returns
+    -------
+    dict
+        ``n_folds``, ``folds``, ``pooled_metrics``, ``pooled_confusion``, ``oof_predictions``
+        and ``fold_source``.
+    """
+    y_true = (oof_predictions["gender"] == POSITIVE_LABEL).to_numpy()
+    p_female = oof_predictions["p_female"].to_numpy()
+    return {
+        "n_folds": n_folds,
+        "folds": [result.summary() for result in results],
+        "pooled_metrics": evaluation.binary_metrics(y_true, p_female),
+        "pooled_confusion": confusion(y_true, p_female),
+        "oof_predictions": oof_file,
+        "fold_source": f"splits.speaker_folds(clean items, n_folds={n_folds}, seed={seed}); "
+                       "fold = zero-based Split.fold",
+    }
+
+
 def per_actor_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     """Accuracy of each test actor: errors cluster by speaker.
 

@@ -187,3 +187,53 @@ def load_cached_run(*, profile: str = "quick", ravdess_dir: str = "", noise_dir:
                    noise_folds=noise_folds, seed=seed, strict=strict)
     feature_set = load_features(run, noise_config=noise_config, seed=seed)
     return run, feature_set, noise_config
+
+
+def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
+                  data_fingerprint: str, seed: int, model_cache: bool = True) -> dict:
+    """Write a notebook's metrics file: the run, its results, and what produced them.
+
+    The file holds, in this order, :meth:`RunData.describe`, ``results``, the model cache's
+    tally of this session (``model_cache``) and :func:`helpers.io.run_metadata` (parameters,
+    seed, data fingerprint, library versions).
+
+    Parameters
+    ----------
+    name : str
+        The metrics file's name (``config.EMOTION_METRICS`` ...): it is written to
+        ``config.metrics_path(name)``.
+    run : RunData
+    results : dict
+        What the notebook found, JSON-ready.
+    parameters : dict
+        The notebook parameters (and derived values) that produced the results.
+    data_fingerprint : str
+        The features' cache key.
+    seed : int
+    model_cache : bool
+        Record ``training.cache_tally()`` (notebooks that train models).
+
+    Returns
+    -------
+    dict
+        What was written (a notebook that adds to it later writes it again).
+
+    Raises
+    ------
+    ConfigError
+        If ``results`` repeats a key of the run description or of the metadata.
+    """
+    head = run.describe()
+    metadata = io.run_metadata(parameters=parameters, data_fingerprint=data_fingerprint, seed=seed)
+    clashes = sorted((set(head) | set(metadata) | {"model_cache"}) & set(results))
+    if clashes:
+        raise ConfigError(f"results={sorted(results)} repeat the keys {clashes} that the metrics "
+                          "file's run description, model cache tally or metadata hold")
+    payload = {**head, **results}
+    if model_cache:
+        from helpers import training  # Keras loads only for notebooks that train
+
+        payload["model_cache"] = training.cache_tally()
+    payload.update(metadata)
+    io.write_json(config.metrics_path(name), payload)
+    return payload

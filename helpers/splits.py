@@ -108,10 +108,14 @@ class Split:
         """The index arrays keyed by part name."""
         return {part: getattr(self, part) for part in PARTS}
 
-    def to_dict(self) -> dict:
-        """A JSON-ready description (indices and actor lists as plain lists)."""
+    def to_dict(self, *, indices: bool = True) -> dict:
+        """A JSON-ready description (indices and actor lists as plain lists).
+
+        ``indices=False`` leaves the three index lists out: name, fold, seed and actors only.
+        """
         out: dict = {"name": self.name, "fold": self.fold, "seed": self.seed}
-        out.update({part: getattr(self, part).tolist() for part in PARTS})
+        if indices:
+            out.update({part: getattr(self, part).tolist() for part in PARTS})
         for part in PARTS:
             actors = getattr(self, f"{part}_actors")
             out[f"{part}_actors"] = None if actors is None else list(actors)

@@ -66,6 +66,17 @@ def test_run_protocol_rows_cache_and_sidecar(model_cache, tmp_path):
     assert 0.0 <= row["accuracy_binary"] <= 1.0
     assert result.confusion().sum() == len(items)
     assert not any(fold.cached for fold in result.folds)
+    # Notebook 03's metrics record: detailed for the reconstruction, short for `ours`.
+    record = experiments.results_record({("clean", "speaker-independent"): result},
+                                        {("speaker-independent", "single-clip"): result})
+    assert list(record) == ["clean/speaker-independent", "ours/speaker-independent/single-clip"]
+    detailed, short = record.values()
+    assert list(detailed) == ["row", "per_class", "confusion", "splits", "epochs"]
+    assert list(short) == ["row", "confusion", "epochs"]
+    assert detailed["row"] == row and detailed["confusion"] == result.confusion().tolist()
+    assert detailed["splits"] == [fold.split.to_dict() for fold in result.folds]
+    assert detailed["epochs"] == [len(fold.history["loss"]) for fold in result.folds]
+    assert 1 <= detailed["epochs"][0] <= TINY.max_epochs
 
     again = experiments.run_protocol(x, items, variant="clean", protocol="speaker-independent",
                                      profile=TINY, hyperparameters=hyper, seed=3, data_key="tiny")

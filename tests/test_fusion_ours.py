@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, experiments, fusion_ours, recipes, splits  # noqa: E402
@@ -93,3 +94,12 @@ def test_summary_pairs_every_row_with_ours_and_gives_an_interval(study):
     assert reference["delta_uar"] == 0 and reference["delta_uar_std"] == 0
     for row in summary.itertuples():
         assert row.delta_uar_low <= row.delta_uar <= row.delta_uar_high or row.delta_uar_std == 0
+
+    # Notebook 07's metrics record of the study.
+    result = study["result"]
+    record = result.record(summary, study["splits"])
+    for key, table in (("summary", summary), ("folds", result.fold_table),
+                       ("gender_folds", result.gender_table)):
+        pd.testing.assert_frame_equal(pd.DataFrame(record[key]), table)  # NaN compares equal here
+    assert record["splits"] == [split.name for split in study["splits"]]
+    assert record["seconds"] == round(result.seconds, 1) > 0

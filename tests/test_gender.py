@@ -207,6 +207,14 @@ def test_out_of_fold_predictions_cover_every_clip_once(items, kfold):
     with pytest.raises(gender.GenderError, match="results is empty"):
         gender.out_of_fold_predictions([])
 
+    record = gender.kfold_record(results, table, n_folds=2, seed=3, oof_file="oof.csv")
+    assert record["n_folds"] == 2 and record["oof_predictions"] == "oof.csv"
+    assert record["folds"] == [result.summary() for result in results]
+    assert np.sum(record["pooled_confusion"]) == len(items)
+    y_true = (table["gender"] == "female").to_numpy()
+    assert record["pooled_metrics"] == evaluation.binary_metrics(y_true, table["p_female"].to_numpy())
+    assert "n_folds=2, seed=3" in record["fold_source"]
+
 
 def test_per_actor_accuracy_counts_errors_per_speaker():
     predictions = pd.DataFrame({

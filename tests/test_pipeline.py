@@ -3,13 +3,15 @@ load_cached_run, which finds the features notebook 02 cached at its noise levels
 
 from __future__ import annotations
 
+import json
 import warnings
 
+import pandas as pd
 import pytest
 
 from conftest import make_ravdess_tree, make_us8k_tree, ravdess_name
 from helpers import augment, config, io, pipeline
-from helpers.errors import DatasetError
+from helpers.errors import ConfigError, DatasetError
 
 
 @pytest.fixture
@@ -66,6 +68,29 @@ def test_a_copy_that_loses_an_actor_or_an_emotion_stops_with_one_message(roots):
     message = str(caught.value)
     assert "actor 7 has no usable clip" in message and "actor 12 has no sad clip" in message
     assert "9 files were skipped" in message
+
+
+def test_write_metrics_puts_the_run_first_and_the_metadata_last(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "METRICS_DIR", tmp_path / "metrics")
+    run = pipeline.RunData(manifest=pd.DataFrame({"clip_id": ["a", "b"]}), clips=pd.DataFrame({"clip_id": ["a"]}),
+                           noise=pd.DataFrame({"path": []}), profile=config.get_profile("smoke"),
+                           standin=True, standin_noise=True, ravdess_root=tmp_path, noise_root=tmp_path)
+    written = pipeline.write_metrics("99_test", run, {"uar": 0.5, "models": ["m.keras"]},
+                                     parameters={"PROFILE": "smoke"}, data_fingerprint="key", seed=7,
+                                     model_cache=False)
+    assert io.read_json(config.metrics_path("99_test")) == json.loads(json.dumps(written))
+    assert list(written) == [*run.describe(), "uar", "models", "parameters", "seed",
+                             "data_fingerprint", "versions"]
+    assert written["n_manifest"] == 2 and written["seed"] == 7 and written["data_fingerprint"] == "key"
+    assert written["versions"] == io.library_versions()
+
+    with_cache = pipeline.write_metrics("99_test", run, {"uar": 0.5}, parameters={},
+                                        data_fingerprint="key", seed=7)
+    assert list(with_cache)[len(run.describe()) + 1] == "model_cache"
+    assert set(with_cache["model_cache"]) == {"cached", "trained"}
+    with pytest.raises(ConfigError, match=r"repeat the keys \['n_clips', 'seed'\]"):
+        pipeline.write_metrics("99_test", run, {"seed": 1, "n_clips": 3}, parameters={},
+                               data_fingerprint="key", seed=7)
 
 
 def test_load_cached_run_uses_notebook_02s_noise_levels(roots, tmp_path, monkeypatch):

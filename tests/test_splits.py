@@ -373,6 +373,8 @@ def test_split_to_dict_and_overlap_check(manifest):
     record = split.to_dict()
     assert record["name"] == "gender" and len(record["test_actors"]) == 6
     assert record["test"] == split.test.tolist()
+    short = split.to_dict(indices=False)
+    assert short == {k: v for k, v in record.items() if k not in ("train", "validation", "test")}
     with pytest.raises(SplitError, match="disjoint"):
         Split("bad", train=np.array([0, 1]), validation=np.array([], dtype=int),
               test=np.array([1, 2]))

@@ -23,6 +23,10 @@ the binary one (see :func:`binary_accuracy_from_precision_recall`).
 
 All inputs are checked; violations raise :class:`helpers.errors.ConfigError` (a
 ``ProjectError``/``ValueError``) naming the argument, the offending value and the expectation.
+
+Why it is over 500 lines: it is the one home of every metric and summary statistic the
+project reports, so notebooks, benchmarks and the report compute each number one way; about
+40 % of it is docstrings and the input checks the metrics share.
 """
 
 from __future__ import annotations

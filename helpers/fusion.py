@@ -21,6 +21,12 @@ the emotion model sees (a noisy copy in the aggregation variant), as a deployed 
 
 Results are per fold; :func:`summarise_fusion` turns them into mean ± std and paired
 differences to the plain model on the same fold (same actors, same seed).
+
+Why it is over 500 lines: it is one study whose steps read each other's result types (the
+gender classifier of a fold, the fusion run, its summary, description and saved model), and
+about 40 % of it is docstrings; the splits and paired statistics it uses live in
+:mod:`helpers.splits` and :mod:`helpers.evaluation`, the study on ``ours`` in
+:mod:`helpers.fusion_ours`.
 """
 
 from __future__ import annotations

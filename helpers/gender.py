@@ -13,6 +13,10 @@ heard in training:
   :func:`table3`, :func:`confusion` -- what the notebook reports: per-clip and per-actor
   results, and Table 3 beside the report's values.
 * :func:`gender_sidecar` -- what a saved gender model needs beside it to be used on new audio.
+
+Why it is over 500 lines: about half of it is docstrings, and every function serves the one
+gender study of notebook 05, from training a split to the records of its metrics file; the
+builder lives in :mod:`helpers.models` and the actor splits in :mod:`helpers.splits`.
 """
 
 from __future__ import annotations

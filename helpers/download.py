@@ -1,9 +1,11 @@
 """Download the real corpora (RAVDESS speech, UrbanSound8K) from their official Zenodo records.
 
-The download is resumable: bytes land in ``<archive>.part`` beside the destination and a rerun
-asks the server for the rest with an HTTP Range request. The archive is unpacked into a
-temporary folder beside the destination, checked (file counts and layout), and only then renamed
-into place, so the destination is either absent or a complete, verified tree.
+`pooch <https://www.fatiando.org/pooch/>`_ (a librosa dependency) fetches each archive: it checks
+the MD5 from our registry on a temporary file and renames the file into place only if it
+matches. Ours are the downloader pooch calls (:func:`fetch_resumable`: pooch's own starts every
+download from byte 0, which a dropped connection 5 GB into UrbanSound8K makes costly) and the
+unpacking, which refuses unsafe members and renames the tree into place only once it is counted,
+so the destination is either absent or a complete, verified tree.
 
 Run it as ``python -m helpers.download ravdess [--to DIR]`` (or through
 ``python -m helpers.datasets download``, which calls :func:`main`).
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
+import pooch
 import requests
 from tqdm import tqdm
 
@@ -107,7 +109,7 @@ RAVDESS_SPEECH_STEM = re.compile(r"^03-01-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 DEFAULT_TIMEOUT_S = 30.0
-_CONTENT_RANGE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"^bytes\s+(?:(\d+)-\d+|\*)/(\d+)$")
 
 
 def get_source(name: str) -> DatasetSource:
@@ -132,8 +134,10 @@ def fetch_resumable(url: str, path: str | os.PathLike, *,
     """Download ``url`` into ``path``, continuing from whatever ``path`` already holds.
 
     A non-empty ``path`` is resumed with ``Range: bytes=<size>-``. A server that answers 200
-    instead of 206 sent the whole file, so ``path`` is truncated and rewritten from byte 0; a
-    416 whose total equals the size on disk means the file is already complete.
+    instead of 206 sent the whole file, so ``path`` is rewritten from byte 0; a 416 whose total
+    equals the size on disk means the file is already complete. pooch's ``HTTPDownloader``
+    covers none of this (it sends no Range header and truncates its output), which is why
+    :func:`download_dataset` hands pooch this function as its downloader.
 
     Parameters
     ----------
@@ -171,115 +175,76 @@ def fetch_resumable(url: str, path: str | os.PathLike, *,
         raise DownloadError(f"timeout={timeout} must be positive")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-
     # At most two rounds: a resume attempt, then (if the server cannot resume) a clean restart.
     for _ in range(2):
         have = path.stat().st_size if path.exists() else 0
         # Identity encoding: a server that gzips the body on the fly would otherwise hand
         # requests a stream it silently decompresses, corrupting a .tar.gz and the byte counts.
-        headers = {"Accept-Encoding": "identity"}
-        if have:
-            headers["Range"] = f"bytes={have}-"
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         try:
             response = requests.get(url, headers=headers, stream=True, timeout=timeout)
         except requests.RequestException as exc:
             raise DownloadError(f"GET {url} failed: {exc}") from exc
         with response:
-            if response.status_code == 416 and have:
-                total = _content_range(response.headers.get("Content-Range"))[2]
-                if total == have:
-                    _check_size(url, total, expected_bytes)
-                    return path
-                # The partial file is longer than (or unrelated to) the remote file.
-                path.unlink()
-                continue
-            if response.status_code >= 400:
-                raise DownloadError(f"GET {url} failed: HTTP {response.status_code} "
-                                    f"{response.reason}".rstrip())
-            if response.status_code == 206:
-                start, _end, total = _content_range(response.headers.get("Content-Range"))
-                if start != have:
-                    # A range we did not ask for cannot be appended safely: start again.
+            # Content-Range is "bytes <start>-<end>/<total>" on a 206, "bytes */<total>" on a 416.
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+            start = int(match[1]) if match and match[1] else None
+            total = int(match[2]) if match else None
+            status = response.status_code
+            if status == 416 and have:
+                if total != have:  # the partial file is longer than (or unrelated to) the remote
                     path.unlink()
                     continue
+                mode = None  # already complete
+            elif status >= 400:
+                raise DownloadError(f"GET {url} failed: HTTP {status} {response.reason}".rstrip())
+            elif status == 206 and start != have:
+                path.unlink()  # a range we did not ask for cannot be appended safely
+                continue
+            elif status == 206:
                 mode = "ab"
-            elif response.status_code == 200:
+            elif status == 200:
                 # The server ignored Range (or there was nothing to resume): the body is the
                 # whole file, so the partial bytes are discarded rather than duplicated.
-                have = 0
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                mode = "wb"
+                have, mode = 0, "wb"
+                length = response.headers.get("Content-Length", "")
+                total = int(length) if length.isdigit() else None
             else:
-                raise DownloadError(f"GET {url} failed: unexpected HTTP {response.status_code} "
+                raise DownloadError(f"GET {url} failed: unexpected HTTP {status} "
                                     f"{response.reason}".rstrip())
-            _check_size(url, total, expected_bytes)
-            written = _stream_to_file(response, path, mode=mode, have=have, total=total,
-                                      chunk_size=chunk_size, progress=progress,
-                                      description=description or path.name, url=url)
-        size = have + written
-        if total is not None and size != total:
-            raise DownloadError(f"GET {url} ended after {size} of {total} bytes; "
+            # Refusing up front saves a long download of something that is not the archive.
+            if total is not None and expected_bytes is not None and total != expected_bytes:
+                raise DownloadError(f"GET {url}: the server announces {total} bytes, "
+                                    f"expected {expected_bytes}")
+            if mode is None:
+                return path
+            size = have
+            with open(path, mode) as handle, tqdm(
+                    total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                    desc=description or path.name, file=sys.stderr, disable=not progress,
+                    leave=False) as bar:
+                try:
+                    for chunk in response.iter_content(chunk_size=chunk_size):
+                        size += handle.write(chunk)
+                        bar.update(len(chunk))
+                except requests.RequestException as exc:
+                    raise DownloadError(f"GET {url} stopped after {size} bytes ({exc}); "
+                                        f"run again to resume from {path}") from exc
+        # The announced total, when there is one, already equals expected_bytes (checked above).
+        wanted = expected_bytes if total is None else total
+        if wanted is not None and size != wanted:
+            raise DownloadError(f"GET {url} ended after {size} of {wanted} bytes; "
                                 f"run again to resume from {path}")
-        if expected_bytes is not None and size != expected_bytes:
-            raise DownloadError(f"GET {url} gave {size} bytes, expected {expected_bytes}")
         return path
     raise DownloadError(f"GET {url} failed: the server could not resume {path} and a clean "
                         f"restart did not succeed either")
-
-
-def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """Parse ``Content-Range: bytes a-b/total`` (or ``bytes */total``) into ``(a, b, total)``."""
-    match = _CONTENT_RANGE.match((value or "").strip())
-    if not match:
-        return None, None, None
-    start, end, total = match.groups()
-    return (int(start) if start else None, int(end) if end else None,
-            int(total) if total and total != "*" else None)
-
-
-def _check_size(url: str, total: int | None, expected_bytes: int | None) -> None:
-    # Refusing up front saves a long download of something that is not the expected archive.
-    if total is not None and expected_bytes is not None and total != expected_bytes:
-        raise DownloadError(f"GET {url}: the server announces {total} bytes, "
-                            f"expected {expected_bytes}")
-
-
-def _stream_to_file(response: requests.Response, path: Path, *, mode: str, have: int,
-                    total: int | None, chunk_size: int, progress: bool, description: str,
-                    url: str) -> int:
-    """Append (``mode="ab"``) or write the response body to ``path``; return bytes written."""
-    written = 0
-    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=description, file=sys.stderr, disable=not progress, leave=False)
-    try:
-        with open(path, mode) as handle:
-            for chunk in response.iter_content(chunk_size=chunk_size):
-                handle.write(chunk)
-                written += len(chunk)
-                bar.update(len(chunk))
-    except requests.RequestException as exc:
-        raise DownloadError(f"GET {url} stopped after {have + written} bytes ({exc}); "
-                            f"run again to resume from {path}") from exc
-    finally:
-        bar.close()
-    return written
-
-
-def file_md5(path: str | os.PathLike, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> str:
-    """MD5 hex digest of a file, the checksum Zenodo publishes."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def extract_archive(archive: str | os.PathLike, folder: str | os.PathLike, *,
                     progress: bool = True) -> Path:
     """Unpack a zip or tar(.gz) archive into ``folder``, refusing members that would escape it.
 
-    The format is read from the file's content, not its name (downloads end in ``.part``).
+    The format is read from the file's content, not its name.
 
     Parameters
     ----------
@@ -304,31 +269,34 @@ def extract_archive(archive: str | os.PathLike, folder: str | os.PathLike, *,
     """
     archive, folder = Path(archive), Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    label = f"extract {archive.name.removesuffix('.part')}"
+    bar = tqdm(desc=f"extract {archive.name}", unit="file", file=sys.stderr,
+               disable=not progress, leave=False)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as bundle:
-                members = bundle.infolist()
-                for info in tqdm(members, desc=label, unit="file",
-                                 file=sys.stderr, disable=not progress, leave=False):
+                for info in bundle.infolist():
                     _check_member_name(info.filename, archive)
                     bundle.extract(info, folder)
+                    bar.update(1)
         elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive, mode="r:*") as bundle, \
-                    tqdm(desc=label, unit="file", file=sys.stderr,
-                         disable=not progress, leave=False) as bar:
+            # The "data" filter (Python >= 3.11.4) is a second line of defence behind the name
+            # checks: it also drops permissions such as setuid that a dataset never needs.
+            data_filter = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            with tarfile.open(archive, mode="r:*") as bundle:
                 # Streaming member by member avoids decompressing a 6 GB tar twice.
                 for member in bundle:
                     _check_member_name(member.name, archive)
                     if not (member.isfile() or member.isdir()):
                         raise DownloadError(f"{archive}: member {member.name!r} is a link or "
                                             f"special file; refusing to extract it")
-                    _extract_tar_member(bundle, member, folder)
+                    bundle.extract(member, folder, **data_filter)
                     bar.update(1)
         else:
             raise DownloadError(f"{archive} is neither a zip nor a tar archive")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
         raise DownloadError(f"{archive} is not a readable archive: {exc}") from exc
+    finally:
+        bar.close()
     return folder
 
 
@@ -339,15 +307,6 @@ def _check_member_name(name: str, archive: Path) -> None:
     if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) or ".." in parts:
         raise DownloadError(f"{archive}: member {name!r} has an absolute path or '..'; "
                             f"refusing to extract an archive that writes outside its folder")
-
-
-def _extract_tar_member(bundle: tarfile.TarFile, member: tarfile.TarInfo, folder: Path) -> None:
-    # The "data" filter (Python >= 3.11.4) is a second line of defence behind the name checks:
-    # it also drops permissions such as setuid that a dataset never needs.
-    if hasattr(tarfile, "data_filter"):
-        bundle.extract(member, folder, filter="data")
-    else:  # pragma: no cover - older 3.11 patch releases
-        bundle.extract(member, folder)
 
 
 def verify_ravdess(root: str | os.PathLike, *, expected_files: int = 1440) -> int:
@@ -422,11 +381,12 @@ def download_dataset(name: str, *, to: str | os.PathLike | None = None,
                      progress: bool = True) -> Path:
     """Download, unpack and verify one corpus into a folder that must not already hold data.
 
-    The archive is fetched to ``<archive>.part`` beside the destination (resumed if present),
-    checked against its known size and MD5, unpacked into a temporary folder beside the
-    destination, verified, and renamed into place. The ``.part`` file is removed once the tree
-    is in place, and also when the archive proves bad (a rerun could only repeat the failure);
-    it is kept after a network failure so a rerun resumes.
+    The archive is fetched by :func:`retrieve_archive` beside the destination (resumed from a
+    ``.part`` file, checked against its known size and MD5), unpacked into a temporary folder
+    beside the destination, verified, and renamed into place. The archive is removed once the
+    tree is in place, and also when it proves bad (a rerun could only repeat the failure); a
+    network failure keeps the ``.part`` file so a rerun resumes, and a run stopped while
+    unpacking keeps the checked archive, which pooch then reuses without downloading it again.
 
     Parameters
     ----------
@@ -478,26 +438,21 @@ def download_dataset(name: str, *, to: str | os.PathLike | None = None,
     _refuse_existing(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
 
-    part = destination.parent / f"{_archive_name(url, source)}.part"
-    fetch_resumable(url, part, expected_bytes=archive_bytes, chunk_size=chunk_size,
-                    timeout=timeout, progress=progress, description=source.archive_name)
-
+    archive = retrieve_archive(url, destination.parent / _archive_name(url, source),
+                               expected_bytes=archive_bytes, md5=archive_md5,
+                               chunk_size=chunk_size, timeout=timeout, progress=progress)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".extracting",
                                     dir=destination.parent))
     try:
         try:
-            if archive_md5 is not None:
-                actual = file_md5(part)
-                if actual != archive_md5.lower():
-                    raise DownloadError(f"{url}: archive MD5 is {actual}, expected {archive_md5}")
-            extract_archive(part, staging, progress=progress)
+            extract_archive(archive, staging, progress=progress)
             root = staging
             if source.top_folder and (staging / source.top_folder).is_dir():
                 root = staging / source.top_folder
             _VERIFIERS[source.name](root, expected_files=expected_files)
         except DownloadError:
-            # The archive itself is wrong, so resuming it could only reproduce this failure.
-            part.unlink(missing_ok=True)
+            # The archive itself is wrong, so keeping it could only reproduce this failure.
+            archive.unlink(missing_ok=True)
             raise
         # Checked again: another process may have filled the destination during the download.
         _refuse_existing(destination)
@@ -506,12 +461,58 @@ def download_dataset(name: str, *, to: str | os.PathLike | None = None,
         os.replace(root, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    part.unlink(missing_ok=True)
+    archive.unlink(missing_ok=True)
     return destination
 
 
+def retrieve_archive(url: str, archive: str | os.PathLike, *,
+                     expected_bytes: int | None = None, md5: str | None = None,
+                     chunk_size: int = DEFAULT_CHUNK_SIZE, timeout: float = DEFAULT_TIMEOUT_S,
+                     progress: bool = True) -> Path:
+    """Fetch ``url`` to ``archive`` with pooch, resuming ``<archive>.part``; return ``archive``.
+
+    pooch skips the download when ``archive`` is already there with the right MD5 (or with
+    ``md5=None``: a file of that name is then trusted), replaces one with another MD5, and
+    checks the MD5 of a download before renaming it into place.
+
+    Raises
+    ------
+    DownloadError
+        As :func:`fetch_resumable` does, or if the MD5 differs (the message names the URL, the
+        archive and both digests; pooch has deleted the download).
+    """
+    archive = Path(archive)
+    part = archive.with_name(f"{archive.name}.part")
+
+    def resume_into(url: str, output_file: str, _pooch: object) -> None:
+        # pooch downloads into a temporary file of its own before checking it; ours resumes a
+        # .part file that outlives a failed run, so the finished .part becomes that file.
+        fetch_resumable(url, part, expected_bytes=expected_bytes, chunk_size=chunk_size,
+                        timeout=timeout, progress=progress, description=archive.name)
+        os.replace(part, output_file)
+
+    # Our progress bar and final line say what pooch's log would (it would also suggest a
+    # SHA256 for the caller to pin, which means nothing to someone running the command).
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        return Path(pooch.retrieve(url, known_hash=f"md5:{md5.lower()}" if md5 else None,
+                                   fname=archive.name, path=archive.parent,
+                                   downloader=resume_into))
+    except DownloadError:
+        raise
+    except ValueError as exc:  # pooch's hash mismatch; it has deleted the download
+        got = re.search(r"but got ([0-9a-fA-F]+)", str(exc))
+        actual = got[1] if got else f"not {md5} ({exc})"
+        raise DownloadError(f"{url}: archive {archive.name} MD5 is {actual}, "
+                            f"expected {md5}") from exc
+    finally:
+        logger.setLevel(level)
+
+
 def _archive_name(url: str, source: DatasetSource) -> str:
-    """Name the partial file after the URL's file, so a mirror never resumes another's bytes."""
+    """Name the archive after the URL's file, so a mirror never resumes another's bytes."""
     candidate = PurePosixPath(unquote(urlparse(url).path)).name
     return candidate if candidate and candidate not in {".", ".."} else source.archive_name
 

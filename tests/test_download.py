@@ -78,6 +78,7 @@ class ArchiveServer:
         self.files: dict[str, bytes] = {}
         self.requests: list[dict[str, str]] = []
         self.ignore_range = False
+        self.cut_after: int | None = None  # bytes of the body sent before hanging up
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +111,9 @@ class ArchiveServer:
                 self.send_header("Content-Length", str(len(chunk)))
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
+                if server.cut_after is not None:  # a dropped connection, once
+                    chunk, server.cut_after = chunk[:server.cut_after], None
+                    self.close_connection = True
                 self.wfile.write(chunk)
 
             def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
@@ -147,9 +151,11 @@ def fetch(name: str, server: ArchiveServer, destination: Path, path: str, **kwar
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary folders and partial files a finished run should not leave behind."""
+    """Temporary folders, archives and partial files a finished run should not leave behind
+    (pooch's own temporary downloads are named ``tmp*``)."""
     return sorted(p.name for p in folder.iterdir()
-                  if p.name.endswith((".part", ".extracting")))
+                  if p.name.endswith((".part", ".extracting", ".zip", ".tar.gz"))
+                  or p.name.startswith("tmp"))
 
 
 def test_ravdess_download_gives_a_verified_tree(server, tmp_path):
@@ -211,6 +217,51 @@ def test_complete_partial_file_is_not_downloaded_again(server, tmp_path):
 
     assert [r.get("Range") for r in server.requests] == [f"bytes={len(body)}-"]
     assert len(list((tmp_path / "ravdess").rglob("03-01-*.wav"))) == 3
+
+
+def test_dropped_connection_keeps_the_part_file_and_a_rerun_resumes(server, tmp_path):
+    body = server.files["/ravdess.zip"]
+    server.cut_after = 1000
+
+    with pytest.raises(DownloadError, match="run again to resume") as caught:
+        fetch("ravdess", server, tmp_path / "ravdess", "/ravdess.zip",
+              archive_md5=hashlib.md5(body).hexdigest())
+    assert server.url("/ravdess.zip") in str(caught.value)
+    kept = (tmp_path / "ravdess.zip.part").read_bytes()
+    assert 0 < len(kept) <= 1000 and body.startswith(kept)
+    assert leftovers(tmp_path) == ["ravdess.zip.part"]
+
+    fetch("ravdess", server, tmp_path / "ravdess", "/ravdess.zip",
+          archive_md5=hashlib.md5(body).hexdigest())
+    assert [r.get("Range") for r in server.requests] == [None, f"bytes={len(kept)}-"]
+    assert leftovers(tmp_path) == []
+
+
+def test_checked_archive_from_a_run_stopped_while_unpacking_is_reused(server, tmp_path):
+    # pooch finds the archive with the right MD5 and downloads nothing.
+    body = server.files["/ravdess.zip"]
+    (tmp_path / "ravdess.zip").write_bytes(body)
+
+    destination = fetch("ravdess", server, tmp_path / "ravdess", "/ravdess.zip",
+                        archive_md5=hashlib.md5(body).hexdigest())
+
+    assert server.requests == []
+    assert len(list(destination.rglob("03-01-*.wav"))) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_corrupt_resumed_archive_fails_its_md5_and_is_not_kept(server, tmp_path):
+    body = server.files["/ravdess.zip"]
+    (tmp_path / "ravdess.zip.part").write_bytes(b"\xff" * 100)  # not the archive's first bytes
+
+    with pytest.raises(DownloadError,
+                       match=r"ravdess\.zip MD5 is [0-9a-f]{32}, expected") as caught:
+        fetch("ravdess", server, tmp_path / "ravdess", "/ravdess.zip",
+              archive_md5=hashlib.md5(body).hexdigest())
+
+    assert server.url("/ravdess.zip") in str(caught.value)
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "ravdess").exists()
 
 
 def test_server_ignoring_range_restarts_cleanly(server, tmp_path):

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import arguments
 from helpers import (audio, baselines, config, crosscorpus, datasets, evaluation, experiments,
                      features, functionals, io, pretrained, recipes, splits)
 from helpers.errors import ProjectError, is_int
@@ -96,14 +97,8 @@ def parse_args(argv):
     if args.shipped and args.recipes:
         parser.error(f"--recipes {args.recipes!r} and --shipped exclude each other: --shipped tests "
                      f"the shipped models, --recipes trains recipes")
-    args.recipe_list = [r.strip() for r in (args.recipes or DEFAULT_RECIPES).split(",") if r.strip()]
-    unknown = sorted(set(args.recipe_list) - set(ALL_RECIPES))
-    if unknown or not args.recipe_list:
-        parser.error(f"--recipes {args.recipes!r}: unknown {unknown}; expected names from {ALL_RECIPES}")
-    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad_modes = sorted(set(args.mode_list) - set(recipes.MODES))
-    if bad_modes or not args.mode_list:
-        parser.error(f"--modes {args.modes!r}: unknown {bad_modes}; expected names from {recipes.MODES}")
+    args.recipe_list = arguments.name_list(parser, "--recipes", args.recipes or DEFAULT_RECIPES, ALL_RECIPES)
+    args.mode_list = arguments.name_list(parser, "--modes", args.modes, recipes.MODES)
     if not args.shipped:
         if not args.ravdess:
             parser.error("--ravdess DIR is required to train (or pass --shipped to test the shipped models)")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import arguments
 from helpers import (baselines, config, datasets, evaluation, experiments, functionals, gender,
                      io, recipes, splits)
 from helpers.errors import ProjectError
@@ -165,14 +166,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
     args = parser.parse_args(argv)
-    args.recipe_list = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    unknown = sorted(set(args.recipe_list) - set(ALL_RECIPES))
-    if unknown or not args.recipe_list:
-        parser.error(f"--recipes {args.recipes!r}: unknown {unknown}; expected names from {ALL_RECIPES}")
-    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad_modes = sorted(set(args.mode_list) - set(recipes.MODES))
-    if bad_modes or not args.mode_list:
-        parser.error(f"--modes {args.modes!r}: unknown {bad_modes}; expected names from {recipes.MODES}")
+    args.recipe_list = arguments.name_list(parser, "--recipes", args.recipes, ALL_RECIPES)
+    args.mode_list = arguments.name_list(parser, "--modes", args.modes, recipes.MODES)
     return args
 
 

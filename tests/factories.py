@@ -6,14 +6,82 @@ function, so a builder recorded by its ``module.qualname`` (tuning's study setti
 cache key) names the same thing in every test and in ``sweep_worker.py``'s processes.
 ``paired_fold_table`` is a fusion study's fold table with hand-picked numbers, for the paired
 comparisons (tests/test_evaluation.py) and the fusion table (tests/test_fusion.py).
+``item_table`` is a RAVDESS-like item table (actor, gender, emotion, clip id, variant): the one
+builder behind every test's generated corpus, each asking for the shape it needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 
-from helpers import models
+from helpers import config, models
+
+#: Recordings per emotion of one RAVDESS speech actor: neutral has no strong intensity, so it
+#: has 1 intensity x 2 statements x 2 repetitions, every other emotion 2 x 2 x 2.
+RAVDESS_CLIPS = {emotion: 4 if emotion == "neutral" else 8 for emotion in config.EMOTIONS}
+
+
+def ravdess_clip_id(actor: int, code: int, take: int) -> str:
+    """The RAVDESS name of an actor's ``take``-th recording (from 0) of emotion ``code``.
+
+    Takes count through intensity, statement and repetition in RAVDESS's order, so takes 0 and 1
+    are the two repetitions of normal intensity, statement 1.
+    """
+    intensity, statement, repetition = take // 4 + 1, take // 2 % 2 + 1, take % 2 + 1
+    return f"03-01-{code:02d}-{intensity:02d}-{statement:02d}-{repetition:02d}-{actor:02d}"
+
+
+def _fill(template: str | Callable[[int, int, int], object], actor: int, code: int,
+          take: int) -> object:
+    if callable(template):
+        return template(actor, code, take)
+    return template.format(actor=actor, code=code, take=take)
+
+
+def item_table(*, actors: Iterable[int] = range(1, 9),
+               emotions: Sequence[str] = config.EMOTIONS,
+               clips_per_emotion: int | Mapping[str, int] = 2,
+               clips_per_actor: int | None = None,
+               clip_id: str | Callable[[int, int, int], str] = "a{actor:02d}-e{code}-{take}",
+               variants: Sequence[str] | None = ("clean",),
+               extra: Mapping[str, str | Callable[[int, int, int], object]] | None = None,
+               ) -> pd.DataFrame:
+    """A RAVDESS-like item table: odd actors male, even female, one row per recording and variant.
+
+    Rows run variant, actor, emotion, take (outermost first). Each actor records every emotion
+    ``clips_per_emotion`` times (a number, or a number per emotion); with ``clips_per_actor``
+    instead, each actor records that many clips and clip ``take`` of actor ``actor`` has emotion
+    ``emotions[(actor + take) % len(emotions)]``, so the emotions rotate over the actors.
+    ``clip_id`` and the values of ``extra`` (more columns) are format strings with the fields
+    ``actor``, ``code`` (the emotion's code, from 1 in ``config.EMOTIONS``) and ``take`` (from 0),
+    or functions of those three (an ``extra`` function may return any value, a number say).
+    ``variants=None`` leaves out the variant column.
+    """
+    extra = dict(extra or {})
+    rows = []
+    for variant in (None,) if variants is None else variants:
+        for actor in actors:
+            if clips_per_actor is None:
+                counts = (clips_per_emotion if isinstance(clips_per_emotion, Mapping)
+                          else dict.fromkeys(emotions, clips_per_emotion))
+                recordings = [(emotion, take) for emotion in emotions
+                              for take in range(counts[emotion])]
+            else:
+                recordings = [(emotions[(actor + take) % len(emotions)], take)
+                              for take in range(clips_per_actor)]
+            for emotion, take in recordings:
+                code = config.EMOTIONS.index(emotion) + 1
+                row = {"actor": actor, "gender": "male" if actor % 2 else "female",
+                       "emotion": emotion, "emotion_code": code,
+                       "clip_id": _fill(clip_id, actor, code, take)}
+                if variant is not None:
+                    row["variant"] = variant
+                row.update({name: _fill(value, actor, code, take) for name, value in extra.items()})
+                rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,

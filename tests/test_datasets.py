@@ -16,6 +16,7 @@ from conftest import (KAGGLE_FOLDER, RAVDESS_RATE, make_ravdess_tree, make_us8k_
                       ravdess_name, write_clip, write_unusable_clips)
 from helpers import config, datasets
 from helpers.errors import DatasetError
+from tests.factories import item_table
 
 
 # --- parse_ravdess_name ---------------------------------------------------------------------
@@ -599,8 +600,7 @@ def test_the_accepted_suffixes_have_one_definition():
 # --- check_protocol -------------------------------------------------------------------------
 
 def _full_manifest() -> pd.DataFrame:
-    rows = [{"actor": actor, "emotion": emotion} for actor in range(1, 25) for emotion in config.EMOTIONS]
-    return pd.DataFrame(rows)
+    return item_table(actors=range(1, 25), clips_per_emotion=1)[["actor", "emotion"]]
 
 
 def test_check_protocol_accepts_every_actor_with_every_emotion():

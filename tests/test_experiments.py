@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from helpers import config, experiments, training
 from helpers.errors import ConfigError
+from tests.factories import item_table, ravdess_clip_id
 
 TINY = config.Profile("tiny", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
                       n_folds=2, batch_size=16)
@@ -16,15 +16,8 @@ TINY = config.Profile("tiny", clips_per_actor=None, max_epochs=2, early_stopping
 def tiny_items(*, n_actors: int = 8, clips_per_emotion: int = 2, seed: int = 0):
     """Items for ``n_actors`` actors × 8 emotions, and features with a class-dependent offset."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for actor in range(1, n_actors + 1):
-        for code in range(1, 9):
-            for take in range(clips_per_emotion):
-                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
-                             "emotion": config.EMOTIONS[code - 1], "emotion_code": code,
-                             "clip_id": f"03-01-{code:02d}-01-01-{take + 1:02d}-{actor:02d}",
-                             "variant": "clean"})
-    items = pd.DataFrame(rows)
+    items = item_table(actors=range(1, n_actors + 1), clips_per_emotion=clips_per_emotion,
+                       clip_id=ravdess_clip_id)
     x = rng.normal(size=(len(items), 8, 12)).astype(np.float32)
     x += (items["emotion_code"].to_numpy()[:, None, None] - 4.5).astype(np.float32)
     return x, items

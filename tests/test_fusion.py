@@ -15,20 +15,15 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, experiments, fusion, gender, recipes, splits, training  # noqa: E402
+from tests import factories  # noqa: E402
 from tests.factories import paired_fold_table  # noqa: E402
 
 
 def item_table(*, clips_per_actor: int = 2, versions: tuple[str, ...] = ("clean",)) -> pd.DataFrame:
     """24 actors (odd male, even female), ``clips_per_actor`` recordings, one row per version."""
-    rows = []
-    for version in versions:
-        for actor in range(1, 25):
-            for clip in range(clips_per_actor):
-                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
-                             "clip_id": f"{actor:02d}-{clip}", "emotion_code": 1 + (actor + clip) % 8,
-                             "emotion": config.EMOTIONS[(actor + clip) % 8],
-                             "variant": version})
-    return pd.DataFrame(rows)
+    table = factories.item_table(actors=range(1, 25), clips_per_actor=clips_per_actor,
+                                 clip_id="{actor:02d}-{take}", variants=versions)
+    return table[["actor", "gender", "clip_id", "emotion_code", "emotion", "variant"]]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import keras  # noqa: E402
 
 from helpers import config, evaluation, gender, models, splits, training  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
+from tests.factories import item_table, ravdess_clip_id  # noqa: E402
 
 SMALL = {"filters": 4, "dense_units": 8, "dropout_rate": 0.5, "learning_rate": 0.01}
 SHAPE = (16, 24)
@@ -26,10 +27,9 @@ CLIPS_PER_ACTOR = 4
 
 def make_items(actors=range(1, 9)) -> pd.DataFrame:
     """A clean-variant item table: odd actors male, even female, a few clips each."""
-    rows = [{"actor": actor, "gender": "male" if actor % 2 else "female",
-             "clip_id": f"03-01-{clip + 1:02d}-01-01-01-{actor:02d}", "variant": "clean"}
-            for actor in actors for clip in range(CLIPS_PER_ACTOR)]
-    return pd.DataFrame(rows)
+    table = item_table(actors=actors, emotions=config.EMOTIONS[:CLIPS_PER_ACTOR],
+                       clips_per_emotion=1, clip_id=ravdess_clip_id)
+    return table[["actor", "gender", "clip_id", "variant"]]
 
 
 def make_logmels(items: pd.DataFrame, *, seed: int = 0) -> np.ndarray:

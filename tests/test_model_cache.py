@@ -16,10 +16,10 @@ import dataclasses  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import models, recipes, splits, training  # noqa: E402
+from tests.factories import item_table  # noqa: E402
 
 N_FEATURES = 12
 N_CLASSES = 3
@@ -136,10 +136,7 @@ NOT_TRAINING_SETTINGS = {"name", "description", "task", "test_time_speeds", "cha
 
 def recipe_data(*, n_actors: int = 4, clips_per_emotion: int = 1):
     rng = np.random.default_rng(1)
-    rows = [{"actor": actor, "gender": "male" if actor % 2 else "female", "emotion_code": code}
-            for actor in range(1, n_actors + 1) for code in range(1, 9)
-            for _ in range(clips_per_emotion)]
-    items = pd.DataFrame(rows)
+    items = item_table(actors=range(1, n_actors + 1), clips_per_emotion=clips_per_emotion)
     labels = items["emotion_code"].to_numpy() - 1
     x = rng.normal(size=(len(items), N_FEATURES)).astype(np.float32)
     x[np.arange(len(items)), labels] += 3.0

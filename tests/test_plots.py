@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, io, plots  # noqa: E402
+from tests.factories import item_table  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,10 +26,9 @@ def close_figures():
 
 def manifest() -> pd.DataFrame:
     """Two actors (one male, one female), every emotion once each, durations 3 to 4.5 s."""
-    rows = [{"actor": actor, "gender": "male" if actor % 2 else "female", "emotion": emotion,
-             "duration": 3.0 + 0.1 * index}
-            for actor in (1, 2) for index, emotion in enumerate(config.EMOTIONS)]
-    return pd.DataFrame(rows)
+    items = item_table(actors=(1, 2), clips_per_emotion=1,
+                       extra={"duration": lambda actor, code, take: 3.0 + 0.1 * (code - 1)})
+    return items[["actor", "gender", "emotion", "duration"]]
 
 
 def test_counts_one_panel_per_column_with_a_bar_per_value_in_emotion_order():

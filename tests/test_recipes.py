@@ -6,12 +6,11 @@ import dataclasses
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from helpers import (config, experiments, functionals, gender, models, recipes, splits, training,
                      tuning, widgets)
-from tests.factories import tiny_cnn
+from tests.factories import item_table, tiny_cnn
 
 N_FEATURES = 24
 PROFILE = config.Profile("test", clips_per_actor=None, max_epochs=2, early_stopping_patience=1,
@@ -22,19 +21,16 @@ def functional_items(*, n_actors: int = 8, clips_per_emotion: int = 3, seed: int
                      speaker_offset: float = 0.0):
     """Functionals-shaped vectors whose emotion is a raised feature, with a per-speaker offset."""
     rng = np.random.default_rng(seed)
-    rows, vectors = [], []
-    for actor in range(1, n_actors + 1):
+    items = item_table(actors=range(1, n_actors + 1), clips_per_emotion=clips_per_emotion)
+    vectors = []
+    for actor, codes in items.groupby("actor", sort=False)["emotion_code"]:
+        # Each speaker's offset is drawn before its clips, as the clips' own noise follows it.
         offset = speaker_offset * rng.normal(size=N_FEATURES)
-        for code, emotion in enumerate(config.EMOTIONS, start=1):
-            for k in range(clips_per_emotion):
-                vector = rng.normal(size=N_FEATURES) + offset
-                vector[code] += 4.0
-                vector[0] += 3.0 if actor % 2 == 0 else -3.0  # a "pitch" feature for gender
-                vectors.append(vector)
-                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
-                             "emotion": emotion, "emotion_code": code,
-                             "clip_id": f"a{actor:02d}-e{code}-{k}", "variant": "clean"})
-    return np.stack(vectors).astype(np.float32), pd.DataFrame(rows)
+        vector = rng.normal(size=(len(codes), N_FEATURES)) + offset
+        vector[np.arange(len(codes)), codes.to_numpy()] += 4.0
+        vector[:, 0] += 3.0 if actor % 2 == 0 else -3.0  # a "pitch" feature for gender
+        vectors.append(vector)
+    return np.concatenate(vectors).astype(np.float32), items
 
 
 def tiny_mlp(input_shape, **kwargs):

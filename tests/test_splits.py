@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from helpers import config
 from helpers.errors import ProjectError
+from tests.factories import RAVDESS_CLIPS, item_table, ravdess_clip_id
 from helpers.splits import (
     Split,
     SplitError,
@@ -26,21 +26,8 @@ from helpers.splits import (
 
 def make_manifest(actors=range(1, 25)) -> pd.DataFrame:
     """One row per recording, laid out like RAVDESS speech: 60 clips per actor."""
-    rows = []
-    for actor in actors:
-        for code, emotion in enumerate(config.EMOTIONS, start=1):
-            intensities = (1,) if code == 1 else (1, 2)
-            for intensity, statement, repetition in itertools.product(intensities, (1, 2), (1, 2)):
-                clip_id = (f"03-01-{code:02d}-{intensity:02d}-{statement:02d}"
-                           f"-{repetition:02d}-{actor:02d}")
-                rows.append({
-                    "actor": actor,
-                    "gender": "male" if actor % 2 else "female",
-                    "emotion": emotion,
-                    "emotion_code": code,
-                    "clip_id": clip_id,
-                })
-    return pd.DataFrame(rows)
+    return item_table(actors=actors, clips_per_emotion=RAVDESS_CLIPS, clip_id=ravdess_clip_id,
+                      variants=None)
 
 
 def make_aggregation(manifest: pd.DataFrame) -> pd.DataFrame:

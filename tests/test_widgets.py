@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, features, tuning, widgets  # noqa: E402
-from tests.factories import tiny_cnn  # noqa: E402
+from tests.factories import item_table, tiny_cnn  # noqa: E402
 
 N_MELS, N_FRAMES = 12, 16
 
@@ -22,15 +22,8 @@ N_MELS, N_FRAMES = 12, 16
 def feature_set():
     """A FeatureSet of 8 actors x 8 emotions x 2 recordings in the four noise versions."""
     rng = np.random.default_rng(0)
-    rows = []
-    for actor in range(1, 9):
-        for code, emotion in enumerate(config.EMOTIONS, start=1):
-            for k in range(2):
-                rows.append({"actor": actor, "gender": "male" if actor % 2 else "female",
-                             "emotion": emotion, "emotion_code": code,
-                             "clip_id": f"a{actor:02d}-e{code}-{k}",
-                             "path": f"/x/{actor}-{code}-{k}"})
-    clips = pd.DataFrame(rows)
+    clips = item_table(actors=range(1, 9), clips_per_emotion=2, variants=None,
+                       extra={"path": "/x/{actor}-{code}-{take}"})
     values = rng.normal(0.0, 1.0, (len(config.NOISE_VARIANTS), len(clips), N_MELS, N_FRAMES))
     for index, code in enumerate(clips["emotion_code"]):
         values[:, index, code % N_MELS] += 3.0

@@ -295,7 +295,7 @@ def run_original(train_items: pd.DataFrame, test_sets: dict, *, modes, seed: int
     (:func:`validation_split`), which only stop training; the test corpora are read after
     training, through the prediction command's path (see the module docstring).
     """
-    from helpers import gender, predict, training
+    from helpers import gender, model_files, predict, training
 
     not_scored = {mode: LOG_MEL_NOT_ADAPTIVE for mode in modes if mode != "single-clip"}
     split = validation_split(train_items, seed=seed)
@@ -325,7 +325,7 @@ def run_original(train_items: pd.DataFrame, test_sets: dict, *, modes, seed: int
             epochs[task] = {"run": len(trained.history.get("loss", [])), "best": trained.best_epoch}
             say(f"original {task}: {training.describe_fit(trained.history)}, best validation epoch "
                 f"{trained.best_epoch}, {trained.seconds:.0f} s")
-            paths[task], _ = training.save_model_with_sidecar(
+            paths[task], _ = model_files.save_model_with_sidecar(
                 trained.model, Path(folder) / f"{task}_original",
                 sidecar=original_sidecar(recipe, train_items, split, seed=seed))
         predictor = predict.Predictor.load(paths["emotion"], paths["gender"])

@@ -27,7 +27,8 @@ Models and training
     ``splits``         train/validation/test splits: the original protocol and leak-free ones
     ``models``         Keras builders: emotion CNN, emotion + gender fusion CNN, gender CNN, MLP
     ``recipes``        how a model is trained, as data: ``Recipe`` values (``original``, ``ours``)
-    ``training``       fit, the content-addressed model cache, models saved with sidecars, predict
+    ``training``       fit, the content-addressed model cache, the recipe training path, predict
+    ``model_files``    a model and its sidecar on disk, written as one unit, read back and checked
 Studies
     ``experiments``    the emotion model on one variant under one evaluation protocol (Table 1)
     ``studies``        resumable Optuna studies: storage, names, grid stages that re-queue and wait

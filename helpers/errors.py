@@ -26,6 +26,11 @@ class ConfigError(ProjectError):
     """A parameter is outside the range the function accepts."""
 
 
+class TrainingError(ProjectError):
+    """Training inputs or settings are not what the function accepts (:mod:`helpers.training`),
+    or a saved model is not (:mod:`helpers.model_files`)."""
+
+
 class OutputError(ProjectError):
     """A result cannot be written: its folder is not writable, not a folder, or the disk is full.
 

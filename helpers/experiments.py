@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, features, functionals, recipes, splits, training
+from helpers import config, evaluation, features, functionals, model_files, recipes, splits, training
 from helpers.errors import ConfigError
 
 PROTOCOLS: tuple[str, ...] = ("original", "clip-grouped", "speaker-independent")
@@ -330,7 +330,7 @@ def save_protocol_model(result: ProtocolResult, path: str | Path, *, feature_con
         "epochs_trained": len(fold.history.get("loss", [])),
         **(extra or {}),
     }
-    return training.save_model_with_sidecar(result.model, path, sidecar=sidecar)
+    return model_files.save_model_with_sidecar(result.model, path, sidecar=sidecar)
 
 
 def matching_copies(recipe: recipes.Recipe, variant: recipes.Recipe, augmented: Sequence[np.ndarray]) -> list:

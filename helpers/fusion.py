@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, experiments, features, models, recipes, splits, training
+from helpers import (config, evaluation, experiments, features, model_files, models, recipes,
+                     splits, training)
 from helpers.errors import ProjectError
 from helpers.gender import gender_labels, train_gender_split
 
@@ -620,7 +621,7 @@ def save_fusion_model(result: FusionResult, path: str | Path, *,
         "epochs_trained": len(result.fusion_history.get("loss", [])),
         **(extra or {}),
     }
-    return training.save_model_with_sidecar(result.fusion_model, path, sidecar=sidecar)
+    return model_files.save_model_with_sidecar(result.fusion_model, path, sidecar=sidecar)
 
 
 def _signed(value: float) -> str:

@@ -382,7 +382,7 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
     PredictionError
         If the sidecar's feature configuration does not match the model's input shape.
     """
-    from helpers import training  # imports Keras: only when a model is really loaded
+    from helpers import model_files  # imports Keras: only when a model is really loaded
 
     if task not in ("emotion", "gender"):
         raise PredictionError(f"task={task!r} must be 'emotion' or 'gender'")
@@ -395,8 +395,8 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
         except pretrained.ShippedModelError as error:
             raise ModelNotFoundError(str(error)) from None
     try:
-        model, sidecar = training.load_model_with_sidecar(path, compile=False)
-    except training.ModelFileError as error:
+        model, sidecar = model_files.load_model_with_sidecar(path, compile=False)
+    except model_files.ModelFileError as error:
         raise ModelNotFoundError(str(error)) from None
     saved_task = sidecar.get("task", task)
     accepted = ("emotion", "emotion-fusion") if task == "emotion" else (task,)

@@ -286,9 +286,9 @@ def sidecar(task: str, recipe: recipes.Recipe, items: pd.DataFrame, *, seed: int
 
 
 def _save(model, path: Path, record: dict) -> None:
-    from helpers import training
+    from helpers import model_files
 
-    model_path, sidecar_path = training.save_model_with_sidecar(model, path, sidecar=record)
+    model_path, sidecar_path = model_files.save_model_with_sidecar(model, path, sidecar=record)
     deterministic_archive(model_path)
     saved = json.loads(sidecar_path.read_text(encoding="utf-8"))
     saved.pop("created", None)

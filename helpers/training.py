@@ -1,4 +1,4 @@
-"""Fit, cache, save and apply Keras models the way the original study trained them.
+"""Fit, cache and apply Keras models the way the original study trained them.
 
 * :func:`fit_model` -- Keras ``fit`` with the study's early stopping (``val_loss`` must improve
   by at least 0.03 within 3 epochs; the best weights are restored), seeded and deterministic.
@@ -7,21 +7,20 @@
 * :func:`training_key` and :func:`train_or_load` -- a content-addressed model cache: the same
   data, builder, hyperparameters, seed and library versions give the same key, and a cached
   model is loaded instead of retrained.
-* :func:`save_model_with_sidecar` / :func:`load_model_with_sidecar` -- a ``.keras`` model with a
-  JSON sidecar holding what is needed to use it (feature configuration, label order).
+* :func:`train_recipe` -- the one training path: a recipe trained on a split, through the cache.
 * :func:`predict_proba` and :func:`add_channel_axis` -- small helpers around prediction.
 
-Why it is over 1,000 lines: fitting, the content-addressed model cache and
+Saving and loading a model with its sidecar, and the cache's file layout, are
+:mod:`helpers.model_files`.
+
+Why it is over 900 lines: fitting, the content-addressed model cache and
 :func:`train_recipe` are one path whose cache key must cover everything the fit reads, so they
-stay together; about a third of the file is docstrings. Saving and loading a model with its
-sidecar (about 170 lines with the architecture digest) is the part that could move to a module
-of its own next.
+stay together; over a third of the file is docstrings.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _datetime
 import hashlib
 import json
 import os
@@ -36,15 +35,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import config, models
+from helpers import config, model_files, models
 from helpers import io as project_io
 from helpers import errors
-from helpers.errors import ProjectError
+from helpers.errors import TrainingError
 
 __all__ = [
     "TrainingError",
-    "ModelFileError",
-    "SIDECAR_REQUIRED_KEYS",
     "make_early_stopping",
     "fit_model",
     "solve_logistic",
@@ -53,9 +50,6 @@ __all__ = [
     "train_or_load",
     "cache_tally",
     "describe_cache_tally",
-    "architecture_digest",
-    "save_model_with_sidecar",
-    "load_model_with_sidecar",
     "predict_proba",
     "add_channel_axis",
 ]
@@ -63,22 +57,11 @@ __all__ = [
 #: Model inputs: one array, or several for a multi-input (fusion) model.
 Inputs = Union[np.ndarray, Sequence[np.ndarray], Mapping[str, np.ndarray]]
 
-#: Keys a model sidecar must hold for the model to be usable on new audio.
-SIDECAR_REQUIRED_KEYS: tuple[str, ...] = ("feature_config", "labels")
-
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 # Models this process loaded from the cache and trained (`train_or_load` counts them), so a
 # notebook's last line can say how much of its work was reused.
 _TALLY = {"cached": 0, "trained": 0}
-
-
-class TrainingError(ProjectError):
-    """Training inputs or settings are not what the function accepts."""
-
-
-class ModelFileError(TrainingError):
-    """A saved model or its sidecar is missing or incomplete."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -454,7 +437,8 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
         Cache key, usually from :func:`training_key`; letters, digits, ``_``, ``.``, ``-``.
     build : callable () -> keras.Model
         Makes a fresh compiled model. Always called (building is cheap): the model's
-        architecture, from :func:`architecture_digest`, is part of the cache entry's name.
+        architecture, from :func:`helpers.model_files.architecture_digest`, is part of the
+        cache entry's name.
     fit : callable (model) -> dict
         Trains the model in place and returns its history (a dict of per-epoch lists, e.g.
         from :func:`fit_model`, or a Keras ``History``); only called on a cache miss.
@@ -479,8 +463,8 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     Notes
     -----
     The model (``<key>-<architecture>.keras``) and history
-    (``<key>-<architecture>.history.json``) are each written atomically; a cache entry counts
-    only when both exist. An entry that fails to load is reported with a warning and retrained.
+    (``<key>-<architecture>.history.json``) are each written atomically
+    (:func:`helpers.model_files.write_cache_entry`); a cache entry counts only when both exist. An entry that fails to load is reported with a warning and retrained.
     """
     if not isinstance(key, str) or not _KEY_PATTERN.match(key):
         raise TrainingError(
@@ -493,19 +477,18 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     model = build()
     if not isinstance(model, keras.Model):
         raise TrainingError(f"build() returned a {type(model).__name__}; expected a keras.Model")
-    stem = f"{key}-{architecture_digest(model)}"
-    model_path = folder / f"{stem}.keras"
-    history_path = folder / f"{stem}.history.json"
-    if not force and model_path.is_file() and history_path.is_file():
+    model_path, history_path = model_files.cache_entry_paths(folder, key, model)
+    if not force:
         try:
-            model = keras.saving.load_model(model_path)
-            history = project_io.read_json(history_path)
+            entry = model_files.read_cache_entry(model_path, history_path)
         except Exception as error:  # noqa: BLE001 -- any unreadable entry is simply retrained
             warnings.warn(f"{model_path}: cached model could not be loaded ({error}); retraining",
                           stacklevel=2)
         else:
-            _TALLY["cached"] += 1
-            return model, history, True
+            if entry is not None:
+                _TALLY["cached"] += 1
+                model, history = entry
+                return model, history, True
     history = fit(model)
     if isinstance(history, keras.callbacks.History):
         history = _history_dict(history)
@@ -514,8 +497,7 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
             f"fit(model) returned a {type(history).__name__}; expected a dict of per-epoch lists"
         )
     history = {str(k): [float(v) for v in values] for k, values in history.items()}
-    _save_keras(model, model_path)
-    project_io.write_json(history_path, history)
+    model_files.write_cache_entry(model, history, model_path, history_path)
     _TALLY["trained"] += 1
     return model, history, False
 
@@ -772,161 +754,6 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         train_samples_per_s=None if cached_all or seconds <= 0 else samples / seconds)
 
 
-def architecture_digest(model: keras.Model) -> str:
-    """Short hash of a compiled model's serialised configuration (layers and compile settings).
-
-    Two builds from the same code and arguments give the same digest; any change to a layer,
-    an initializer seed, the normalisation constants, the optimizer settings, the loss or the
-    metrics gives another. Weights are not included.
-
-    Parameters
-    ----------
-    model : keras.Model
-
-    Returns
-    -------
-    str
-        8 hexadecimal digits.
-    """
-    description = json.loads(model.to_json())
-    optimizer = (description.get("compile_config") or {}).get("optimizer")
-    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
-        # Keras numbers optimizer names per process ("adam", "adam_1", ...): not architecture.
-        optimizer["config"].pop("name", None)
-    # Unnamed layers get per-process numbered names too ("dense", "dense_3"); replace every
-    # layer name by its position so that only the structure counts.
-    aliases = {layer.name: f"<layer {k}>" for k, layer in enumerate(model.layers)}
-    aliases[model.name] = "<model>"
-    text = json.dumps(_replace_names(description, aliases), sort_keys=True)
-    return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
-
-
-def _replace_names(value, aliases: Mapping[str, str]):
-    """Copy of a JSON value with every string equal to a key of ``aliases`` replaced."""
-    if isinstance(value, str):
-        return aliases.get(value, value)
-    if isinstance(value, list):
-        return [_replace_names(item, aliases) for item in value]
-    if isinstance(value, dict):
-        return {key: _replace_names(item, aliases) for key, item in value.items()}
-    return value
-
-
-# ----------------------------------------------------------------------------------------------
-# Saved models with a sidecar
-# ----------------------------------------------------------------------------------------------
-
-
-def save_model_with_sidecar(model: keras.Model, path: str | os.PathLike, *,
-                            sidecar: Mapping[str, Any]) -> tuple[Path, Path]:
-    """Save ``model`` as ``<name>.keras`` and its description as ``<name>.json``, atomically.
-
-    Parameters
-    ----------
-    model : keras.Model
-        The model to save.
-    path : path-like
-        Target; ``<name>.keras`` or just ``<name>``.
-    sidecar : mapping
-        What a user of the model needs: at least ``feature_config`` (a dict or a
-        :class:`helpers.config.FeatureConfig`) and ``labels`` (the output order). Dataclasses,
-        numpy values and paths are converted to JSON. ``trainable_params``, ``input_shape``
-        and ``created`` (UTC, ISO 8601) are added.
-
-    Returns
-    -------
-    model_path, sidecar_path : Path
-
-    Raises
-    ------
-    ModelFileError
-        If ``sidecar`` lacks a required key.
-    TrainingError
-        If ``model`` is not a Keras model.
-    """
-    if not isinstance(model, keras.Model):
-        raise TrainingError(f"model is a {type(model).__name__}; expected a keras.Model")
-    model_path, sidecar_path = _model_paths(path)
-    missing = [key for key in SIDECAR_REQUIRED_KEYS if key not in sidecar]
-    if missing:
-        raise ModelFileError(
-            f"sidecar for {model_path} lacks required key(s) {missing}; "
-            f"expected {list(SIDECAR_REQUIRED_KEYS)}"
-        )
-    record = {key: _jsonable(value) for key, value in sidecar.items()}
-    record["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
-    record["input_shape"] = _jsonable(_input_shape(model))
-    record["created"] = _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds")
-    # One unit: the sidecar names the model file's SHA-256, and loading checks it. A run that
-    # dies between the two writes leaves a new model beside an old sidecar; that pair is then
-    # refused instead of being trusted.
-    _save_keras(model, model_path)
-    record["model_sha256"] = project_io.file_sha256(model_path)
-    project_io.write_json(sidecar_path, record)
-    return model_path, sidecar_path
-
-
-def load_model_with_sidecar(path: str | os.PathLike, *,
-                            compile: bool = True) -> tuple[keras.Model, dict]:
-    """Load a model saved by :func:`save_model_with_sidecar` together with its sidecar.
-
-    Parameters
-    ----------
-    path : path-like
-        ``<name>.keras`` or ``<name>``.
-    compile : bool
-        Passed to ``keras.saving.load_model``.
-
-    Returns
-    -------
-    model : keras.Model
-    sidecar : dict
-
-    Raises
-    ------
-    ModelFileError
-        If the ``.keras`` file or the ``.json`` sidecar is missing, the sidecar is not valid
-        JSON, or it lacks ``feature_config`` or ``labels``; if the sidecar's ``model_sha256``
-        is not the model file's (the two were not written together); or if the ``.keras``
-        file is empty or not a readable Keras model.
-    """
-    model_path, sidecar_path = _model_paths(path)
-    for part, file in (("model", model_path), ("sidecar", sidecar_path)):
-        if not file.is_file():
-            raise ModelFileError(
-                f"{file}: {part} file not found; save_model_with_sidecar writes both "
-                f"{model_path.name} and {sidecar_path.name}"
-            )
-    try:
-        sidecar = project_io.read_json(sidecar_path)
-    except json.JSONDecodeError as error:
-        raise ModelFileError(f"{sidecar_path}: not valid JSON ({error})") from None
-    if not isinstance(sidecar, dict):
-        raise ModelFileError(
-            f"{sidecar_path}: expected a JSON object, got {type(sidecar).__name__}"
-        )
-    missing = [key for key in SIDECAR_REQUIRED_KEYS if key not in sidecar]
-    if missing:
-        raise ModelFileError(
-            f"{sidecar_path}: sidecar lacks required key(s) {missing}; "
-            f"expected {list(SIDECAR_REQUIRED_KEYS)}"
-        )
-    if model_path.stat().st_size == 0:
-        raise ModelFileError(f"{model_path}: empty file; expected a Keras model (.keras)")
-    expected = sidecar.get("model_sha256")  # absent in sidecars written before it was added
-    if expected is not None and project_io.file_sha256(model_path) != expected:
-        raise ModelFileError(
-            f"{model_path}: does not match its sidecar {sidecar_path.name} (SHA-256 differs: "
-            f"the model was replaced or damaged without its sidecar); save both again with "
-            f"save_model_with_sidecar")
-    try:
-        model = keras.saving.load_model(model_path, compile=compile)
-    except Exception as error:  # noqa: BLE001 -- Keras raises many kinds for a damaged file
-        raise ModelFileError(f"{model_path}: not a readable Keras model "
-                             f"({type(error).__name__}: {str(error)[:200]})") from error
-    return model, sidecar
-
-
 # ----------------------------------------------------------------------------------------------
 # Prediction helpers
 # ----------------------------------------------------------------------------------------------
@@ -1108,40 +935,3 @@ def _update_digest(digest, value, *, path: str) -> None:
             f"training_key part {path} is a {type(value).__name__}; expected arrays, pandas "
             f"objects, JSON values, dataclasses, mappings, sequences or named functions"
         )
-
-
-def _save_keras(model: keras.Model, target: Path) -> None:
-    # Keras insists on the .keras suffix, which atomic_path keeps on the temporary file.
-    with project_io.atomic_path(target, suffix=".keras") as tmp:
-        model.save(tmp, overwrite=True)
-
-
-def _model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    path = Path(path)
-    base = path.with_suffix("") if path.suffix == ".keras" else path
-    return base.with_name(base.name + ".keras"), base.with_name(base.name + ".json")
-
-
-def _input_shape(model: keras.Model):
-    inputs = model.inputs if getattr(model, "inputs", None) else None
-    if inputs is None:
-        return None
-    shapes = [list(tensor.shape) for tensor in inputs]
-    return shapes[0] if len(shapes) == 1 else shapes
-
-
-def _jsonable(value):
-    """Convert dataclasses, numpy values, paths and tuples to plain JSON types."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import config, experiments, training
+from helpers import config, experiments, model_files, training
 from helpers.errors import ConfigError
 from tests.factories import item_table, ravdess_clip_id
 
@@ -80,7 +80,7 @@ def test_run_protocol_rows_cache_and_sidecar(model_cache, tmp_path):
     keras_path, json_path = experiments.save_protocol_model(
         result, tmp_path / "emotion_clean_speaker-independent.keras",
         feature_config=config.FEATURES, data_fingerprint="tiny")
-    model, sidecar = training.load_model_with_sidecar(keras_path)
+    model, sidecar = model_files.load_model_with_sidecar(keras_path)
     assert sidecar["labels"] == list(config.EMOTIONS)
     assert sidecar["protocol"] == "speaker-independent"
     assert sidecar["test_actors"] == list(result.folds[0].split.test_actors)

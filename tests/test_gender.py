@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 
 import keras  # noqa: E402
 
-from helpers import config, evaluation, gender, models, splits, training  # noqa: E402
+from helpers import config, evaluation, gender, model_files, models, splits  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
 from tests.factories import item_table, ravdess_clip_id  # noqa: E402
 
@@ -264,8 +264,8 @@ def test_sidecar_round_trips_with_the_model(tmp_path, kfold):
     sidecar = gender.gender_sidecar(results[0], hyperparameters=SMALL,
                                     feature_config=config.FEATURES, data_fingerprint="abc",
                                     training_settings={"epochs": 3, "batch_size": 8})
-    training.save_model_with_sidecar(kept[0], tmp_path / "gender.keras", sidecar=sidecar)
-    model, loaded = training.load_model_with_sidecar(tmp_path / "gender.keras")
+    model_files.save_model_with_sidecar(kept[0], tmp_path / "gender.keras", sidecar=sidecar)
+    model, loaded = model_files.load_model_with_sidecar(tmp_path / "gender.keras")
     assert loaded["task"] == "gender" and loaded["labels"] == ["male", "female"]
     assert loaded["positive_label"] == "female"
     assert loaded["test_actors"] == list(results[0].split.test_actors)

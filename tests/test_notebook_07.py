@@ -10,7 +10,7 @@ import pytest
 
 from test_report import assert_table_matches, first_table, section
 
-from helpers import config, fusion, splits, training
+from helpers import config, fusion, model_files, splits
 
 SMOKE = config.get_profile("smoke")
 ROWS = [("plain", "none")] + [(model, source) for model in ("fusion", "per-gender")
@@ -94,7 +94,7 @@ def test_metrics_json_conclusion_figure_and_model(run07):
     cost = summary["gender_error_cost"]
     assert 0 <= cost["gender_accuracy"] <= 1 and cost["n_test"] == 24 * SMOKE.clips_per_actor
     assert (run07.outputs / "figures" / "fusion_paired_differences.png").stat().st_size > 1000
-    model, sidecar = training.load_model_with_sidecar(run07.outputs / "models" / summary["model"])
+    model, sidecar = model_files.load_model_with_sidecar(run07.outputs / "models" / summary["model"])
     assert [tensor.name for tensor in model.inputs] == ["log_mel", "gender"]
     assert sidecar["labels"] == list(config.EMOTIONS) and sidecar["task"] == "emotion-fusion"
     executed = run07.outputs / "notebooks" / "07_fusion.ipynb"

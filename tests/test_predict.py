@@ -36,16 +36,16 @@ def truncate(path: Path, fraction: float = 0.5) -> Path:
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory) -> Path:
     """An untrained emotion model and a small untrained gender model, saved with sidecars."""
-    from helpers import models, training
+    from helpers import model_files, models
 
     folder = tmp_path_factory.mktemp("models")
     emotion = models.build_emotion_cnn(FEATURES.input_shape, normalization=(-45.0, 20.0))
-    training.save_model_with_sidecar(emotion, folder / "emotion_clean_speaker-independent.keras", sidecar={
+    model_files.save_model_with_sidecar(emotion, folder / "emotion_clean_speaker-independent.keras", sidecar={
         "task": "emotion", "labels": list(config.EMOTIONS), "feature_config": FEATURES,
         "variant": "clean", "protocol": "speaker-independent", "data_fingerprint": "test",
         "test_actors": [1, 2], "data": "real"})
     gender = models.build_gender_cnn(FEATURES.input_shape, dense_units=4, normalization=(-45.0, 20.0))
-    training.save_model_with_sidecar(gender, folder / "gender.keras", sidecar={
+    model_files.save_model_with_sidecar(gender, folder / "gender.keras", sidecar={
         "task": "gender", "labels": ["male", "female"], "positive_label": "female",
         "threshold": 0.5, "feature_config": FEATURES, "data": "real"})
     return folder
@@ -549,11 +549,11 @@ def test_default_models_are_the_newest_real_data_runs_preferred_ones(tmp_path):
 
 
 def test_a_fusion_model_gets_the_gender_classifiers_label(models_dir, tmp_path):
-    from helpers import models, training
+    from helpers import model_files, models, training
 
     fusion = models.build_emotion_fusion_cnn(FEATURES.input_shape, normalization=(-45.0, 20.0))
     path = tmp_path / "emotion_fusion_clean.keras"
-    training.save_model_with_sidecar(fusion, path, sidecar={
+    model_files.save_model_with_sidecar(fusion, path, sidecar={
         "task": "emotion-fusion", "labels": list(config.EMOTIONS), "feature_config": FEATURES})
     clip = write_clip(tmp_path / "clip.wav", duration_s=7.0)
 

@@ -67,7 +67,7 @@ def _tiny_model(seed: int):
 
 
 def test_a_saved_archive_depends_on_the_model_only(tmp_path):
-    from helpers import training
+    from helpers import model_files
 
     paths = []
     import keras
@@ -75,8 +75,8 @@ def test_a_saved_archive_depends_on_the_model_only(tmp_path):
     for attempt in range(2):
         keras.utils.clear_session()  # as a build does: layer names do not depend on history
         model = _tiny_model(seed=3)  # a new Python object each time, saved at another moment
-        path, _ = training.save_model_with_sidecar(model, tmp_path / f"m{attempt}.keras",
-                                                   sidecar={"labels": ["a", "b", "c"], "feature_config": config.FEATURES})
+        path, _ = model_files.save_model_with_sidecar(model, tmp_path / f"m{attempt}.keras",
+                                                      sidecar={"labels": ["a", "b", "c"], "feature_config": config.FEATURES})
         pretrained.deterministic_archive(path)
         paths.append(path)
 

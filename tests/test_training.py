@@ -15,16 +15,18 @@ import pytest  # noqa: E402
 
 from helpers import config, models, training  # noqa: E402
 from helpers.errors import ProjectError  # noqa: E402
-from helpers.training import (  # noqa: E402
+from helpers.model_files import (  # noqa: E402
     ModelFileError,
+    architecture_digest,
+    load_model_with_sidecar,
+    save_model_with_sidecar,
+)
+from helpers.training import (  # noqa: E402
     TrainingError,
     add_channel_axis,
-    architecture_digest,
     fit_model,
-    load_model_with_sidecar,
     make_early_stopping,
     predict_proba,
-    save_model_with_sidecar,
     train_or_load,
     training_key,
 )

@@ -57,6 +57,8 @@ __all__ = [
     "study_name",
     "describe_pruner",
     "match_grid_value",
+    "DUPLICATE_OF",
+    "give_way",
     "grid_status",
     "requeue_failed",
     "run_grid_stage",
@@ -252,6 +254,51 @@ def _trial_value(trial: optuna.trial.FrozenTrial, parameter: str, grid: Sequence
     return match_grid_value(params[parameter], grid) if parameter in params else None
 
 
+#: User attribute of a trial that gave way to an earlier trial of the same grid point
+#: (:func:`give_way`): it trained nothing, and the stage counts it nowhere.
+DUPLICATE_OF = "duplicate_of"
+
+
+def _same_point(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, parameter: str,
+                grid: Sequence[float]) -> bool:
+    # The grid sampler writes its choice as ``grid_id`` when the trial starts, before the
+    # objective suggests the value; an enqueued trial's ``grid_id`` is its number instead, so
+    # those are compared by value.
+    if not ({"fixed_params"} & (a.system_attrs.keys() | b.system_attrs.keys())) \
+            and "grid_id" in a.system_attrs and "grid_id" in b.system_attrs:
+        return a.system_attrs["grid_id"] == b.system_attrs["grid_id"]
+    value = _trial_value(a, parameter, grid)
+    return value is not None and value == _trial_value(b, parameter, grid)
+
+
+def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float]) -> None:
+    """Stop ``trial`` before any work if another trial of its study holds the same grid point.
+
+    Call it first thing in a grid stage's objective, after the value is suggested. Two workers
+    sharing a study that start a trial at the same moment can be handed the same grid point: the
+    grid sampler reads the running trials before either has written its choice, or, when every
+    point has started, hands out one still running elsewhere. The trial that gives way is the
+    later-numbered one (or any, when the point is already done): it is marked
+    :data:`DUPLICATE_OF` and pruned, so no value is trained twice, and :func:`grid_status`
+    ignores it.
+
+    Raises
+    ------
+    optuna.TrialPruned
+        When the trial gives way.
+    """
+    trials = trial.study.get_trials(deepcopy=False)
+    me = next(t for t in trials if t.number == trial.number)
+    for other in trials:
+        if other.number == trial.number or DUPLICATE_OF in other.user_attrs:
+            continue
+        earlier_running = other.state == optuna.trial.TrialState.RUNNING and other.number < trial.number
+        if (other.state in DONE or earlier_running) and _same_point(me, other, parameter, grid):
+            trial.set_user_attr(DUPLICATE_OF, other.number)
+            raise optuna.TrialPruned(f"{parameter}={trial.params.get(parameter)} is trial "
+                                     f"{other.number}'s (started by another worker)")
+
+
 def grid_status(study: optuna.Study, parameter: str, grid: Sequence[float]) -> dict:
     """Per grid value: ``done`` (complete or pruned), ``active`` and ``failed`` trial counts.
 
@@ -261,7 +308,7 @@ def grid_status(study: optuna.Study, parameter: str, grid: Sequence[float]) -> d
     status = {value: {"done": 0, "active": 0, "failed": 0} for value in grid}
     for trial in study.get_trials(deepcopy=False):
         value = _trial_value(trial, parameter, grid)
-        if value is None:
+        if value is None or DUPLICATE_OF in trial.user_attrs:
             continue
         if trial.state in DONE:
             status[value]["done"] += 1

@@ -428,7 +428,7 @@ def _trials_frame(study: optuna.Study, parameter: str, grid: Sequence[float]) ->
     rows = []
     for trial in study.get_trials(deepcopy=False):
         params = trial.system_attrs.get("fixed_params", trial.params)
-        if parameter not in params:
+        if parameter not in params or studies.DUPLICATE_OF in trial.user_attrs:
             continue
         attrs = trial.user_attrs
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
@@ -636,6 +636,7 @@ def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, 
             value = trial.suggest_float(parameter, min(grid), max(grid), log=True)
         else:
             value = trial.suggest_float(parameter, min(grid), max(grid))
+        studies.give_way(trial, parameter, grid)
         hyperparameters = {"dropout_rate": fixed.get("dropout_rate"),
                            "learning_rate": fixed.get("learning_rate"), parameter: float(value)}
         started = time.perf_counter()

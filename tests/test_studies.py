@@ -152,3 +152,49 @@ def test_a_trial_whose_process_died_runs_again_after_the_grace_period(tmp_path):
                               for x in GRID}
     retry = [t for t in study.trials if t.params["x"] == value][-1]
     assert retry.system_attrs["retry_history"] == [lost.number]
+
+
+# ----------------------------------------------------------------------------------------------
+# Two workers handed the same grid point
+# ----------------------------------------------------------------------------------------------
+
+
+def test_the_later_of_two_trials_on_one_grid_point_gives_way_and_counts_nowhere(tmp_path):
+    study = _grid_study(tmp_path)
+    # Both workers are handed x=0.2 at the same moment: the sampler had not seen either choice.
+    study.enqueue_trial({"x": 0.2})
+    study.enqueue_trial({"x": 0.2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        first, second = study.ask(), study.ask()
+    assert first.suggest_float("x", 0.1, 0.3) == second.suggest_float("x", 0.1, 0.3) == 0.2
+    with pytest.raises(optuna.TrialPruned, match="is trial 0's"):
+        studies.give_way(second, "x", GRID)
+    study.tell(second, state=optuna.trial.TrialState.PRUNED)
+    studies.give_way(first, "x", GRID)  # the earlier trial goes on
+    assert studies.grid_status(study, "x", GRID)[0.2] == {"done": 0, "active": 1, "failed": 0}
+    study.tell(first, 0.2)
+    assert studies.grid_status(study, "x", GRID)[0.2] == {"done": 1, "active": 0, "failed": 0}
+    assert study.trials[1].user_attrs[studies.DUPLICATE_OF] == 0
+
+
+def test_a_trial_on_a_grid_point_already_done_gives_way_whatever_its_number(tmp_path):
+    study = _grid_study(tmp_path)
+    study.optimize(_objective(), n_trials=1)
+    done = study.trials[0].params["x"]
+    study.enqueue_trial({"x": done})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    trial.suggest_float("x", 0.1, 0.3)
+    with pytest.raises(optuna.TrialPruned):
+        studies.give_way(trial, "x", GRID)
+    # A trial on a free point goes on.
+    free = next(v for v in GRID if v != done)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    study.enqueue_trial({"x": free})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        other = study.ask()
+    other.suggest_float("x", 0.1, 0.3)
+    studies.give_way(other, "x", GRID)

@@ -102,9 +102,15 @@ def test_kernel_stderr_goes_to_a_log_not_the_terminal(tmp_path, monkeypatch, cap
     assert "cell output\n" in texts  # the notebook's own output is untouched
 
 
-def test_first_cell_is_shared_and_keeps_colabs_tensorflow(tmp_path, monkeypatch):
-    """Every notebook opens with the same cell; on Colab it installs every pin of
-    requirements.txt except tensorflow-cpu and Keras, so Colab's GPU TensorFlow stays."""
+@pytest.mark.parametrize("colab_keras", ["3.10.0", "2.15.0", None])
+def test_first_cell_is_shared_and_keeps_colabs_tensorflow_when_compatible(tmp_path, monkeypatch,
+                                                                          colab_keras):
+    """Every notebook opens with the same cell. On Colab it installs every pin of
+    requirements.txt except tensorflow-cpu and Keras when Colab's Keras is Keras 3, so Colab's
+    GPU TensorFlow stays; with an older Keras (or none) it installs the pinned Keras and the
+    GPU-capable ``tensorflow`` at tensorflow-cpu's version."""
+    from importlib import metadata
+
     cells = {path.name: next(c for c in nbformat.read(path, as_version=4).cells
                              if c.cell_type == "code").source
              for path in run_all.discover_notebooks()}
@@ -116,6 +122,16 @@ def test_first_cell_is_shared_and_keeps_colabs_tensorflow(tmp_path, monkeypatch)
     calls = []
     monkeypatch.setattr("subprocess.run", lambda command, **kwargs: calls.append(command))
     monkeypatch.setitem(sys.modules, "google.colab", sys)  # any module: "we are on Colab"
+    real_version = metadata.version
+
+    def colab_version(name):
+        if name != "keras":
+            return real_version(name)
+        if colab_keras is None:
+            raise metadata.PackageNotFoundError(name)
+        return colab_keras
+
+    monkeypatch.setattr(metadata, "version", colab_version)
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delenv("SER_PROJECT_ROOT", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -124,7 +140,15 @@ def test_first_cell_is_shared_and_keeps_colabs_tensorflow(tmp_path, monkeypatch)
     assert clone_call[:2] == ["git", "clone"]
     pins = [line.partition("#")[0].strip()
             for line in (clone / "requirements.txt").read_text().splitlines()]
-    names = {pin.partition("==")[0] for pin in pins if pin}
-    installed = {pin.partition("==")[0] for pin in install_call[install_call.index("-q") + 1:]}
-    assert installed == names - {"tensorflow-cpu", "keras"}
-    assert "tensorflow-cpu" in names and "numpy" in installed
+    pins = [pin for pin in pins if pin]
+    names = {pin.partition("==")[0] for pin in pins}
+    installed = install_call[install_call.index("-q") + 1:]
+    assert "tensorflow-cpu" in names and "keras" in names
+    if colab_keras == "3.10.0":
+        assert {pin.partition("==")[0] for pin in installed} == names - {"tensorflow-cpu", "keras"}
+    else:
+        tensorflow_cpu = next(pin for pin in pins if pin.startswith("tensorflow-cpu=="))
+        assert sorted(installed) == sorted(
+            [pin for pin in pins if pin != tensorflow_cpu]
+            + [tensorflow_cpu.replace("tensorflow-cpu==", "tensorflow==")])
+    assert any(pin.startswith("numpy==") for pin in installed)

@@ -76,10 +76,8 @@ def check_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.s
     ConfigError
         If ``sample_rate``, ``offset_s`` or ``duration_s`` is out of range.
     """
-    _check_window_arguments(sample_rate=sample_rate, offset_s=offset_s, duration_s=duration_s)
-    path = Path(path)
-    info = audio_info(path)
-    _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
+    path, info = _open_checked(path, sample_rate=sample_rate, n_fft=n_fft, offset_s=offset_s,
+                               duration_s=duration_s)
     try:
         data = soundfile.read(str(path), dtype="float32", always_2d=True)[0]
     except (RuntimeError, soundfile.LibsndfileError) as error:
@@ -172,10 +170,8 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int = config.FEATURES.sa
     ConfigError
         If ``sample_rate``, ``offset_s`` or ``duration_s`` is out of range.
     """
-    _check_window_arguments(sample_rate=sample_rate, offset_s=offset_s, duration_s=duration_s)
-    path = Path(path)
-    info = audio_info(path)
-    _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
+    path, info = _open_checked(path, sample_rate=sample_rate, n_fft=n_fft, offset_s=offset_s,
+                               duration_s=duration_s)
     start, wanted, expected = _window_frames(path, info, offset_s=offset_s, duration_s=duration_s)
     try:
         with soundfile.SoundFile(str(path)) as handle:
@@ -238,6 +234,17 @@ def load_window(path: str | os.PathLike, *, feature_config: config.FeatureConfig
                    duration_s=feature_config.duration_s, n_fft=feature_config.n_fft,
                    check_silence=check_silence)
     return fix_length(y, feature_config.n_samples)
+
+
+def _open_checked(path, *, sample_rate: int, n_fft: int, offset_s: float,
+                  duration_s: float | None) -> tuple[Path, soundfile._SoundFileInfo]:
+    """The checks :func:`check_audio` and :func:`load_audio` start with: the window's arguments,
+    the header, and a file too short for one FFT frame."""
+    _check_window_arguments(sample_rate=sample_rate, offset_s=offset_s, duration_s=duration_s)
+    path = Path(path)
+    info = audio_info(path)
+    _refuse_too_short(path, info, sample_rate=sample_rate, n_fft=n_fft)
+    return path, info
 
 
 def _refuse_too_short(path: Path, info, *, sample_rate: int, n_fft: int) -> None:

@@ -431,4 +431,13 @@ def test_report_loads_every_image_fits_1280_px_and_logs_no_error(browser, smoke_
         "Array.from(document.querySelectorAll('h2')).find(h => h.textContent.startsWith("
         "'Table 2')).scrollIntoView()")
     browser.save_screenshot(str(tmp_path / "report_table2.png"))
+    # Table 2 may scroll inside its own box, but its UAR column is in view without scrolling.
+    uar = browser.execute_script("""
+        const h = Array.from(document.querySelectorAll('h2'))
+            .find(h => h.textContent.startsWith('Table 2'));
+        let box = h.nextElementSibling;
+        while (box && !box.querySelector('table')) box = box.nextElementSibling;
+        const cell = Array.from(box.querySelectorAll('th')).find(th => th.textContent.trim() === 'uar');
+        return {cell: cell.getBoundingClientRect().right, box: box.getBoundingClientRect().right};""")
+    assert uar["cell"] <= min(uar["box"], layout["viewport"]), (uar, layout)
     assert _severe_log(browser) == []

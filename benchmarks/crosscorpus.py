@@ -18,16 +18,18 @@ accuracy (single clip).
 and :func:`helpers.recipes.original_gender` (``full`` profile, as the other recipes), each
 trained through :func:`helpers.training.train_recipe` on the clean log-mels of
 :func:`ravdess_log_mels` (on 2 cores about 5 minutes: 16 epochs of the emotion CNN in 256 s and
-15 of the gender CNN in 13 s, measured on the real RAVDESS). Its stopping rule (early stopping on validation loss for emotion, best validation
-epoch kept for gender) needs validation actors: two RAVDESS actors, one female and one male,
-drawn by ``--seed`` (:func:`validation_split`), are held out of its training for that and
-nothing else. The test corpora are never used for training, selection or stopping. Each test
-file is predicted as ``python -m helpers.predict`` predicts it (:class:`helpers.predict.Predictor`
-through :func:`helpers.crosscorpus.evaluate_predictor`): resampled to the training sample rate, 3 s
+15 of the gender CNN in 13 s, measured on the real RAVDESS). Its stopping rule (early stopping
+on validation loss for emotion, best validation epoch kept for gender) needs validation actors:
+two RAVDESS actors, one female and one male, drawn by ``--seed`` (:func:`validation_split`), are
+held out of its training for that and nothing else. The test corpora are never used for
+training, selection or stopping. Each test file is predicted as ``python -m helpers.predict``
+predicts it (:class:`helpers.predict.Predictor` through
+:func:`helpers.crosscorpus.evaluate_predictor`): resampled to the training sample rate, 3 s
 windows from 0.5 s (from 0 s in a file shorter than 2 s), zero-padded, the training-set
 normalisation inside the model, window scores averaged. It is scored in single-clip mode only:
-the project standardises functionals per speaker, never log-mels (:func:`helpers.experiments.prepare_inputs`
-refuses it), so its ``speaker-adaptive`` scores are ``null`` and ``modes_not_scored`` says why.
+the project standardises functionals per speaker, never log-mels
+(:func:`helpers.experiments.prepare_inputs` refuses it), so its ``speaker-adaptive`` scores are
+``null`` and ``modes_not_scored`` says why.
 
 Progress and a readable table go to standard error; the last line printed for each recipe is one
 JSON object: ``recipe, source, train_clips, train_seconds, validation_actors, modes_not_scored,

@@ -14,8 +14,9 @@ Two recipes per task:
 * ``ours`` -- built for voices the model has never heard, chosen from measurements on the real
   RAVDESS (see the README's headline table and ablation): openSMILE ComParE 2016 functionals
   of each recording trimmed of its leading and trailing silence (:data:`ROBUST_TRIM_DB`) and
-  scaled to one speech level (:data:`ROBUST_LEVEL_DB`), standardised per feature and clipped to ±5, of every training clip and of copies played at
-  0.8x, 0.9x, 1.1x and 1.2x speed (new "speakers"), into an L2-penalised multinomial logistic
+  scaled to one speech level (:data:`ROBUST_LEVEL_DB`), standardised per feature and clipped
+  to ±5, of every training clip and of copies played at 0.8x, 0.9x, 1.1x and 1.2x speed (new
+  "speakers"), into an L2-penalised multinomial logistic
   regression, a Keras model whose weights scikit-learn's L-BFGS solves to convergence (40 epochs
   of AdamW stopped short of it; choosing an epoch on two validation actors was worse still). At
   test, the probabilities are averaged over the clip played at the same five speeds.

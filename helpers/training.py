@@ -464,7 +464,8 @@ def train_or_load(key: str, *, build: Callable[[], keras.Model],
     -----
     The model (``<key>-<architecture>.keras``) and history
     (``<key>-<architecture>.history.json``) are each written atomically
-    (:func:`helpers.model_files.write_cache_entry`); a cache entry counts only when both exist. An entry that fails to load is reported with a warning and retrained.
+    (:func:`helpers.model_files.write_cache_entry`); a cache entry counts only when both exist.
+    An entry that fails to load is reported with a warning and retrained.
     """
     if not isinstance(key, str) or not _KEY_PATTERN.match(key):
         raise TrainingError(

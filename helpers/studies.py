@@ -262,10 +262,9 @@ DUPLICATE_OF = "duplicate_of"
 def _same_point(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, parameter: str,
                 grid: Sequence[float]) -> bool:
     # The grid sampler writes its choice as ``grid_id`` when the trial starts, before the
-    # objective suggests the value; an enqueued trial's ``grid_id`` is its number instead, so
-    # those are compared by value.
-    if not ({"fixed_params"} & (a.system_attrs.keys() | b.system_attrs.keys())) \
-            and "grid_id" in a.system_attrs and "grid_id" in b.system_attrs:
+    # objective suggests the value (a retried trial keeps its original's); an enqueued trial
+    # gets none, so it is compared by value.
+    if "grid_id" in a.system_attrs and "grid_id" in b.system_attrs:
         return a.system_attrs["grid_id"] == b.system_attrs["grid_id"]
     value = _trial_value(a, parameter, grid)
     return value is not None and value == _trial_value(b, parameter, grid)

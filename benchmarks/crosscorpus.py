@@ -12,7 +12,7 @@ NAME is a corpus of :mod:`helpers.other_corpora` (``emodb``, ``tess``, ``savee``
 mode, and tested on each corpus; ``--shipped`` tests the models in ``models/`` instead and needs
 no RAVDESS. Scores are over the classes each corpus shares with RAVDESS, calm counted as neutral
 (:mod:`helpers.crosscorpus`): UAR, accuracy, per-class recall, the confusion matrix, and gender
-accuracy (single clip).
+accuracy (speaker-adaptive: the single-clip P(female) averaged over each test speaker's clips).
 
 ``original`` is the reconstruction: the log-mel CNNs of :func:`helpers.recipes.original_emotion`
 and :func:`helpers.recipes.original_gender` (``full`` profile, as the other recipes), each
@@ -171,9 +171,9 @@ def run_recipe(name: str, train_items: pd.DataFrame, test_sets: dict, *, modes, 
         tests = {corpus: task_features(task, name, items, train=False) for corpus, (items, _) in test_sets.items()}
         say(f"{name} {task}: features of {len(train_items)} RAVDESS clips ({len(copies)} copies) "
             f"and {sum(len(items) for items, _ in test_sets.values())} test clips")
-        for mode in modes:
-            if task == "gender" and mode != "single-clip":
-                continue  # gender is scored in single-clip mode only (see helpers.crosscorpus)
+        # Gender is trained single clip only; its speaker-adaptive scores pool those decisions
+        # per speaker (helpers.crosscorpus.gender_for_mode).
+        for mode in (modes if task == "emotion" else ("single-clip",)):
 
             def adapt(x, items, mode=mode):
                 return crosscorpus.speaker_standardised(x, items) if mode == "speaker-adaptive" else x
@@ -191,10 +191,11 @@ def run_recipe(name: str, train_items: pd.DataFrame, test_sets: dict, *, modes, 
     corpora = {}
     for corpus, (items, facts) in test_sets.items():
         modes_scored = {}
+        p_female = outputs[corpus]["single-clip"]["gender"]
         for mode in modes:
-            output = outputs[corpus].get(mode, {})
-            modes_scored[mode] = crosscorpus.score(items, output["emotion"], corpus=corpus,
-                                                   p_female=output.get("gender"))
+            modes_scored[mode] = crosscorpus.score(
+                items, outputs[corpus][mode]["emotion"], corpus=corpus,
+                p_female=crosscorpus.gender_for_mode(p_female, items, mode))
         corpora[corpus] = {**facts, "modes": modes_scored}
     return {"recipe": name, "source": "trained on all of RAVDESS", "train_clips": len(train_items),
             "train_seconds": round(seconds, 1), "validation_actors": None, "modes_not_scored": {},

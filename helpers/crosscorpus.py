@@ -15,8 +15,9 @@ hold. Two modes, as within RAVDESS (:data:`helpers.recipes.MODES`):
   training scale, ``mean + std * z`` with its own normalisation layer's statistics: the same
   speaker-level correction, applied to a model that was not trained for it.
 
-Gender accuracy is reported in single-clip mode only: standardising each speaker removes what
-tells speakers apart, gender included.
+Gender is never standardised per speaker (that removes what tells voices apart, gender
+included): its speaker-adaptive accuracy averages the single-clip P(female) over each test
+speaker's clips (:func:`gender_for_mode`), one decision per speaker from unlabelled audio.
 
 The benchmark (``python -m benchmarks.crosscorpus``) and notebook 06 call these functions.
 """
@@ -145,6 +146,18 @@ def score(items: pd.DataFrame, probabilities: np.ndarray, *, corpus: str,
     return result
 
 
+def gender_for_mode(p_female: np.ndarray | None, items: pd.DataFrame, mode: str) -> np.ndarray | None:
+    """Single-clip P(female) under an evaluation mode.
+
+    ``speaker-adaptive`` averages it over each speaker's clips (``items["actor"]``,
+    :func:`helpers.evaluation.pool_by_speaker`); ``single-clip`` (and ``None``) pass through.
+    """
+    if p_female is None or mode == "single-clip":
+        return p_female
+    return evaluation.pool_by_speaker(np.asarray(p_female, dtype=np.float64).reshape(-1),
+                                      items["actor"].to_numpy())
+
+
 def load_test_corpus(name: str, root: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """A test corpus's manifest, and what was left out of it.
 
@@ -253,8 +266,9 @@ def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
                  "speaker-adaptive": None}
         if x is not None:
             adapted = into_model_scale(predictor.emotion.model, speaker_standardised(x, items))
-            modes["speaker-adaptive"] = score(items, predictor.probabilities_from_features(adapted),
-                                              corpus=name)
+            modes["speaker-adaptive"] = score(
+                items, predictor.probabilities_from_features(adapted), corpus=name,
+                p_female=gender_for_mode(p_female, items, "speaker-adaptive"))
         results[name] = {**facts, "modes": modes}
     return results
 

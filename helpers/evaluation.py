@@ -331,6 +331,51 @@ def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray, *,
     }
 
 
+def pool_by_speaker(probabilities: np.ndarray, speakers: Sequence) -> np.ndarray:
+    """Each row replaced by the mean of its speaker's rows: one decision per speaker.
+
+    The speaker-adaptive mode of gender. Standardising a speaker's features over that
+    speaker's own clips (the emotion models' speaker-adaptive mode) removes what tells voices
+    apart, gender included; a speaker's gender is instead the same on every clip, so averaging
+    the model's probabilities over the speaker's unlabelled clips turns many noisy clip-level
+    decisions into one. Like every speaker-adaptive score, it needs several recordings of the
+    speaker (enrollment audio), and says nothing about a single clip.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n,) or (n, k)]
+        Per-clip probabilities (or any per-clip scores to average).
+    speakers : sequence [shape=(n,)]
+        Speaker of each row (any hashable values).
+
+    Returns
+    -------
+    np.ndarray
+        Same shape and row order as ``probabilities``.
+
+    Raises
+    ------
+    ConfigError
+        If ``probabilities`` is not numeric with one or two dimensions, or ``speakers`` has
+        another length.
+    """
+    values = np.asarray(probabilities, dtype=np.float64) if _is_numeric(probabilities) else None
+    if values is None or values.ndim not in (1, 2):
+        raise ConfigError(f"probabilities with shape {np.shape(probabilities)} must be numeric "
+                          f"with shape (n,) or (n, k)")
+    speakers = np.asarray(speakers)
+    if speakers.shape != (len(values),):
+        raise ConfigError(f"speakers has shape {speakers.shape}; expected ({len(values)},), one "
+                          f"speaker per row of probabilities")
+    _, index = np.unique(speakers, return_inverse=True)
+    index = index.reshape(-1)
+    counts = np.bincount(index).astype(np.float64)
+    flat = values.reshape(len(values), -1)
+    sums = np.zeros((counts.size, flat.shape[1]))
+    np.add.at(sums, index, flat)
+    return (sums / counts[:, None])[index].reshape(values.shape)
+
+
 # ---------------------------------------------------------------------------------------------
 # Summaries
 # ---------------------------------------------------------------------------------------------

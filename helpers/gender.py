@@ -467,6 +467,30 @@ def per_actor_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def speaker_adaptive_accuracy(predictions: pd.DataFrame) -> float:
+    """Accuracy when each speaker gets one decision: the mean ``p_female`` of their clips.
+
+    The gender models' speaker-adaptive mode (:func:`helpers.evaluation.pool_by_speaker`, as
+    ``benchmarks.quality`` scores it): it needs several unlabelled clips of the speaker. Each
+    clip counts once, so a speaker judged wrongly costs all of their clips.
+
+    Raises
+    ------
+    GenderError
+        If a column is missing or the table is empty.
+    """
+    needed = ("actor", "gender", "p_female")
+    if not isinstance(predictions, pd.DataFrame) or predictions.empty:
+        raise GenderError("predictions must be a non-empty DataFrame from fold_predictions()")
+    missing = [column for column in needed if column not in predictions.columns]
+    if missing:
+        raise GenderError(f"predictions lacks column(s) {missing}; it has {list(predictions.columns)}")
+    pooled = evaluation.pool_by_speaker(predictions["p_female"].to_numpy(dtype=np.float64),
+                                        predictions["actor"].to_numpy())
+    truth = predictions["gender"].to_numpy() == POSITIVE_LABEL
+    return float(np.mean((pooled > evaluation.THRESHOLD) == truth))
+
+
 def table3(original: GenderFoldResult, folds: Sequence[GenderFoldResult], *,
            published: Mapping[str, float] = evaluation.ORIGINAL_TABLE3,
            ours: Sequence[GenderFoldResult] = ()) -> pd.DataFrame:

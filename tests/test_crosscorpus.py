@@ -125,7 +125,7 @@ def test_the_benchmark_trains_a_recipe_on_ravdess_and_scores_each_corpus(tmp_pat
             assert len(scores["classes"]) == n_classes and 0 <= scores["uar"] <= 1
             assert np.array(scores["confusion"]).shape == (n_classes, n_classes)
             assert np.sum(scores["confusion"]) == result["n_clips"]
-        assert 0 <= single["gender_accuracy"] <= 1 and adaptive["gender_accuracy"] is None
+        assert 0 <= single["gender_accuracy"] <= 1 and 0 <= adaptive["gender_accuracy"] <= 1
     assert "surprised" in tess["modes"]["single-clip"]["per_class_recall"]
     assert "emodb: dropped {'boredom': 2}" in captured.err
     assert [json.loads(text) for text in output.read_text().splitlines()] == [line]
@@ -212,6 +212,7 @@ def test_the_shipped_models_and_notebook_06s_section_score_a_tiny_corpus(tmp_pat
     assert (result["n_clips"], result["dropped"]) == (4, {"boredom": 2})
     assert set(result["modes"]) == {"single-clip", "speaker-adaptive"}
     assert result["modes"]["single-clip"]["gender_accuracy"] is not None
+    assert result["modes"]["speaker-adaptive"]["gender_accuracy"] is not None
     assert result["modes"]["speaker-adaptive"]["per_class_recall"]["happy"] is None
 
     # Notebook 06's cross-corpus cells, run on the same corpus with the shipped models.
@@ -231,3 +232,18 @@ def test_the_shipped_models_and_notebook_06s_section_score_a_tiny_corpus(tmp_pat
     assert table[["corpus", "mode"]].values.tolist() == [["emodb", "single-clip"], ["emodb", "speaker-adaptive"]]
     assert table["uar"].tolist() == [result["modes"][m]["uar"] for m in ("single-clip", "speaker-adaptive")]
     assert list(shown[1].index) == result["modes"]["single-clip"]["classes"]
+
+
+def test_speaker_adaptive_gender_is_one_decision_per_speaker():
+    items = pd.DataFrame({"actor": ["03", "03", "03", "08", "08"],
+                          "gender": ["male", "male", "male", "female", "female"],
+                          "emotion": ["angry"] * 5})
+    # Speaker 03's clips lean male on average though one clip says female; 08's lean female.
+    p_female = np.array([0.9, 0.1, 0.2, 0.4, 0.8])
+    assert crosscorpus.gender_for_mode(p_female, items, "single-clip") is p_female
+    pooled = crosscorpus.gender_for_mode(p_female, items, "speaker-adaptive")
+    assert np.allclose(pooled, [0.4, 0.4, 0.4, 0.6, 0.6])
+    probabilities = np.tile(np.eye(len(config.EMOTIONS))[config.EMOTIONS.index("angry")], (5, 1))
+    assert crosscorpus.score(items, probabilities, corpus="emodb", p_female=p_female)["gender_accuracy"] == 0.6
+    assert crosscorpus.score(items, probabilities, corpus="emodb", p_female=pooled)["gender_accuracy"] == 1.0
+    assert crosscorpus.gender_for_mode(None, items, "speaker-adaptive") is None

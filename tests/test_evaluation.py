@@ -289,3 +289,20 @@ def test_unpaired_folds_are_refused():
         evaluation.paired_differences(table.drop(columns="macro_f1"), reference=REFERENCE)
     with pytest.raises(ConfigError, match="reference"):
         evaluation.paired_differences(table[table["model"] != "plain"], reference=REFERENCE)
+
+
+def test_pool_by_speaker_gives_each_row_its_speakers_mean():
+    probabilities = np.array([[0.2, 0.8], [0.6, 0.4], [1.0, 0.0], [0.0, 1.0]])
+    pooled = evaluation.pool_by_speaker(probabilities, ["b", "b", "a", "b"])
+    assert np.allclose(pooled, [[0.8 / 3, 2.2 / 3], [0.8 / 3, 2.2 / 3], [1.0, 0.0], [0.8 / 3, 2.2 / 3]])
+    assert np.allclose(evaluation.pool_by_speaker(np.array([0.2, 0.6, 1.0]), [3, 3, 1]), [0.4, 0.4, 1.0])
+
+
+@pytest.mark.parametrize("probabilities, speakers, message", [
+    (np.zeros((3, 2)), [1, 2], "speakers has shape \\(2,\\); expected \\(3,\\)"),
+    (np.zeros((2, 2, 2)), [1, 2], "must be numeric with shape"),
+    (["a", "b"], [1, 2], "must be numeric with shape"),
+])
+def test_pool_by_speaker_refuses_mismatched_inputs(probabilities, speakers, message):
+    with pytest.raises(ConfigError, match=message):
+        evaluation.pool_by_speaker(probabilities, speakers)

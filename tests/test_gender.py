@@ -230,6 +230,18 @@ def test_per_actor_accuracy_counts_errors_per_speaker():
         gender.per_actor_accuracy(predictions.drop(columns="correct"))
 
 
+def test_speaker_adaptive_accuracy_gives_each_speaker_one_decision():
+    predictions = pd.DataFrame({
+        "actor": [1, 1, 1, 2, 2, 3], "gender": ["male"] * 3 + ["female"] * 2 + ["female"],
+        "p_female": [0.9, 0.2, 0.1, 0.8, 0.7, 0.3],
+    })
+    # Actor 1 (mean 0.4) and 2 (0.75) are right on every clip, actor 3 (0.3) wrong: 5 of 6 clips,
+    # where the clips alone score 4 of 6.
+    assert gender.speaker_adaptive_accuracy(predictions) == pytest.approx(5 / 6)
+    with pytest.raises(gender.GenderError, match=r"lacks column\(s\) \['p_female'\]"):
+        gender.speaker_adaptive_accuracy(predictions.drop(columns="p_female"))
+
+
 def test_confusion_rows_are_true_gender():
     matrix = gender.confusion(np.array([0, 0, 1, 1, 1]), np.array([0.2, 0.7, 0.9, 0.6, 0.1]))
     assert matrix == [[1, 1], [1, 2]]

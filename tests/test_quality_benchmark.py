@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import make_ravdess_tree
 
@@ -78,3 +79,22 @@ def test_baseline_lines_have_the_documented_keys(tmp_path, capsys, monkeypatch):
         assert [fold["test_actors"] for fold in line["folds"]] == [[1, 2], [3, 4]]
         assert all(0 <= fold["uar"] <= 1 for fold in line["folds"])
     assert [json.loads(line) for line in output.read_text().splitlines()] == lines
+    # Gender's speaker-adaptive mode makes one decision per test speaker (two speakers with
+    # equally many clips per fold), so each fold scores 0, 0.5 or 1; standardising each speaker's
+    # features instead (the emotion mode) gives clip-level fractions.
+    adaptive = lines[1]["folds"]
+    assert all(fold["accuracy"] in (0.0, 0.5, 1.0) for fold in adaptive)
+
+
+def test_gender_speaker_adaptive_pools_the_single_clip_decisions(tmp_path):
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4, 5, 6), emotions=(1,), intensities=(1,),
+                      statements=(1, 2), duration_s=0.6)
+    items = datasets.find_ravdess(tmp_path / "ravdess")[0].reset_index(drop=True)
+    split = splits.folds_from_test_actors(items, [[1, 2]], seed=0)[0]
+    clip = np.linspace(0.1, 0.9, 2 * len(split.test)).reshape(-1, 2)
+    pooled = quality.adapt_outputs("gender", "speaker-adaptive", clip, items, split)
+    actors = items["actor"].to_numpy()[split.test]
+    for actor in (1, 2):
+        assert np.allclose(pooled[actors == actor], clip[actors == actor].mean(axis=0))
+    assert quality.adapt_outputs("gender", "single-clip", clip, items, split) is clip
+    assert quality.adapt_outputs("emotion", "speaker-adaptive", clip, items, split) is clip

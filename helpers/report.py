@@ -319,12 +319,13 @@ def _headline_section(results: "_Results") -> str:
         cells.append(_cell(leaky.iloc[0], "f1_original") if len(leaky) else MISSING)
         rows.append(cells)
     headers = ["recipe", "emotion UAR, single clip", "emotion UAR, speaker-adaptive",
-               "gender accuracy (k-fold)", "F1 (original protocol, clean)"]
+               "gender accuracy (k-fold, single clip)", "F1 (original protocol, clean)"]
     text = ("Speaker-independent folds (no test actor heard in training), clean speech, mean ± std "
             "over folds; chance UAR is 0.125. *single clip*: nothing is known about the test "
             "speaker. *speaker-adaptive*: each speaker's features are standardised over that "
-            "speaker's own clips, which needs enrollment audio of the speaker. The last column is "
-            "the original's leaky random split, for contrast.")
+            "speaker's own clips, which needs enrollment audio of the speaker (gender's "
+            "speaker-adaptive accuracy, one decision per speaker, is in notebook 05). The last "
+            "column is the original's leaky random split, for contrast.")
     lines = [heading, text, markdown_table(headers, rows)]
     figure = results.figures_markdown(("headline_folds.png",))
     if figure:

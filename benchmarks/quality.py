@@ -1,7 +1,8 @@
 """Speaker-independent quality: the project's headline number, per recipe and evaluation mode.
 
     python -m benchmarks.quality --ravdess DIR [--task emotion|gender]
-        [--recipes ours,original,compare,egemaps] [--folds FILE] [--seed 42] [--output FILE]
+        [--recipes ours,original,compare,egemaps] [--folds FILE] [--precision float32|bfloat16]
+        [--seed 42] [--output FILE]
 
 Every recipe is trained and tested on the same folds of test actors (default: the reference
 baselines' consecutive folds 1-4, 5-8, ..., 21-24; ``--folds FILE`` takes a JSON list of
@@ -11,7 +12,10 @@ fold's training actors; the test actors are touched once, for the scores. Clean 
 It prints one JSON line per recipe and mode:
 ``task, recipe, mode, folds [{test_actors, uar, accuracy, macro_f1}], uar_mean, uar_std,
 accuracy_mean, accuracy_std, macro_f1_mean, train_seconds, train_samples_per_s``
-(std: population std over folds). ``--output FILE`` also writes them, one per line.
+(std: population std over folds); the ``original`` lines add ``precision``. ``--output FILE``
+also writes them, one per line. ``--precision bfloat16`` trains the reconstruction's CNNs in
+bfloat16 compute (fast only where ``lscpu`` lists ``avx512_bf16`` or ``amx_bf16``), to check
+that it costs no accuracy; the functionals recipes are unaffected.
 
 Recipes: ``ours`` and ``original`` (:mod:`helpers.recipes`); ``compare`` and ``egemaps`` are the
 classical openSMILE + scikit-learn baselines (:mod:`helpers.baselines`). Modes: ``single-clip``
@@ -42,6 +46,8 @@ from helpers import (baselines, config, datasets, evaluation, experiments, funct
 from helpers.errors import ProjectError
 
 ALL_RECIPES = ("ours", "ours-robust", "original", "compare", "egemaps")
+#: ``--precision`` choices (the reconstruction's CNNs only).
+PRECISIONS = ("float32", "bfloat16")
 
 
 def read_folds(path: str | os.PathLike) -> list[list[int]]:
@@ -150,11 +156,13 @@ def train_fold(recipe: recipes.Recipe, x: np.ndarray, y: np.ndarray, split, *, s
 
 
 def run_original(task: str, run, split_list, *, seed: int, say,
-                 modes: tuple[str, ...] = ("single-clip",)) -> list[dict]:
+                 modes: tuple[str, ...] = ("single-clip",), precision: str = "float32") -> list[dict]:
     """The reconstruction on the clean log-mels, ``full`` profile: one summary per mode.
 
     Emotion is scored single clip only (its speaker-adaptive mode standardises functionals);
     gender in each of ``modes`` from the same trained models (:func:`adapt_outputs`).
+    ``precision="bfloat16"`` builds the CNNs with the builders' ``mixed_precision`` (bfloat16
+    compute, float32 output layer; models of their own in the cache).
     """
     from helpers import pipeline
 
@@ -163,7 +171,10 @@ def run_original(task: str, run, split_list, *, seed: int, say,
     y = labels_for(task, items)
     splits_here = splits.folds_from_test_actors(items, [list(s.test_actors) for s in split_list],
                                                 seed=seed)
-    recipe = recipes.get_recipe(task, "original").for_profile(config.get_profile("full"))
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
+    extra = {"mixed_precision": True} if precision == "bfloat16" else {}
+    recipe = recipes.get_recipe(task, "original", **extra).for_profile(config.get_profile("full"))
     modes = tuple(modes) if task == "gender" else ("single-clip",)
     folds, seconds, samples = {mode: [] for mode in modes}, 0.0, 0.0
     for split in splits_here:
@@ -177,8 +188,8 @@ def run_original(task: str, run, split_list, *, seed: int, say,
                 f"UAR {scores['uar']:.3f} ({fit_seconds:.0f} s{note})")
         seconds += fit_seconds
         samples += n_samples
-    return [summary(task, "original", mode, folds[mode], seconds, samples / seconds if seconds else None)
-            for mode in modes]
+    return [{**summary(task, "original", mode, folds[mode], seconds, samples / seconds if seconds else None),
+             "precision": precision} for mode in modes]
 
 
 def parse_args(argv):
@@ -190,6 +201,9 @@ def parse_args(argv):
     parser.add_argument("--folds", help="JSON file: a list of test-actor lists, e.g. [[1,2,3,4],[5,6,7,8]]")
     parser.add_argument("--modes", default=",".join(recipes.MODES),
                         help="comma-separated evaluation modes (default: both)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="compute precision of the reconstruction's CNNs (the functionals "
+                             "recipes are solved in float32 either way)")
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
     args = parser.parse_args(argv)
@@ -224,7 +238,7 @@ def main(argv=None) -> int:
             run = pipeline.load_run(profile="full", ravdess_dir=args.ravdess,
                                     noise_dir=os.environ.get("SER_NOISE_DIR", ""))
             for line in run_original(args.task, run, split_list, seed=args.seed, say=say,
-                                     modes=tuple(args.mode_list)):
+                                     modes=tuple(args.mode_list), precision=args.precision):
                 lines.append(line)
                 print(json.dumps(line), flush=True)
             continue

@@ -22,8 +22,10 @@ Two recipes per task:
   test, the probabilities are averaged over the clip played at the same five speeds.
 
 Evaluation modes (:data:`MODES`) are not part of a recipe: ``single-clip`` uses nothing about
-the test speaker; ``speaker-adaptive`` standardises every speaker's functionals over that
-speaker's own clips, which needs unlabelled enrollment audio of the test speaker.
+the test speaker; ``speaker-adaptive`` uses the test speaker's other, unlabelled clips
+(enrollment audio). For emotion it standardises every speaker's functionals over that speaker's
+own clips; for gender it averages the single-clip P(female) over them, one decision per speaker
+(:func:`helpers.evaluation.pool_by_speaker`): standardising would remove gender itself.
 """
 
 from __future__ import annotations

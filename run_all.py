@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first unusable audio file (default: skip it and list it in "
                              f"{config.TABLES_SUBDIR}/{config.SKIPPED_TABLE}.csv)")
+    parser.add_argument("--precision", choices=config.PRECISIONS,
+                        help="compute precision of the log-mel CNNs (sets SER_PRECISION for the "
+                             "notebooks; default auto: bfloat16 where the CPU has bfloat16 "
+                             "instructions, else float32)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "
                              "(VALUE is read as a Python literal when it is one, else as text)")
@@ -165,11 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SER_PROJECT_ROOT"] = str(PROJECT_ROOT)
     # TensorFlow's start-up chatter would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # Fail before the first notebook, with the path, when the results cannot be written.
+    # Fail before the first notebook on a bad SER_PRECISION, or (naming the path) when the
+    # results cannot be written.
     from helpers import io as project_io
     from helpers.errors import ProjectError
 
+    if args.precision:
+        os.environ[config.PRECISION_ENV] = args.precision  # the kernels inherit it
     try:
+        precision = config.describe_precision()
         config.ensure_output_dirs()
         for folder in config.output_dirs():
             project_io.check_writable(folder)
@@ -177,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     data = parameters["RAVDESS_DIR"] or "the generated stand-in corpus"
-    print(f"profile {args.profile}; data: {data}; {len(notebooks)} notebooks", flush=True)
+    print(f"profile {args.profile}; data: {data}; {len(notebooks)} notebooks; log-mel CNNs in "
+          f"{precision['cnn_compute']} ({config.PRECISION_ENV}={precision['setting']})", flush=True)
     total = time.perf_counter()
     for index, notebook in enumerate(notebooks, 1):
         print(f"[{index}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)

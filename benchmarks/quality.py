@@ -1,7 +1,7 @@
 """Speaker-independent quality: the project's headline number, per recipe and evaluation mode.
 
     python -m benchmarks.quality --ravdess DIR [--task emotion|gender]
-        [--recipes ours,original,compare,egemaps] [--folds FILE] [--precision float32|bfloat16]
+        [--recipes ours,original,compare,egemaps] [--folds FILE] [--precision auto|float32|bfloat16]
         [--seed 42] [--output FILE]
 
 Every recipe is trained and tested on the same folds of test actors (default: the reference
@@ -13,9 +13,10 @@ It prints one JSON line per recipe and mode:
 ``task, recipe, mode, folds [{test_actors, uar, accuracy, macro_f1}], uar_mean, uar_std,
 accuracy_mean, accuracy_std, macro_f1_mean, train_seconds, train_samples_per_s``
 (std: population std over folds); the ``original`` lines add ``precision``. ``--output FILE``
-also writes them, one per line. ``--precision bfloat16`` trains the reconstruction's CNNs in
-bfloat16 compute (fast only where ``lscpu`` lists ``avx512_bf16`` or ``amx_bf16``), to check
-that it costs no accuracy; the functionals recipes are unaffected.
+also writes them, one per line. ``--precision`` sets the compute precision of the
+reconstruction's CNNs (default ``auto``: the project's, bfloat16 where the CPU has bfloat16
+instructions; :func:`helpers.config.default_mixed_precision`), to check that it costs no accuracy; the functionals
+recipes are unaffected.
 
 Recipes: ``ours`` and ``original`` (:mod:`helpers.recipes`); ``compare`` and ``egemaps`` are the
 classical openSMILE + scikit-learn baselines (:mod:`helpers.baselines`). Modes: ``single-clip``
@@ -173,8 +174,9 @@ def run_original(task: str, run, split_list, *, seed: int, say,
                                                 seed=seed)
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
-    extra = {"mixed_precision": True} if precision == "bfloat16" else {}
-    recipe = recipes.get_recipe(task, "original", **extra).for_profile(config.get_profile("full"))
+    # Explicit either way: the builders' own default follows SER_PRECISION and the CPU.
+    recipe = recipes.get_recipe(task, "original", mixed_precision=precision == "bfloat16").for_profile(
+        config.get_profile("full"))
     modes = tuple(modes) if task == "gender" else ("single-clip",)
     folds, seconds, samples = {mode: [] for mode in modes}, 0.0, 0.0
     for split in splits_here:
@@ -201,15 +203,23 @@ def parse_args(argv):
     parser.add_argument("--folds", help="JSON file: a list of test-actor lists, e.g. [[1,2,3,4],[5,6,7,8]]")
     parser.add_argument("--modes", default=",".join(recipes.MODES),
                         help="comma-separated evaluation modes (default: both)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="compute precision of the reconstruction's CNNs (the functionals "
-                             "recipes are solved in float32 either way)")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                        help="compute precision of the reconstruction's CNNs (default: the "
+                             "project's, SER_PRECISION or bfloat16 where the CPU has it; the "
+                             "functionals recipes are solved in float32 either way)")
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
     args = parser.parse_args(argv)
     args.recipe_list = arguments.name_list(parser, "--recipes", args.recipes, ALL_RECIPES)
     args.mode_list = arguments.name_list(parser, "--modes", args.modes, recipes.MODES)
     return args
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` → the CNN builders' default (:func:`helpers.config.default_mixed_precision`)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if config.default_mixed_precision() else "float32"
 
 
 def main(argv=None) -> int:
@@ -238,7 +248,8 @@ def main(argv=None) -> int:
             run = pipeline.load_run(profile="full", ravdess_dir=args.ravdess,
                                     noise_dir=os.environ.get("SER_NOISE_DIR", ""))
             for line in run_original(args.task, run, split_list, seed=args.seed, say=say,
-                                     modes=tuple(args.mode_list), precision=args.precision):
+                                     modes=tuple(args.mode_list),
+                                     precision=resolve_precision(args.precision)):
                 lines.append(line)
                 print(json.dumps(line), flush=True)
             continue

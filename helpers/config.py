@@ -290,3 +290,60 @@ def ensure_output_dirs() -> None:
             variable = "SER_CACHE_DIR" if folder == CACHE_DIR else "SER_OUTPUTS_DIR"
             raise OutputError(f"{folder}: cannot be created ({error.strerror or error}); set "
                               f"{variable} to a writable folder") from error
+
+
+# ----------------------------------------------------------------------------------------------
+# Compute precision of the log-mel CNNs (helpers.models)
+# ----------------------------------------------------------------------------------------------
+
+#: Environment variable that sets the CNNs' default precision (``python run_all.py --precision``).
+PRECISION_ENV = "SER_PRECISION"
+PRECISIONS = ("auto", "float32", "bfloat16")
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic.
+BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_bfloat16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
+    """True when the CPU lists native bfloat16 arithmetic (:data:`BFLOAT16_FLAGS`).
+
+    Reads the ``flags`` line of a Linux ``/proc/cpuinfo``; False where there is none (other
+    systems), so those stay in float32.
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return bool(BFLOAT16_FLAGS & set(value.split()))
+    return False
+
+
+def precision_setting() -> str:
+    """The ``SER_PRECISION`` setting (``auto`` when unset).
+
+    Raises
+    ------
+    ConfigError
+        If it is set to something other than :data:`PRECISIONS`.
+    """
+    value = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
+    if value not in PRECISIONS:
+        raise ConfigError(f"{PRECISION_ENV}={os.environ[PRECISION_ENV]!r} must be one of "
+                          f"{', '.join(PRECISIONS)}")
+    return value
+
+
+def default_mixed_precision() -> bool:
+    """Whether the CNN builders compute in bfloat16 when not told: ``SER_PRECISION``, and for
+    ``auto`` whether the CPU has bfloat16 instructions (:func:`cpu_has_bfloat16`)."""
+    setting = precision_setting()
+    return cpu_has_bfloat16() if setting == "auto" else setting == "bfloat16"
+
+
+def describe_precision() -> dict:
+    """JSON-ready: the setting, what the CNNs compute in, and whether the CPU has bfloat16."""
+    return {"setting": precision_setting(),
+            "cnn_compute": "bfloat16" if default_mixed_precision() else "float32",
+            "cpu_bfloat16": cpu_has_bfloat16()}

@@ -194,7 +194,8 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
     """Write a notebook's metrics file: the run, its results, and what produced them.
 
     The file holds, in this order, :meth:`RunData.describe`, ``results``, the model cache's
-    tally of this session (``model_cache``) and :func:`helpers.io.run_metadata` (parameters,
+    tally of this session (``model_cache``), the CNNs' default precision (``precision``,
+    :func:`helpers.config.describe_precision`) and :func:`helpers.io.run_metadata` (parameters,
     seed, data fingerprint, library versions).
 
     Parameters
@@ -211,7 +212,7 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
         The features' cache key.
     seed : int
     model_cache : bool
-        Record ``training.cache_tally()`` (notebooks that train models).
+        Record ``training.cache_tally()`` and the precision (notebooks that train models).
 
     Returns
     -------
@@ -225,7 +226,7 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
     """
     head = run.describe()
     metadata = io.run_metadata(parameters=parameters, data_fingerprint=data_fingerprint, seed=seed)
-    clashes = sorted((set(head) | set(metadata) | {"model_cache"}) & set(results))
+    clashes = sorted((set(head) | set(metadata) | {"model_cache", "precision"}) & set(results))
     if clashes:
         raise ConfigError(f"results={sorted(results)} repeat the keys {clashes} that the metrics "
                           "file's run description, model cache tally or metadata hold")
@@ -234,6 +235,7 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
         from helpers import training  # Keras loads only for notebooks that train
 
         payload["model_cache"] = training.cache_tally()
+        payload["precision"] = config.describe_precision()
     payload.update(metadata)
     io.write_json(config.metrics_path(name), payload)
     return payload

@@ -23,6 +23,9 @@ import soundfile
 # environment): on their tiny data that is about 2.5x faster than tracing graphs. A few tests
 # opt back into graphs (the `graph_mode` fixture) so the compiled path stays covered.
 os.environ.setdefault("SER_RUN_EAGERLY", "1")
+# The CNNs compute in float32 in the tests whatever the CPU (the default is bfloat16 where the
+# CPU has it): results must not depend on the machine. Tests of the switch set it themselves.
+os.environ["SER_PRECISION"] = "float32"
 
 # One session-wide smoke run shared by every notebook test module (defined here, not imported
 # into each module: a fixture imported into several modules is instantiated once per module).

@@ -132,3 +132,40 @@ def test_environment_variables_move_the_folders_at_import(tmp_path):
     cache = folders(**env, SER_CACHE_DIR=str(tmp_path / "c"))
     assert cache["cache"] == tmp_path / "c" and cache["features"] == tmp_path / "c" / "features"
     assert cache["outputs"] == project / "outputs"
+
+
+# ----------------------------------------------------------------------------------------------
+# Compute precision of the log-mel CNNs
+# ----------------------------------------------------------------------------------------------
+
+def _cpuinfo(tmp_path, flags: str) -> Path:
+    path = tmp_path / "cpuinfo"
+    path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: fpu sse2 {flags}\n\n"
+                    f"processor\t: 1\nflags\t\t: fpu\n")
+    return path
+
+
+def test_cpu_has_bfloat16_reads_the_first_flags_line(tmp_path):
+    assert config.cpu_has_bfloat16(_cpuinfo(tmp_path, "avx512f avx512_bf16"))
+    assert config.cpu_has_bfloat16(_cpuinfo(tmp_path, "amx_tile amx_bf16"))
+    assert not config.cpu_has_bfloat16(_cpuinfo(tmp_path, "avx512f avx512_vnni"))
+    assert not config.cpu_has_bfloat16(tmp_path / "missing")  # not Linux: float32
+
+
+@pytest.mark.parametrize("setting, cpu, expected", [
+    ("auto", True, True), ("auto", False, False), ("", True, True),
+    ("float32", True, False), ("bfloat16", False, True), (" BFloat16 ", True, True),
+])
+def test_default_precision_follows_the_setting_then_the_cpu(monkeypatch, setting, cpu, expected):
+    monkeypatch.setenv(config.PRECISION_ENV, setting)
+    monkeypatch.setattr(config, "cpu_has_bfloat16", lambda: cpu)
+    assert config.default_mixed_precision() is expected
+    assert config.describe_precision() == {"setting": setting.strip().lower() or "auto",
+                                           "cnn_compute": "bfloat16" if expected else "float32",
+                                           "cpu_bfloat16": cpu}
+
+
+def test_a_bad_precision_setting_is_named(monkeypatch):
+    monkeypatch.setenv(config.PRECISION_ENV, "bf16")
+    with pytest.raises(ConfigError, match="SER_PRECISION='bf16' must be one of auto, float32, bfloat16"):
+        config.default_mixed_precision()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import config, models
+from helpers import config, model_files, models
 from helpers.errors import ConfigError, ProjectError
 
 # Small enough to train in a fraction of a second; big enough to pass four 2x2 pools and the
@@ -157,6 +157,24 @@ def test_mixed_precision_keeps_the_output_in_float32():
     out = model(_random_spectrograms(2), training=False)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
     np.testing.assert_allclose(_numpy(out).sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("builder, hidden, output", [
+    (models.build_emotion_cnn, "block1_conv", "probabilities"),
+    (models.build_gender_cnn, "conv", "p_female"),
+])
+def test_builders_follow_the_project_precision_unless_told(monkeypatch, builder, hidden, output):
+    monkeypatch.setenv(config.PRECISION_ENV, "bfloat16")
+    model = builder(SMALL_SHAPE)
+    assert model.get_layer(hidden).compute_dtype == "bfloat16"
+    assert model.get_layer(output).compute_dtype == "float32"
+    assert builder(SMALL_SHAPE, mixed_precision=False).get_layer(hidden).compute_dtype == "float32"
+    monkeypatch.setenv(config.PRECISION_ENV, "float32")
+    assert builder(SMALL_SHAPE).get_layer(hidden).compute_dtype == "float32"
+    assert builder(SMALL_SHAPE, mixed_precision=True).get_layer(hidden).compute_dtype == "bfloat16"
+    # The precision is part of the architecture digest, so of every model cache key.
+    assert (model_files.architecture_digest(builder(SMALL_SHAPE, mixed_precision=True))
+            != model_files.architecture_digest(builder(SMALL_SHAPE, mixed_precision=False)))
 
 
 def test_set_precision_returns_the_previous_policy():

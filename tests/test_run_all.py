@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -152,3 +153,17 @@ def test_first_cell_is_shared_and_keeps_colabs_tensorflow_when_compatible(tmp_pa
             [pin for pin in pins if pin != tensorflow_cpu]
             + [tensorflow_cpu.replace("tensorflow-cpu==", "tensorflow==")])
     assert any(pin.startswith("numpy==") for pin in installed)
+
+
+def test_a_bad_precision_stops_before_the_first_notebook(monkeypatch, capsys):
+    monkeypatch.setenv(config.PRECISION_ENV, "half")
+    monkeypatch.setattr(run_all, "run_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    assert run_all.main(["--only", "01"]) == 2
+    assert "SER_PRECISION='half' must be one of auto, float32, bfloat16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--precision", "half"])
+    # --precision sets the variable the notebooks' kernels inherit.
+    monkeypatch.setattr(config, "ensure_output_dirs", lambda: pytest.fail("stop here"))
+    with pytest.raises(pytest.fail.Exception, match="stop here"):
+        run_all.main(["--only", "01", "--precision", "bfloat16"])
+    assert os.environ[config.PRECISION_ENV] == "bfloat16"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import json
 import os
 import sys
 import time
@@ -190,18 +191,38 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter()
     for index, notebook in enumerate(notebooks, 1):
         print(f"[{index}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
+        started = time.time()
         try:
             seconds = run_notebook(notebook, parameters=parameters)
         except RuntimeError as error:
             print("FAILED", flush=True)
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"done in {seconds:.1f} s", flush=True)
+        print(f"done in {seconds:.1f} s{model_summary(notebook, since=started)}", flush=True)
     report = _write_report_if_available(args)
     elapsed = time.perf_counter() - total
     print(f"all {len(notebooks)} notebooks done in {elapsed:.1f} s; results in {config.OUTPUTS_DIR}"
           + (f"; report {report}" if report else ""))
     return 0
+
+
+def model_summary(notebook: Path, *, since: float) -> str:
+    """``"; models: 3 trained, 12 from the cache"`` from the metrics file the notebook wrote.
+
+    Read from its ``model_cache`` tally (:func:`helpers.training.cache_tally`) when the
+    notebook wrote a metrics file (``NN_*.json``) at or after ``since`` (a ``time.time()``);
+    empty for notebooks that train nothing, and for a file that cannot be read.
+    """
+    for path in sorted(config.METRICS_DIR.glob(f"{notebook.name[:2]}_*.json")):
+        try:
+            if path.stat().st_mtime < since:
+                continue
+            tally = json.loads(path.read_text()).get("model_cache")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(tally, dict) and {"cached", "trained"} <= set(tally):
+            return f"; models: {tally['trained']} trained, {tally['cached']} from the cache"
+    return ""
 
 
 def _write_report_if_available(args: argparse.Namespace) -> Path | None:

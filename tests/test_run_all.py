@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -167,3 +168,17 @@ def test_a_bad_precision_stops_before_the_first_notebook(monkeypatch, capsys):
     with pytest.raises(pytest.fail.Exception, match="stop here"):
         run_all.main(["--only", "01", "--precision", "bfloat16"])
     assert os.environ[config.PRECISION_ENV] == "bfloat16"
+
+
+def test_progress_line_counts_the_models_a_notebook_trained_and_loaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "METRICS_DIR", tmp_path)
+    notebook = Path("07_fusion.ipynb")
+    (tmp_path / "07_fusion.json").write_text(json.dumps({"model_cache": {"cached": 12, "trained": 3}}))
+    assert run_all.model_summary(notebook, since=0) == "; models: 3 trained, 12 from the cache"
+    # A metrics file older than the notebook's run, one without a tally, or a broken one: nothing.
+    assert run_all.model_summary(notebook, since=time.time() + 60) == ""
+    (tmp_path / "07_fusion.json").write_text(json.dumps({"wall_seconds": 3}))
+    assert run_all.model_summary(notebook, since=0) == ""
+    (tmp_path / "07_fusion.json").write_text("{not json")
+    assert run_all.model_summary(notebook, since=0) == ""
+    assert run_all.model_summary(Path("01_data_prep.ipynb"), since=0) == ""

@@ -342,8 +342,13 @@ def default_mixed_precision() -> bool:
     return cpu_has_bfloat16() if setting == "auto" else setting == "bfloat16"
 
 
+def cnn_precision() -> str:
+    """``"bfloat16"`` or ``"float32"``: what the CNN builders compute in when not told
+    (:func:`default_mixed_precision`)."""
+    return "bfloat16" if default_mixed_precision() else "float32"
+
+
 def describe_precision() -> dict:
     """JSON-ready: the setting, what the CNNs compute in, and whether the CPU has bfloat16."""
-    return {"setting": precision_setting(),
-            "cnn_compute": "bfloat16" if default_mixed_precision() else "float32",
+    return {"setting": precision_setting(), "cnn_compute": cnn_precision(),
             "cpu_bfloat16": cpu_has_bfloat16()}

@@ -147,15 +147,16 @@ def score(items: pd.DataFrame, probabilities: np.ndarray, *, corpus: str,
 
 
 def gender_for_mode(p_female: np.ndarray | None, items: pd.DataFrame, mode: str) -> np.ndarray | None:
-    """Single-clip P(female) under an evaluation mode.
+    """Single-clip gender probabilities under an evaluation mode.
 
-    ``speaker-adaptive`` averages it over each speaker's clips (``items["actor"]``,
+    ``speaker-adaptive`` averages them over each speaker's clips (``items["actor"]``,
     :func:`helpers.evaluation.pool_by_speaker`); ``single-clip`` (and ``None``) pass through.
+    ``p_female`` is P(female) per clip ``[shape=(n,)]``, or any per-clip probabilities
+    ``[shape=(n, k)]`` (``benchmarks.quality`` passes male and female columns).
     """
     if p_female is None or mode == "single-clip":
         return p_female
-    return evaluation.pool_by_speaker(np.asarray(p_female, dtype=np.float64).reshape(-1),
-                                      items["actor"].to_numpy())
+    return evaluation.pool_by_speaker(p_female, items["actor"].to_numpy())
 
 
 def load_test_corpus(name: str, root: str | os.PathLike) -> tuple[pd.DataFrame, dict]:

@@ -367,13 +367,8 @@ def pool_by_speaker(probabilities: np.ndarray, speakers: Sequence) -> np.ndarray
     if speakers.shape != (len(values),):
         raise ConfigError(f"speakers has shape {speakers.shape}; expected ({len(values)},), one "
                           f"speaker per row of probabilities")
-    _, index = np.unique(speakers, return_inverse=True)
-    index = index.reshape(-1)
-    counts = np.bincount(index).astype(np.float64)
-    flat = values.reshape(len(values), -1)
-    sums = np.zeros((counts.size, flat.shape[1]))
-    np.add.at(sums, index, flat)
-    return (sums / counts[:, None])[index].reshape(values.shape)
+    means = pd.DataFrame(values.reshape(len(values), -1)).groupby(speakers).transform("mean")
+    return means.to_numpy().reshape(values.shape)
 
 
 # ---------------------------------------------------------------------------------------------

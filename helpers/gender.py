@@ -447,14 +447,7 @@ def per_actor_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     GenderError
         If a column is missing or the table is empty.
     """
-    needed = ("actor", "gender", "fold", "p_female", "correct")
-    if not isinstance(predictions, pd.DataFrame) or predictions.empty:
-        raise GenderError("predictions must be a non-empty DataFrame from fold_predictions()")
-    missing = [column for column in needed if column not in predictions.columns]
-    if missing:
-        raise GenderError(
-            f"predictions lacks column(s) {missing}; it has {list(predictions.columns)}"
-        )
+    _check_predictions(predictions, ("actor", "gender", "fold", "p_female", "correct"))
     grouped = predictions.groupby("actor", sort=True)
     table = pd.DataFrame({
         "gender": grouped["gender"].first(),
@@ -479,16 +472,20 @@ def speaker_adaptive_accuracy(predictions: pd.DataFrame) -> float:
     GenderError
         If a column is missing or the table is empty.
     """
-    needed = ("actor", "gender", "p_female")
+    _check_predictions(predictions, ("actor", "gender", "p_female"))
+    pooled = evaluation.pool_by_speaker(predictions["p_female"].to_numpy(dtype=np.float64),
+                                        predictions["actor"].to_numpy())
+    truth = predictions["gender"].to_numpy() == POSITIVE_LABEL
+    return float(np.mean((pooled > evaluation.THRESHOLD) == truth))
+
+
+def _check_predictions(predictions, needed: Sequence[str]) -> None:
+    """Raise :class:`GenderError` unless ``predictions`` is a non-empty table with ``needed``."""
     if not isinstance(predictions, pd.DataFrame) or predictions.empty:
         raise GenderError("predictions must be a non-empty DataFrame from fold_predictions()")
     missing = [column for column in needed if column not in predictions.columns]
     if missing:
         raise GenderError(f"predictions lacks column(s) {missing}; it has {list(predictions.columns)}")
-    pooled = evaluation.pool_by_speaker(predictions["p_female"].to_numpy(dtype=np.float64),
-                                        predictions["actor"].to_numpy())
-    truth = predictions["gender"].to_numpy() == POSITIVE_LABEL
-    return float(np.mean((pooled > evaluation.THRESHOLD) == truth))
 
 
 def table3(original: GenderFoldResult, folds: Sequence[GenderFoldResult], *,

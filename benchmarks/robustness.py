@@ -8,7 +8,9 @@ For each chosen speaker-independent fold (default the first two of 1-4, 5-8, …
 quality benchmark trains them. Every test clip is then passed through each recording-chain
 condition of :mod:`helpers.channel` (quieter, louder, 8 and 16 kHz, telephone band, MP3, Ogg,
 a reverberant room, white noise) and predicted again. Conditions are seeded per clip, so two
-runs give the same numbers.
+runs give the same numbers. Those conditions hand the model a file at the clip's own rate (48 kHz);
+the ``file-8k``, ``file-16k``, ``file-22k`` and ``file-44k`` conditions (:data:`FILE_RATES`) hand
+it the same speech as a file at that sample rate, as users' own recordings come.
 
 It prints one JSON line per condition (``clean`` first):
 ``condition, description, folds, emotion_uar, emotion_uar_drop, gender_accuracy,
@@ -32,18 +34,38 @@ import soundfile
 
 from helpers import (audio, channel, config, datasets, evaluation, experiments, functionals, gender,
                      io, recipes, splits, training)
-from helpers.errors import ProjectError
+from helpers.errors import ConfigError, ProjectError
+
+
+#: Conditions that deliver the clip as a file at another sample rate (not in
+#: :data:`helpers.channel.CONDITIONS`, whose draws make the training copies).
+FILE_RATES: dict[str, int] = {"file-8k": 8_000, "file-16k": 16_000, "file-22k": 22_050,
+                              "file-44k": 44_100}
+
+
+def get_condition(name: str) -> channel.Condition:
+    """A recording-chain condition of :mod:`helpers.channel`, or a ``FILE_RATES`` delivery."""
+    if name in FILE_RATES:
+        return channel.Condition(name, f"the same speech as a {FILE_RATES[name] / 1000:g} kHz file",
+                                 lambda y, sr, rng: y)
+    if name not in channel.CONDITIONS:
+        raise ConfigError(f"condition {name!r} is unknown; expected one of "
+                          f"{[*channel.CONDITIONS, *FILE_RATES]}")
+    return channel.get_condition(name)
 
 
 def transformed_copies(paths: list[str], condition: channel.Condition, folder: Path, *, seed: int) -> list[str]:
-    """Write each file as ``condition`` delivers it (float WAV at the file's own rate)."""
+    """Write each file as ``condition`` delivers it: a float WAV at the file's own rate, or at
+    ``FILE_RATES[condition.name]`` for those conditions."""
     out = []
     for path in paths:
         rate = audio.audio_info(path).samplerate
         y = audio.load_audio(path, sample_rate=rate)
         rng = np.random.default_rng([seed, zlib.crc32(f"{condition.name}:{Path(path).name}".encode())])
         target = folder / f"{Path(path).stem}.wav"
-        soundfile.write(target, condition.apply(y, rate, rng), rate, subtype="FLOAT")
+        delivered, file_rate = condition.apply(y, rate, rng), FILE_RATES.get(condition.name, rate)
+        delivered = audio.resample(delivered, native_rate=rate, sample_rate=file_rate)
+        soundfile.write(target, delivered, file_rate, subtype="FLOAT")
         out.append(str(target))
     return out
 
@@ -62,8 +84,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.robustness", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ravdess", required=True, help="RAVDESS speech folder")
     parser.add_argument("--folds", default="1,2", help="which of the 6 consecutive folds (1-6), comma-separated")
-    parser.add_argument("--conditions", default=",".join(channel.CONDITIONS),
-                        help=f"comma-separated, from {','.join(channel.CONDITIONS)}")
+    parser.add_argument("--conditions", default=",".join([*channel.CONDITIONS, *FILE_RATES]),
+                        help=f"comma-separated, from {','.join([*channel.CONDITIONS, *FILE_RATES])}")
     parser.add_argument("--recipe", default="ours", choices=("ours", "ours-robust"),
                         help="the recipe of both models (default ours)")
     parser.add_argument("--seed", type=int, default=config.SEED)
@@ -80,7 +102,7 @@ def main(argv=None) -> int:
     except ValueError:
         parser.error(f"--folds {args.folds!r}: expected numbers from 1 to {len(splits.CONSECUTIVE_FOLDS)}")
     try:
-        conditions = [channel.get_condition(c.strip()) for c in args.conditions.split(",") if c.strip()]
+        conditions = [get_condition(c.strip()) for c in args.conditions.split(",") if c.strip()]
         manifest, _ = datasets.find_ravdess(args.ravdess)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -130,7 +152,7 @@ def main(argv=None) -> int:
             clean = {"uar": uar, "accuracy": accuracy, "predicted": predicted}
         lines.append({
             "recipe": args.recipe, "condition": name,
-            "description": "studio recording as released" if name == "clean" else channel.CONDITIONS[name].description,
+            "description": "studio recording as released" if name == "clean" else get_condition(name).description,
             "folds": [list(s.test_actors) for s in split_list],
             "emotion_uar": round(uar, 4), "emotion_uar_drop": round(clean["uar"] - uar, 4),
             "gender_accuracy": round(accuracy, 4), "gender_accuracy_drop": round(clean["accuracy"] - accuracy, 4),

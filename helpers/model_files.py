@@ -67,7 +67,9 @@ def save_model_with_sidecar(model: keras.Model, path: str | os.PathLike, *,
         What a user of the model needs: at least ``feature_config`` (a dict or a
         :class:`helpers.config.FeatureConfig`) and ``labels`` (the output order). Dataclasses,
         numpy values and paths are converted to JSON. ``trainable_params``, ``input_shape``
-        and ``created`` (UTC, ISO 8601) are added.
+        and ``created`` (UTC, ISO 8601) are added, and for a model on openSMILE functionals
+        (``features`` other than ``"log_mel"``) how they were computed
+        (``functionals``, :func:`helpers.functionals.describe`).
 
     Returns
     -------
@@ -90,6 +92,11 @@ def save_model_with_sidecar(model: keras.Model, path: str | os.PathLike, *,
             f"expected {list(SIDECAR_REQUIRED_KEYS)}"
         )
     record = {key: _jsonable(value) for key, value in sidecar.items()}
+    if record.get("features", "log_mel") != "log_mel":
+        # How the functionals were computed: prediction refuses a model trained on others.
+        from helpers import functionals
+
+        record.setdefault("functionals", functionals.describe())
     record["trainable_params"] = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
     record["input_shape"] = _jsonable(_input_shape(model))
     record["created"] = _datetime.datetime.now(_datetime.timezone.utc).isoformat(timespec="seconds")

@@ -251,10 +251,20 @@ def _real_data_models(folder: Path, pattern: str, task: str) -> list[tuple[Path,
         sidecar = _read_sidecar(path)
         if sidecar is None or sidecar.get("task", task) != task or sidecar.get("data") != "real":
             continue
-        if _is_multi_input(sidecar):
+        if _is_multi_input(sidecar) or not _current_features(sidecar):
             continue
         found.append((path, sidecar, path.stat().st_mtime))
     return found
+
+
+def _current_features(sidecar: dict) -> bool:
+    """False for a functionals model trained on functionals computed another way than today's
+    (:func:`helpers.functionals.check_model_sidecar` would refuse it): never a default."""
+    if sidecar.get("features", "log_mel") == "log_mel":
+        return True
+    from helpers import functionals
+
+    return functionals.is_current(sidecar)
 
 
 def _is_ours(sidecar: dict) -> bool:
@@ -269,7 +279,8 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None, *,
     Only models trained on **real** data (sidecar ``"data": "real"``) are candidates: a model
     of the generated stand-in corpus is never chosen silently over the shipped models. The
     newest such model marks the newest run: models saved from the same data (same
-    ``data_fingerprint``) count as that run. Among them the ``ours`` recipe comes first, then
+    ``data_fingerprint``) count as that run; a functionals model trained on functionals computed
+    another way than today's (an older version's) is skipped. Among them the ``ours`` recipe comes first, then
     speaker-independent models, the aggregation variant, then clean; then a tuned model
     (notebook 04's ``*_tuned``) before an untuned one, then the newest. Fusion models (a second,
     gender input) are never chosen by default: name one to use it. Without any, the shipped
@@ -380,7 +391,9 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
     ModelNotFoundError
         If the file or its sidecar is missing, or the sidecar names another task.
     PredictionError
-        If the sidecar's feature configuration does not match the model's input shape.
+        If the sidecar's feature configuration does not match the model's input shape, or a
+        model on openSMILE functionals was trained on functionals computed another way
+        (:func:`helpers.functionals.check_model_sidecar`).
     """
     from helpers import model_files  # imports Keras: only when a model is really loaded
 
@@ -414,6 +427,10 @@ def load_model(path: str | os.PathLike, *, task: str) -> LoadedModel:
         if features not in functionals.FEATURE_SETS:
             raise PredictionError(f"{path}: the sidecar names features={features!r}; expected "
                                   f"'log_mel' or one of {sorted(functionals.FEATURE_SETS)}")
+        try:
+            functionals.check_model_sidecar(sidecar, path)
+        except functionals.FunctionalsError as error:
+            raise PredictionError(str(error)) from None
         if sidecar.get("mode", "single-clip") != "single-clip":
             raise PredictionError(f"{path}: a {sidecar.get('mode')} model needs each speaker's "
                                   f"enrollment statistics; prediction uses single-clip models")

@@ -539,6 +539,17 @@ def test_default_models_are_the_newest_real_data_runs_preferred_ones(tmp_path):
     _fake_model(tmp_path, "emotion_ours", 150, variant="clean", protocol="speaker-independent",
                 recipe={"name": "ours"}, **run)
     assert predict.find_emotion_model(tmp_path).name == "emotion_ours.keras"
+    # A newer `ours` on functionals of an older version (analysed at each file's own rate) is
+    # never a default; one that records today's analysis is.
+    from helpers import functionals
+
+    _fake_model(tmp_path, "emotion_ours", 600, variant="clean", protocol="speaker-independent",
+                recipe={"name": "ours"}, features="compare", **{**run, "data_fingerprint": "newer"})
+    assert predict.find_emotion_model(tmp_path).name == "emotion_aggregation_speaker-independent_tuned.keras"
+    _fake_model(tmp_path, "emotion_ours", 600, variant="clean", protocol="speaker-independent",
+                recipe={"name": "ours"}, features="compare", functionals=functionals.describe(),
+                **{**run, "data_fingerprint": "newer"})
+    assert predict.find_emotion_model(tmp_path).name == "emotion_ours.keras"
 
     _fake_model(tmp_path, "gender_other", 100, task="gender", data="real")
     assert predict.find_gender_model(tmp_path).name == "gender_other.keras"

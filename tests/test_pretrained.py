@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import make_ravdess_tree, write_clip
-from helpers import config, pretrained
+from helpers import config, functionals, pretrained
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,22 @@ def test_every_shipped_file_matches_its_card():
         assert sidecar["features"] == "compare" and sidecar["recipe"]["name"] == pretrained.SHIPPED_RECIPE
         assert sidecar["recipe"]["level_db"] == -20.0 and sidecar["recipe"]["channel_copies"] == 2
         assert len(sidecar["train_actors"]) == 24 and "created" not in sidecar
+        # Trained on the functionals this version computes (16 kHz analysis), or refused.
+        assert sidecar["functionals"] == functionals.describe()
+
+
+def test_a_functionals_model_from_before_the_analysis_rate_is_refused_by_prediction(tmp_path):
+    import shutil
+
+    from helpers import predict
+
+    for suffix in (".keras", ".json"):
+        shutil.copy(pretrained.SHIPPED_DIR / f"emotion_ours{suffix}", tmp_path / f"old{suffix}")
+    sidecar = json.loads((tmp_path / "old.json").read_text())
+    del sidecar["functionals"]  # as written before functionals were analysed at 16 kHz
+    (tmp_path / "old.json").write_text(json.dumps(sidecar))
+    with pytest.raises(predict.PredictionError, match=r"old\.keras.*own rate.*Train it again"):
+        predict.load_model(tmp_path / "old.keras", task="emotion")
 
 
 def test_the_card_says_what_the_issue_asks():

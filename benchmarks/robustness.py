@@ -49,7 +49,7 @@ def get_condition(name: str) -> channel.Condition:
         return channel.Condition(name, f"the same speech as a {FILE_RATES[name] / 1000:g} kHz file",
                                  lambda y, sr, rng: y)
     if name not in channel.CONDITIONS:
-        raise ConfigError(f"condition {name!r} is unknown; expected one of "
+        raise ConfigError(f"--conditions: condition {name!r} is unknown; expected one of "
                           f"{[*channel.CONDITIONS, *FILE_RATES]}")
     return channel.get_condition(name)
 

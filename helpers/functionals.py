@@ -91,8 +91,8 @@ def check_model_sidecar(sidecar: dict, path: str | os.PathLike) -> None:
         raise FunctionalsError(
             f"{path}: the model was trained on functionals {saved}, but this version of the "
             f"project computes {describe()}; its inputs would not mean what it learned. Train it "
-            f"again (python run_all.py ...; shipped models: python -m helpers.pretrained build "
-            f"--ravdess DIR)")
+            f"again: python run_all.py --ravdess DIR (notebook 03 writes emotion_ours, notebook 05 "
+            f"gender_ours); shipped models: python -m helpers.pretrained build --ravdess DIR")
 
 
 def opensmile_version() -> str:

@@ -251,10 +251,21 @@ def _real_data_models(folder: Path, pattern: str, task: str) -> list[tuple[Path,
         sidecar = _read_sidecar(path)
         if sidecar is None or sidecar.get("task", task) != task or sidecar.get("data") != "real":
             continue
-        if _is_multi_input(sidecar) or not _current_features(sidecar):
+        if _is_multi_input(sidecar):
             continue
         found.append((path, sidecar, path.stat().st_mtime))
     return found
+
+
+def _current_candidates(candidates: list[tuple[Path, dict, float]]) -> list[tuple[Path, dict, float]]:
+    """The candidates a default may come from: none when the newest real-data model is a
+    functionals model of an older version (that run's models are stale: the shipped ones serve
+    better than its reconstruction CNNs), else those on today's features."""
+    current = [c for c in candidates if _current_features(c[1])]
+    stale = [c for c in candidates if not _current_features(c[1])]
+    if current and stale and max(c[2] for c in stale) >= max(c[2] for c in current):
+        return []
+    return current
 
 
 def _current_features(sidecar: dict) -> bool:
@@ -279,8 +290,10 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None, *,
     Only models trained on **real** data (sidecar ``"data": "real"``) are candidates: a model
     of the generated stand-in corpus is never chosen silently over the shipped models. The
     newest such model marks the newest run: models saved from the same data (same
-    ``data_fingerprint``) count as that run; a functionals model trained on functionals computed
-    another way than today's (an older version's) is skipped. Among them the ``ours`` recipe comes first, then
+    ``data_fingerprint``) count as that run. A functionals model trained on functionals computed
+    another way than today's (an older version's) is never chosen, and when it is the newest
+    real-data model, its run is stale and the shipped model is used. Among them the ``ours``
+    recipe comes first, then
     speaker-independent models, the aggregation variant, then clean; then a tuned model
     (notebook 04's ``*_tuned``) before an untuned one, then the newest. Fusion models (a second,
     gender input) are never chosen by default: name one to use it. Without any, the shipped
@@ -293,7 +306,7 @@ def find_emotion_model(models_dir: str | os.PathLike | None = None, *,
         card; the message names the file and the command that rebuilds it.
     """
     folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
-    candidates = _real_data_models(folder, "emotion_*.keras", "emotion")
+    candidates = _current_candidates(_real_data_models(folder, "emotion_*.keras", "emotion"))
     if not candidates:
         return _shipped("emotion", shipped_dir)
     newest = max(candidates, key=lambda c: c[2])
@@ -314,7 +327,8 @@ def find_gender_model(models_dir: str | os.PathLike | None = None, *,
     """The default gender model: this checkout's newest real-data model, else the shipped one.
 
     Real-data models only, as for emotion: ``gender_ours`` first, then ``gender.keras`` (notebook
-    05's reconstruction), then the newest ``gender*.keras``; without any, the shipped
+    05's reconstruction), then the newest ``gender*.keras``; without any, or when the newest is a
+    functionals model of an older version (see :func:`find_emotion_model`), the shipped
     ``gender_ours``.
 
     Raises
@@ -323,7 +337,7 @@ def find_gender_model(models_dir: str | os.PathLike | None = None, *,
         If there is no real-data model and the shipped one is missing or corrupt.
     """
     folder = Path(models_dir) if models_dir is not None else config.MODELS_DIR
-    candidates = _real_data_models(folder, "gender*.keras", "gender")
+    candidates = _current_candidates(_real_data_models(folder, "gender*.keras", "gender"))
     if not candidates:
         return _shipped("gender", shipped_dir)
     return max(candidates, key=lambda c: (_is_ours(c[1]), c[0].stem == GENDER_MODEL_NAME, c[2]))[0].resolve()

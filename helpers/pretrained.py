@@ -437,7 +437,8 @@ same studio**. Off it they drop: see `python -m benchmarks.robustness` (other le
 rates, codecs, rooms, noise) and `python -m benchmarks.crosscorpus --shipped --test emodb:DIR`.
 On a re-processed copy of the German EmoDB (2 s clips at 22.05 kHz, the 6 classes it shares
 with RAVDESS, chance 0.167) models built by this recipe reached 0.42 UAR and 0.79 gender
-accuracy, one clip at a time (measured when this recipe was last changed, not by this build).
+accuracy, one clip at a time (measured with `benchmarks.crosscorpus --shipped` on models built
+this way, not by this build).
 
 ## What they are not for
 - Spontaneous or conversational speech: RAVDESS is acted, with exaggerated, prototypical

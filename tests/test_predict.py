@@ -539,16 +539,17 @@ def test_default_models_are_the_newest_real_data_runs_preferred_ones(tmp_path):
     _fake_model(tmp_path, "emotion_ours", 150, variant="clean", protocol="speaker-independent",
                 recipe={"name": "ours"}, **run)
     assert predict.find_emotion_model(tmp_path).name == "emotion_ours.keras"
-    # A newer `ours` on functionals of an older version (analysed at each file's own rate) is
-    # never a default; one that records today's analysis is.
+    # An `ours` on functionals of an older version (analysed at each file's own rate) is never a
+    # default; when it is the newest model its run is stale, and the shipped model serves.
     from helpers import functionals
 
-    _fake_model(tmp_path, "emotion_ours", 600, variant="clean", protocol="speaker-independent",
-                recipe={"name": "ours"}, features="compare", **{**run, "data_fingerprint": "newer"})
+    old_ours = dict(variant="clean", protocol="speaker-independent", recipe={"name": "ours"},
+                    features="compare", **run)
+    _fake_model(tmp_path, "emotion_ours", 600, **old_ours)
+    assert predict.find_emotion_model(tmp_path, shipped_dir=shipped) == (shipped / "emotion_ours.keras").resolve()
+    _fake_model(tmp_path, "emotion_ours", 120, **old_ours)  # older than the run's CNNs
     assert predict.find_emotion_model(tmp_path).name == "emotion_aggregation_speaker-independent_tuned.keras"
-    _fake_model(tmp_path, "emotion_ours", 600, variant="clean", protocol="speaker-independent",
-                recipe={"name": "ours"}, features="compare", functionals=functionals.describe(),
-                **{**run, "data_fingerprint": "newer"})
+    _fake_model(tmp_path, "emotion_ours", 600, functionals=functionals.describe(), **old_ours)
     assert predict.find_emotion_model(tmp_path).name == "emotion_ours.keras"
 
     _fake_model(tmp_path, "gender_other", 100, task="gender", data="real")
@@ -557,6 +558,9 @@ def test_default_models_are_the_newest_real_data_runs_preferred_ones(tmp_path):
     assert predict.find_gender_model(tmp_path).name == "gender.keras"
     _fake_model(tmp_path, "gender_ours", 10, task="gender", data="real", recipe={"name": "ours"})
     assert predict.find_gender_model(tmp_path).name == "gender_ours.keras"
+    _fake_model(tmp_path, "gender_ours", 700, task="gender", data="real", recipe={"name": "ours"},
+                features="compare")
+    assert predict.find_gender_model(tmp_path, shipped_dir=shipped) == (shipped / "gender_ours.keras").resolve()
 
 
 def test_a_fusion_model_gets_the_gender_classifiers_label(models_dir, tmp_path):

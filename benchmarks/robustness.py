@@ -127,14 +127,19 @@ def main(argv=None) -> int:
                 folder = Path(tmp) / f"{split.name}-{condition.name}"
                 folder.mkdir()
                 copies = transformed_copies(test_paths, condition, folder, seed=args.seed)
-                # Each task's recipe says how its functionals are taken (set, speech level).
+                # Each task's recipe says what it takes: functionals (set, speech level) or
+                # log-mel windows (the frame GMM of ``ours`` gender).
                 variants[condition.name] = {
-                    task: functionals.extract(copies, feature_set=recipe.features, **recipe.signal_options,
-                                              cache_folder=Path(tmp) / "cache")
+                    task: (experiments.log_mel_windows(copies) if recipe.features == "log_mel" else
+                           functionals.extract(copies, feature_set=recipe.features, **recipe.signal_options,
+                                               cache_folder=Path(tmp) / "cache"))
                     for task, (recipe, _, _) in features.items()}
             for name, inputs in variants.items():
-                emotion = training.predict_proba(trained["emotion"].model, inputs["emotion"])
-                p_female = training.predict_proba(trained["gender"].model, inputs["gender"])[:, 0]
+                emotion, p_female = (
+                    training.predict_proba(trained[task].model, training.recipe_inputs(
+                        features[task][0], inputs[task], np.arange(len(inputs[task]))))
+                    for task in ("emotion", "gender"))
+                p_female = p_female[:, 0]
                 entry = pooled.setdefault(name, {"emotion": [], "p_female": [], "rows": []})
                 entry["emotion"].append(emotion)
                 entry["p_female"].append(p_female)

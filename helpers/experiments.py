@@ -180,25 +180,21 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
 
 def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers: int | None = None,
                     progress=None) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The functionals a recipe takes for an item table, and its speed-perturbed copies.
+    """The inputs a recipe takes for an item table, and its perturbed copies.
 
-    Extracted through the per-file content cache (:func:`helpers.functionals.extract`).
+    Functionals are extracted through the per-file content cache
+    (:func:`helpers.functionals.extract`); a log-mel recipe (the frame GMM of ``ours`` gender)
+    gets each file's clean log-mel window (:func:`log_mel_windows`) and no copies.
 
     Returns
     -------
-    x : np.ndarray [shape=(n_items, n_features)]
-    augmented : list of np.ndarray [shape=(n_items, n_features)]
+    x : np.ndarray [shape=(n_items, n_features) or (n_items, n_mels, n_frames)]
+    augmented : list of np.ndarray [shape like ``x``]
         One per speed of ``recipe.speed_perturbation``, then one per multi-condition copy
         (``recipe.channel_copies``); empty for none.
-
-    Raises
-    ------
-    ConfigError
-        If the recipe takes log-mel spectrograms (those come from :mod:`helpers.features`).
     """
     if recipe.features == "log_mel":
-        raise ConfigError(f"recipe {recipe.name!r} takes log-mel spectrograms; build them with "
-                          f"helpers.pipeline.load_features")
+        return log_mel_windows(items["path"].tolist(), progress=progress), []
     kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress,
               **recipe.signal_options}
     x = functionals.extract_for_items(items, **kwargs)
@@ -206,6 +202,33 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
                 for speed in recipe.speed_perturbation]
                + [functionals.extract_for_items(items, condition_copy=copy, **kwargs)
                   for copy in range(recipe.channel_copies)])
+
+
+def log_mel_windows(paths: Sequence, *, feature_config: config.FeatureConfig = config.FEATURES,
+                    progress=None, chunk: int = 64) -> np.ndarray:
+    """The clean log-mel window of each file, as the feature builder and prediction make it:
+    ``features.log_mel(audio.load_window(path))``, in order.
+
+    Raises
+    ------
+    ConfigError
+        If ``paths`` is empty.
+    helpers.errors.AudioError
+        If a file cannot be read or its window is silent (the message names the file).
+    """
+    from helpers import audio
+
+    paths = list(paths)
+    if not paths:
+        raise ConfigError("paths is empty; expected at least one audio file")
+    windows = []
+    for start in range(0, len(paths), chunk):
+        signals = np.stack([audio.load_window(path, feature_config=feature_config)
+                            for path in paths[start:start + chunk]])
+        windows.append(features.log_mel(signals, feature_config=feature_config))
+        if progress is not None:
+            progress(min(start + chunk, len(paths)), len(paths))
+    return np.concatenate(windows)
 
 
 def prepare_inputs(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe,

@@ -55,6 +55,7 @@ import numpy as np
 from keras import layers
 
 from helpers import config
+from helpers import frame_gmm  # noqa: F401  (registers its layer, so saved gender models load)
 from helpers.errors import ConfigError, check_int, is_int
 
 ORIGINAL_EMOTION_PARAMS = 529_832

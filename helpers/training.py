@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers import config, model_files, models
+from helpers import config, frame_gmm, model_files, models
 from helpers import io as project_io
 from helpers import errors
 from helpers.errors import TrainingError
@@ -246,7 +246,10 @@ def fit_model(model: keras.Model, x_train: Inputs, y_train: np.ndarray, *,
 
 
 def describe_fit(history: Mapping[str, Sequence[float]]) -> str:
-    """How a model was fitted, for progress lines: ``"12 epochs"`` or ``"L-BFGS, 130 iterations"``."""
+    """How a model was fitted, for progress lines: ``"12 epochs"``, ``"L-BFGS, 130 iterations"``
+    or ``"EM, 40 iterations"`` (the frame GMM)."""
+    if "em_iterations" in history:
+        return f"EM, {int(history['em_iterations'][-1])} iterations"
     if "iterations" in history:
         return f"L-BFGS, {int(history['iterations'][-1])} iterations"
     epochs = len(history.get("loss", []))
@@ -715,6 +718,8 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         def fit(model, member_seed=member_seed, member=member):
             if recipe.solver == "lbfgs":
                 return solve_logistic(model, x_train, y_train)
+            if recipe.solver == "gmm":
+                return frame_gmm.fit_frame_gmm(model, x_train, y_train, seed=member_seed)
             return fit_model(
                 model, x_train, y_train,
                 x_val=x_val, y_val=targets[split.validation] if has_validation else None,

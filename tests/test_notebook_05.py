@@ -39,7 +39,8 @@ def test_table3_has_the_original_split_and_the_kfold_mean_beside_the_report(run0
     assert table.loc[2, "n_test"] == clips and table.loc[2, "folds"] == SMOKE.n_folds
     assert (run05.outputs / "tables" / "table3_gender.md").read_text().count("\n") == 5
     ours = json.loads((run05.outputs / "models" / "gender_ours.json").read_text())
-    assert ours["features"] == "compare" and ours["recipe"]["name"] == "ours"
+    assert ours["features"] == "log_mel" and ours["recipe"]["name"] == "ours"
+    assert ours["recipe"]["solver"] == "gmm"
     assert ours["mode"] == "single-clip" and ours["labels"] == ["male", "female"]
 
 

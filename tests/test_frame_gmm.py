@@ -1,0 +1,140 @@
+"""The ``ours`` gender model (frame GMMs on log-mel cepstra), on tiny generated log-mels."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
+
+from helpers import (audio, config, experiments, features, frame_gmm, recipes, splits,  # noqa: E402
+                     training)
+from helpers.errors import ConfigError, TrainingError  # noqa: E402
+from tests.conftest import write_clip  # noqa: E402
+from tests.factories import item_table, ravdess_clip_id  # noqa: E402
+
+SHAPE = (16, 30)
+SMALL = {"n_components": 2, "n_cepstra": 6}
+
+
+def make_items():
+    table = item_table(actors=range(1, 9), emotions=config.EMOTIONS[:4], clips_per_emotion=1,
+                       clip_id=ravdess_clip_id)
+    return table[["actor", "gender", "clip_id", "variant"]].reset_index(drop=True)
+
+
+def make_logmels(items, *, seed: int = 0) -> np.ndarray:
+    """Noise around -60 dB, a loud band (high for women, low for men) in the middle 20 frames,
+    and the last 4 frames at -100 dB (zero padding)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(-60.0, 3.0, size=(len(items), *SHAPE)).astype(np.float32)
+    female = (items["gender"] == "female").to_numpy()
+    x[female, 9:13, 4:24] += 40.0 + rng.normal(0, 2.0, (female.sum(), 4, 20))
+    x[~female, 2:6, 4:24] += 40.0 + rng.normal(0, 2.0, ((~female).sum(), 4, 20))
+    x[:, :, -4:] = -100.0
+    return x
+
+
+def recipe(**changes):
+    return recipes.get_recipe("gender", "ours", **SMALL).for_profile(config.get_profile("smoke")).replace(**changes)
+
+
+def test_the_frames_are_the_speech_frames_without_the_level():
+    x = make_logmels(make_items())[0]
+    frames = frame_gmm.cepstral_frames(x, n_cepstra=6, floor_db=20.0)
+    assert frames.shape == (20, 6)  # the 20 loud frames; the quiet and padded ones are left out
+    louder = frame_gmm.cepstral_frames(x + 17.0, n_cepstra=6, floor_db=20.0)
+    np.testing.assert_allclose(louder, frames, atol=1e-3)  # a gain moves coefficient 0 only
+    assert len(frame_gmm.cepstral_frames(x, n_cepstra=6, floor_db=200.0)) == SHAPE[1]
+    basis = frame_gmm.dct_matrix(16, 6)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(6), atol=1e-12)  # orthonormal rows
+    with pytest.raises(ConfigError, match=r"expected \(n_mels, n_frames\)"):
+        frame_gmm.cepstral_frames(np.zeros(5))
+
+
+def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio():
+    items = make_items()
+    x = make_logmels(items)
+    female = (items["gender"] == "female").to_numpy().astype(int)
+    model = frame_gmm.build_frame_gmm(SHAPE, n_components=2, n_cepstra=6, floor_db=20.0)
+    history = frame_gmm.fit_frame_gmm(model, x, female, seed=3)
+    assert history["em_iterations"][0] >= 1 and np.isfinite(history["loss"][0])
+    # The same mixtures fitted by scikit-learn directly (same frames, same seeds).
+    mixtures = []
+    for gender in (0, 1):
+        frames = np.concatenate([frame_gmm.cepstral_frames(x[k], n_cepstra=6, floor_db=20.0)
+                                 for k in np.flatnonzero(female == gender)])
+        mixtures.append(GaussianMixture(2, covariance_type="diag", max_iter=frame_gmm.EM_MAX_ITER,
+                                        random_state=3 + gender).fit(frames.astype(np.float64)))
+    expected = np.array([mixtures[1].score(f) - mixtures[0].score(f) for f in
+                         (frame_gmm.cepstral_frames(w, n_cepstra=6, floor_db=20.0) for w in x)])
+    p = model.predict(x, verbose=0)[:, 0].astype(np.float64)
+    logit = np.log(p) - np.log1p(-p)
+    np.testing.assert_allclose(np.clip(logit, -15, 15), np.clip(expected, -15, 15), rtol=1e-3, atol=1e-3)
+    assert ((p > 0.5) == female.astype(bool)).all()
+
+
+def test_the_training_path_fits_it_caches_it_and_reloads_the_same_model(tmp_path):
+    items = make_items()
+    x = make_logmels(items)
+    y = (items["gender"] == "female").to_numpy().astype(np.int64)
+    split = splits.speaker_folds(items, n_folds=4, seed=0)[0]
+    ours = recipe()
+    assert ours.solver == "gmm" and ours.features == "log_mel"
+    first = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    p = training.predict_recipe(first.model, ours, x, split.test)[:, 0]
+    assert not first.cached and ((p > 0.5) == y[split.test].astype(bool)).all()
+    assert training.describe_fit(first.history).startswith("EM, ")
+    again = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    assert again.cached
+    np.testing.assert_allclose(training.predict_recipe(again.model, ours, x, split.test)[:, 0], p, rtol=1e-6)
+    # Another size of mixture is another model.
+    other = training.train_recipe(ours.with_hyperparameters(n_components=1), x, y, split, seed=1,
+                                  data_key="tiny", cache_folder=tmp_path)
+    assert not other.cached
+
+
+def test_the_fit_refuses_what_it_cannot_fit():
+    items = make_items()
+    x = make_logmels(items)
+    model = frame_gmm.build_frame_gmm(SHAPE, **SMALL)
+    with pytest.raises(TrainingError, match="no female training window"):
+        frame_gmm.fit_frame_gmm(model, x, np.zeros(len(x)), seed=0)
+    with pytest.raises(TrainingError, match="needs at least n_components=40"):
+        frame_gmm.fit_frame_gmm(frame_gmm.build_frame_gmm(SHAPE, n_components=40, n_cepstra=6),
+                                x[:2], np.array([0, 1]), seed=0)
+    with pytest.raises(TrainingError, match="no FrameGMMScore layer"):
+        frame_gmm.fit_frame_gmm(training.keras.Sequential([training.keras.Input((3,))]), x, x[:, 0, 0], seed=0)
+    with pytest.raises(ConfigError, match="n_classes=8"):
+        frame_gmm.build_frame_gmm(SHAPE, n_classes=8)
+    with pytest.raises(ConfigError, match="n_mels > n_cepstra=19"):
+        frame_gmm.build_frame_gmm((16, 30, 1))
+
+
+def test_the_recipes_ours_is_the_frame_gmm_and_ours_robust_the_functionals_model():
+    ours = recipes.get_recipe("gender", "ours")
+    assert (ours.solver, ours.features, ours.builder) == ("gmm", "log_mel", frame_gmm.build_frame_gmm)
+    robust = recipes.get_recipe("gender", "ours-robust")
+    assert (robust.solver, robust.features, robust.channel_copies) == ("lbfgs", "compare",
+                                                                        recipes.ROBUST_CHANNEL_COPIES)
+    with pytest.raises(recipes.RecipeError, match="solver='gmm' fits the gender frame mixtures"):
+        recipes.get_recipe("emotion", "original").replace(solver="gmm")
+    variants = recipes.ablation(ours)
+    assert list(variants) == ["full recipe", "16 Gaussians per gender, not 32",
+                              "every frame of the window, not only speech"]
+    assert all(v.solver == "gmm" for v in variants.values())
+
+
+def test_recipe_features_gives_a_log_mel_recipe_each_files_training_window(tmp_path):
+    paths = [write_clip(tmp_path / f"clip{k}.wav", duration_s=1.0 + 0.5 * k) for k in range(3)]
+    items = item_table(actors=[1], emotions=config.EMOTIONS[:3], clips_per_emotion=1,
+                       clip_id=ravdess_clip_id).assign(path=[str(p) for p in paths])
+    x, copies = experiments.recipe_features(recipes.get_recipe("gender", "ours"), items)
+    assert copies == [] and x.shape == (3, config.FEATURES.n_mels, config.FEATURES.n_frames)
+    for k, path in enumerate(paths):
+        np.testing.assert_array_equal(x[k], features.log_mel(audio.load_window(path)))
+    with pytest.raises(ConfigError, match="paths is empty"):
+        experiments.log_mel_windows([])

@@ -179,12 +179,14 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
 
 
 def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers: int | None = None,
-                    progress=None) -> tuple[np.ndarray, list[np.ndarray]]:
+                    progress=None, log_mels: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """The inputs a recipe takes for an item table, and its perturbed copies.
 
     Functionals are extracted through the per-file content cache
     (:func:`helpers.functionals.extract`); a log-mel recipe (the frame GMM of ``ours`` gender)
-    gets each file's clean log-mel window (:func:`log_mel_windows`) and no copies.
+    gets each file's clean log-mel window and no copies: ``log_mels`` when the caller has them
+    (a feature set's clean variant, row for row with ``items``: the notebooks), else computed
+    (:func:`log_mel_windows`).
 
     Returns
     -------
@@ -194,7 +196,12 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
         (``recipe.channel_copies``); empty for none.
     """
     if recipe.features == "log_mel":
-        return log_mel_windows(items["path"].tolist(), progress=progress), []
+        if log_mels is None:
+            return log_mel_windows(items["path"].tolist(), progress=progress), []
+        if len(log_mels) != len(items):
+            raise ConfigError(f"log_mels has {len(log_mels)} rows but items has {len(items)}; "
+                              f"expected the clean log-mels of items, row for row")
+        return np.asarray(log_mels), []
     kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress,
               **recipe.signal_options}
     x = functionals.extract_for_items(items, **kwargs)

@@ -136,5 +136,10 @@ def test_recipe_features_gives_a_log_mel_recipe_each_files_training_window(tmp_p
     assert copies == [] and x.shape == (3, config.FEATURES.n_mels, config.FEATURES.n_frames)
     for k, path in enumerate(paths):
         np.testing.assert_array_equal(x[k], features.log_mel(audio.load_window(path)))
+    # A caller that has the clean log-mels of the items (a notebook's feature set) passes them.
+    given, _ = experiments.recipe_features(recipes.get_recipe("gender", "ours"), items, log_mels=x[::-1])
+    np.testing.assert_array_equal(given, x[::-1])
+    with pytest.raises(ConfigError, match="log_mels has 2 rows but items has 3"):
+        experiments.recipe_features(recipes.get_recipe("gender", "ours"), items, log_mels=x[:2])
     with pytest.raises(ConfigError, match="paths is empty"):
         experiments.log_mel_windows([])

@@ -42,7 +42,7 @@ CARD_NAME = "MODEL_CARD.md"
 #: Model name (file stem) per task.
 MODEL_NAMES: dict[str, str] = {"emotion": "emotion_ours", "gender": "gender_ours"}
 REBUILD_COMMAND = "python -m helpers.pretrained build --ravdess DIR"
-#: The recipe of the shipped models: ``ours`` made for other microphones (helpers.recipes).
+#: The recipe of the shipped models: made for other microphones (helpers.recipes).
 SHIPPED_RECIPE = "ours-robust"
 #: Fixed time stamp of every member of a shipped ``.keras`` archive (the zip format's epoch).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -390,8 +390,10 @@ models when this checkout has not trained its own on real data, and checks every
 the SHA-256 sums at the end of this card before it loads it.
 
 ## What they are
-Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`): the `ours` recipe made for
-other microphones.
+Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other microphones:
+for emotion the `ours` recipe so adapted; for gender the same functionals model with one sigmoid
+(`ours` gender is now a pair of frame GMMs built for clean studio speech, which the shipped
+model is not).
 - Every recording, in training and in prediction, is first trimmed of its leading and
   trailing silence (frames {recipes.ROBUST_TRIM_DB:g} dB below its loudest), resampled to {functionals.ANALYSIS_RATE / 1000:g} kHz
   and scaled to one speech level ({recipes.ROBUST_LEVEL_DB:g} dBFS over its loudest 30 % of 25 ms

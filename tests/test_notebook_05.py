@@ -90,3 +90,14 @@ def test_model_sidecar_metrics_and_figures(run05):
     for name in ("gender_curves", "gender_per_actor", "gender_confusion_original",
                  "gender_confusion_kfold"):
         assert (run05.outputs / "figures" / f"{name}.png").stat().st_size > 0
+
+
+def test_the_ours_ablation_trains_each_variant_on_the_same_folds(run05):
+    table = run05.table("ablation_ours_gender")
+    assert table["variant"].tolist() == ["full recipe", "16 Gaussians per gender, not 32",
+                                         "every frame of the window, not only speech"]
+    assert table["accuracy"].between(0, 1).all() and (table["worst_fold"] <= table["accuracy"]).all()
+    assert np.allclose(table["delta_accuracy"], table["accuracy"] - table.loc[0, "accuracy"])
+    # The full recipe's row is Table 3's `ours` row: the same models, not trained again.
+    ours = run05.table("table3_gender").query("recipe == 'ours'")
+    assert table.loc[0, "accuracy"] == pytest.approx(ours["accuracy"].iloc[0], abs=1e-6)

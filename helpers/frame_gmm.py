@@ -14,7 +14,7 @@ female mixture.
 Why frames rather than the clip's functionals: with 20 training speakers, a classifier of one
 vector per clip (ComParE functionals, logistic regression) stayed at 0.95 on unseen actors
 (errors on a few atypical voices: a low-voiced woman's calm speech, a man's strong-intensity
-speech), where the frame mixtures score every frame's spectral envelope and reached 0.98 (the
+speech), where the frame mixtures score every frame's spectral envelope and reached 0.974 (the
 README has the per-fold numbers).
 
 The model is a Keras model (:func:`build_frame_gmm`) whose only weights are the mixtures'

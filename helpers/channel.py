@@ -17,6 +17,11 @@ The conditions (:data:`CONDITIONS`):
 * ``reverb-0.5s``: a room with a reverberation time of 0.5 s (an exponentially decaying noise
   impulse response, direct path first);
 * ``noise-20db``: white noise at 20 dB SNR.
+
+A microphone's and room's frequency response can also be drawn directly in the log-mel domain
+(:func:`random_response`, :func:`apply_response`): a linear, time-invariant channel adds the
+same number of dB to a band in every frame, so a training copy under another response costs
+one addition per band. The frame GMMs of the ``ours`` gender recipe train on such copies.
 """
 
 from __future__ import annotations
@@ -115,6 +120,98 @@ def white_noise(y: np.ndarray, *, snr_db: float, rng: np.random.Generator) -> np
     power = float(np.mean(np.square(y, dtype=np.float64)))
     noise = rng.standard_normal(len(y)) * np.sqrt(power / 10.0 ** (snr_db / 10.0))
     return np.clip(y + noise, -1.0, 1.0).astype(np.float32)
+
+
+#: Ranges of :func:`random_response` (a microphone and room, as drawn for a training copy).
+RESPONSE_TILT_DB_PER_OCTAVE = 8.0  # spectral tilt about 1 kHz, uniform in +-8 dB per octave
+RESPONSE_LOWPASS_HZ = (3_000.0, 7_500.0)  # cut-off of a low-pass (half the copies), 24 dB/octave
+RESPONSE_HIGHPASS_HZ = (80.0, 300.0)  # cut-off of a high-pass (half the copies), 12 dB/octave
+RESPONSE_BUMP_DB = 4.0  # standard deviation of each of three smooth peaks or dips
+LOG_MEL_FLOOR_DB = -100.0  # the log-mel front end's floor (its amin, 1e-10 in power)
+
+
+def mel_band_frequencies(n_mels: int, *, fmin: float, fmax: float) -> np.ndarray:
+    """Centre frequency (Hz) of each band of an ``n_mels``-band mel filter bank."""
+    import librosa
+
+    return librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)[1:-1]
+
+
+def random_response(rng: np.random.Generator, frequencies: np.ndarray) -> np.ndarray:
+    """A random microphone and room response, in dB at each band's centre frequency.
+
+    Drawn from :data:`RESPONSE_TILT_DB_PER_OCTAVE` (a tilt about 1 kHz, flat below 100 Hz),
+    a low-pass and a high-pass each present in half the draws (:data:`RESPONSE_LOWPASS_HZ`,
+    :data:`RESPONSE_HIGHPASS_HZ`), and three smooth peaks or dips over the bands
+    (:data:`RESPONSE_BUMP_DB`, 4-12 bands wide).
+
+    Returns
+    -------
+    np.ndarray [shape=(len(frequencies),), dtype=float64]
+    """
+    f = np.maximum(np.asarray(frequencies, dtype=np.float64), 20.0)
+    octaves = np.log2(np.clip(f, 100.0, None) / 1_000.0)
+    response = rng.uniform(-RESPONSE_TILT_DB_PER_OCTAVE, RESPONSE_TILT_DB_PER_OCTAVE) * octaves
+    if rng.random() < 0.5:
+        cutoff = np.exp(rng.uniform(*np.log(RESPONSE_LOWPASS_HZ)))
+        response -= 24.0 * np.maximum(0.0, np.log2(f / cutoff))
+    if rng.random() < 0.5:
+        cutoff = rng.uniform(*RESPONSE_HIGHPASS_HZ)
+        response -= 12.0 * np.maximum(0.0, np.log2(cutoff / f))
+    bands = np.arange(len(f))
+    for _ in range(3):
+        centre, width = rng.uniform(0, len(f) - 1), rng.uniform(4.0, 12.0)
+        response += rng.normal(0.0, RESPONSE_BUMP_DB) * np.exp(-0.5 * ((bands - centre) / width) ** 2)
+    return response
+
+
+def apply_response(log_mel: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """A log-mel spectrogram (dB, bands first) as recorded through ``response`` (dB per band).
+
+    Each band is raised or lowered by its response in every frame, and nothing falls below
+    the front end's floor (:data:`LOG_MEL_FLOOR_DB`).
+
+    Raises
+    ------
+    ConfigError
+        If ``response`` does not have one value per band of ``log_mel``.
+    """
+    log_mel = np.asarray(log_mel)
+    response = np.asarray(response, dtype=np.float64)
+    if response.ndim != 1 or log_mel.ndim < 2 or len(response) != log_mel.shape[0]:
+        raise ConfigError(f"response has shape {response.shape} and log_mel {log_mel.shape}; "
+                          f"expected one response value per band (log_mel's first axis)")
+    shape = (len(response),) + (1,) * (log_mel.ndim - 1)
+    return np.maximum(log_mel + response.reshape(shape), LOG_MEL_FLOOR_DB).astype(log_mel.dtype)
+
+
+def response_copy(log_mels: np.ndarray, *, copy: int, fmin: float, fmax: float) -> np.ndarray:
+    """Multi-condition copy number ``copy`` of log-mel windows: each through its own response.
+
+    Each window's response (:func:`random_response`) is drawn from the copy number and a hash
+    of the window's own values, so the same clip gets the same response in every run, whatever
+    its row, and different clips and copies get different ones.
+
+    Parameters
+    ----------
+    log_mels : np.ndarray [shape=(n, n_mels, n_frames)]
+        In dB.
+    copy : int
+    fmin, fmax : float
+        The mel filter bank's range (:class:`helpers.config.FeatureConfig`).
+    """
+    import hashlib
+
+    log_mels = np.asarray(log_mels)
+    if log_mels.ndim != 3:
+        raise ConfigError(f"log_mels has shape {log_mels.shape}; expected (n, n_mels, n_frames)")
+    frequencies = mel_band_frequencies(log_mels.shape[1], fmin=fmin, fmax=fmax)
+    out = np.empty_like(log_mels)
+    for row, window in enumerate(log_mels):
+        digest = hashlib.blake2b(np.ascontiguousarray(window).tobytes(), digest_size=8).digest()
+        rng = np.random.default_rng([int(copy), int.from_bytes(digest, "little")])
+        out[row] = apply_response(window, random_response(rng, frequencies))
+    return out
 
 
 CONDITIONS: dict[str, Condition] = {c.name: c for c in (

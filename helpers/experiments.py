@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from helpers import config, evaluation, features, functionals, model_files, recipes, splits, training
+from helpers import channel, config, evaluation, features, functionals, model_files, recipes, splits, training
 from helpers.errors import ConfigError
 
 PROTOCOLS: tuple[str, ...] = ("original", "clip-grouped", "speaker-independent")
@@ -186,7 +186,8 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
     (:func:`helpers.functionals.extract`); a log-mel recipe (the frame GMM of ``ours`` gender)
     gets each file's clean log-mel window and no copies: ``log_mels`` when the caller has them
     (a feature set's clean variant, row for row with ``items``: the notebooks), else computed
-    (:func:`log_mel_windows`).
+    (:func:`log_mel_windows`); its copies are the windows through random microphone and room
+    responses (``recipe.channel_copies`` of them, :func:`helpers.channel.response_copy`).
 
     Returns
     -------
@@ -197,11 +198,14 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
     """
     if recipe.features == "log_mel":
         if log_mels is None:
-            return log_mel_windows(items["path"].tolist(), progress=progress), []
-        if len(log_mels) != len(items):
+            log_mels = log_mel_windows(items["path"].tolist(), progress=progress)
+        elif len(log_mels) != len(items):
             raise ConfigError(f"log_mels has {len(log_mels)} rows but items has {len(items)}; "
                               f"expected the clean log-mels of items, row for row")
-        return np.asarray(log_mels), []
+        log_mels = np.asarray(log_mels)
+        return log_mels, [channel.response_copy(log_mels, copy=copy, fmin=config.FEATURES.fmin,
+                                                fmax=config.FEATURES.fmax)
+                          for copy in range(recipe.channel_copies)]
     kwargs = {"feature_set": recipe.features, "max_workers": max_workers, "progress": progress,
               **recipe.signal_options}
     x = functionals.extract_for_items(items, **kwargs)

@@ -11,6 +11,14 @@ frames of ``log p(frame | female) - log p(frame | male)``, and ``P(female)`` is 
 function of it: a clip is called female when its frames are, on average, likelier under the
 female mixture.
 
+Another microphone or room adds its response (in dB) to every frame's bands, so it moves every
+frame's cepstra. Two remedies, both measured on validation actors (``helpers.recipes``): the
+recipe's training windows come with copies through random responses
+(``Recipe.channel_copies``; :func:`helpers.channel.response_copy`), so the mixtures learn the
+voices under many colourings; and ``mean_normalise`` subtracts each window's mean speech
+cepstrum (cepstral mean normalisation), which removes any fixed response but also the part of
+the voice that is the same in every frame.
+
 Why frames rather than the clip's functionals: with 20 training speakers, a classifier of one
 vector per clip (ComParE functionals, logistic regression) stayed at 0.95 on unseen actors
 (errors on a few atypical voices: a low-voiced woman's calm speech, a man's strong-intensity
@@ -53,13 +61,17 @@ def dct_matrix(n_mels: int, n_cepstra: int) -> np.ndarray:
 
 
 def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
-                    floor_db: float = FLOOR_DB) -> np.ndarray:
+                    floor_db: float = FLOOR_DB, mean_normalise: bool = False) -> np.ndarray:
     """The speech frames of one log-mel window as cepstra (what the model scores).
 
     Parameters
     ----------
     log_mel : np.ndarray [shape=(n_mels, n_frames) or (n_mels, n_frames, 1)]
         In dB (:func:`helpers.features.log_mel`).
+    mean_normalise : bool
+        Subtract the mean of the speech frames' cepstra (cepstral mean normalisation): a
+        fixed microphone or room response, which adds the same cepstrum to every frame, then
+        changes nothing.
 
     Returns
     -------
@@ -73,7 +85,10 @@ def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
         raise ConfigError(f"log_mel has shape {np.shape(log_mel)}; expected (n_mels, n_frames)")
     peak = s.max(axis=0)
     keep = peak >= peak.max() - floor_db
-    return (dct_matrix(s.shape[0], n_cepstra) @ s[:, keep]).T.astype(np.float32)
+    cepstra = (dct_matrix(s.shape[0], n_cepstra) @ s[:, keep]).T
+    if mean_normalise:
+        cepstra = cepstra - cepstra.mean(axis=0)
+    return cepstra.astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="helpers")
@@ -82,16 +97,18 @@ class FrameGMMScore(layers.Layer):
 
     Input ``(batch, n_mels, n_frames[, 1])`` in dB; output ``(batch, 1)``. The weights (DCT
     rows, each gender's means, log-variances and log-weights) are set by
-    :func:`fit_frame_gmm`; until then every frame scores 0.
+    :func:`fit_frame_gmm`; until then every frame scores 0. With ``mean_normalise`` each
+    window's speech frames have their mean cepstrum subtracted first (:func:`cepstral_frames`).
     """
 
     def __init__(self, n_components: int = N_COMPONENTS, n_cepstra: int = N_CEPSTRA,
-                 floor_db: float = FLOOR_DB, **kwargs):
+                 floor_db: float = FLOOR_DB, mean_normalise: bool = False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.n_components = int(n_components)
         self.n_cepstra = int(n_cepstra)
         self.floor_db = float(floor_db)
+        self.mean_normalise = bool(mean_normalise)
 
     def build(self, input_shape):
         n_mels = int(input_shape[1])
@@ -112,6 +129,10 @@ class FrameGMMScore(layers.Layer):
         cepstra = ops.einsum("dm,bmt->btd", self.dct, s)  # (batch, frames, d)
         peak = ops.max(s, axis=1)  # (batch, frames)
         mask = ops.cast(peak >= ops.max(peak, axis=1, keepdims=True) - self.floor_db, "float32")
+        n_speech = ops.maximum(ops.sum(mask, axis=1), 1.0)  # (batch,)
+        if self.mean_normalise:
+            mean = ops.sum(cepstra * mask[..., None], axis=1) / n_speech[:, None]
+            cepstra = cepstra - mean[:, None, :]
         scores = []
         for g in range(2):
             inverse = ops.exp(-self.log_variances[g])  # (k, d)
@@ -119,7 +140,7 @@ class FrameGMMScore(layers.Layer):
             quadratic = ops.sum(ops.square(diff) * inverse, axis=-1)
             constant = ops.sum(self.log_variances[g], axis=-1) + self.n_cepstra * math.log(2 * math.pi)
             scores.append(ops.logsumexp(self.log_weights[g] - 0.5 * (quadratic + constant), axis=-1))
-        ratio = ops.sum((scores[1] - scores[0]) * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+        ratio = ops.sum((scores[1] - scores[0]) * mask, axis=1) / n_speech
         return ratio[:, None]
 
     def compute_output_shape(self, input_shape):
@@ -127,11 +148,13 @@ class FrameGMMScore(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "n_components": self.n_components,
-                "n_cepstra": self.n_cepstra, "floor_db": self.floor_db}
+                "n_cepstra": self.n_cepstra, "floor_db": self.floor_db,
+                "mean_normalise": self.mean_normalise}
 
 
 def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: int = N_COMPONENTS,
-                    n_cepstra: int = N_CEPSTRA, floor_db: float = FLOOR_DB, normalization=None,
+                    n_cepstra: int = N_CEPSTRA, floor_db: float = FLOOR_DB,
+                    mean_normalise: bool = False, normalization=None,
                     seed: int = config.SEED, n_classes: int = 1,
                     name: str = "gender_frame_gmm") -> keras.Model:
     """The ``ours`` gender model on a log-mel window: ``P(female)`` from two frame mixtures.
@@ -157,7 +180,8 @@ def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: in
         raise ConfigError(f"input_shape={shape} must be (n_mels, n_frames[, 1]) with n_mels > "
                           f"n_cepstra={n_cepstra}")
     spectrogram = keras.Input(shape=shape, name="log_mel")
-    ratio = FrameGMMScore(n_components, n_cepstra, floor_db, name="frame_gmm")(spectrogram)
+    ratio = FrameGMMScore(n_components, n_cepstra, floor_db, mean_normalise,
+                          name="frame_gmm")(spectrogram)
     probability = layers.Activation("sigmoid", name="p_female", dtype="float32")(ratio)
     model = keras.Model(spectrogram, probability, name=name)
     model.compile(optimizer="adam", loss="binary_crossentropy",
@@ -200,7 +224,8 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     # Each window's frames once: they fit the mixtures and then score the training loss.
-    window_frames = [cepstral_frames(window, n_cepstra=layer.n_cepstra, floor_db=layer.floor_db)
+    window_frames = [cepstral_frames(window, n_cepstra=layer.n_cepstra, floor_db=layer.floor_db,
+                                     mean_normalise=layer.mean_normalise)
                      for window in x_train]
     mixtures, parameters, iterations = [], [], []
     for gender in (0, 1):

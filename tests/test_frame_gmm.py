@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
-from helpers import (audio, config, experiments, features, frame_gmm, recipes, splits,  # noqa: E402
-                     training)
+from helpers import (audio, channel, config, experiments, features, frame_gmm, recipes,  # noqa: E402
+                     splits, training)
 from helpers.errors import ConfigError, TrainingError  # noqa: E402
 from tests.conftest import write_clip  # noqa: E402
 from tests.factories import item_table, ravdess_clip_id  # noqa: E402
@@ -39,7 +39,8 @@ def make_logmels(items, *, seed: int = 0) -> np.ndarray:
 
 
 def recipe(**changes):
-    return recipes.get_recipe("gender", "ours", **SMALL).for_profile(config.get_profile("smoke")).replace(**changes)
+    # `quick` keeps the response copies (`smoke` drops them, as every recipe's perturbed copies).
+    return recipes.get_recipe("gender", "ours", **SMALL).for_profile(config.get_profile("quick")).replace(**changes)
 
 
 def test_the_frames_are_the_speech_frames_without_the_level():
@@ -55,26 +56,41 @@ def test_the_frames_are_the_speech_frames_without_the_level():
         frame_gmm.cepstral_frames(np.zeros(5))
 
 
-def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio():
+def test_mean_normalised_frames_do_not_see_a_fixed_microphone_response():
+    x = make_logmels(make_items())[0]
+    response = np.linspace(-8.0, 6.0, SHAPE[0]) + 3.0 * np.sin(np.arange(SHAPE[0]))
+    coloured = channel.apply_response(x, response)
+    plain = frame_gmm.cepstral_frames(x, n_cepstra=6, floor_db=20.0)
+    assert np.abs(frame_gmm.cepstral_frames(coloured, n_cepstra=6, floor_db=20.0) - plain).max() > 1.0
+    normalised = frame_gmm.cepstral_frames(x, n_cepstra=6, floor_db=20.0, mean_normalise=True)
+    np.testing.assert_allclose(normalised.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(frame_gmm.cepstral_frames(coloured, n_cepstra=6, floor_db=20.0,
+                                                         mean_normalise=True), normalised, atol=1e-3)
+
+
+@pytest.mark.parametrize("mean_normalise", [False, True])
+def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio(mean_normalise):
     items = make_items()
     x = make_logmels(items)
     female = (items["gender"] == "female").to_numpy().astype(int)
-    model = frame_gmm.build_frame_gmm(SHAPE, n_components=2, n_cepstra=6, floor_db=20.0)
+    options = {"n_cepstra": 6, "floor_db": 20.0, "mean_normalise": mean_normalise}
+    model = frame_gmm.build_frame_gmm(SHAPE, n_components=2, **options)
     history = frame_gmm.fit_frame_gmm(model, x, female, seed=3)
     assert history["em_iterations"][0] >= 1 and np.isfinite(history["loss"][0])
     # The same mixtures fitted by scikit-learn directly (same frames, same seeds).
     mixtures = []
     for gender in (0, 1):
-        frames = np.concatenate([frame_gmm.cepstral_frames(x[k], n_cepstra=6, floor_db=20.0)
+        frames = np.concatenate([frame_gmm.cepstral_frames(x[k], **options)
                                  for k in np.flatnonzero(female == gender)])
         mixtures.append(GaussianMixture(2, covariance_type="diag", max_iter=frame_gmm.EM_MAX_ITER,
                                         random_state=3 + gender).fit(frames.astype(np.float64)))
     expected = np.array([mixtures[1].score(f) - mixtures[0].score(f) for f in
-                         (frame_gmm.cepstral_frames(w, n_cepstra=6, floor_db=20.0) for w in x)])
+                         (frame_gmm.cepstral_frames(w, **options) for w in x)])
     p = model.predict(x, verbose=0)[:, 0].astype(np.float64)
     logit = np.log(p) - np.log1p(-p)
     np.testing.assert_allclose(np.clip(logit, -15, 15), np.clip(expected, -15, 15), rtol=1e-3, atol=1e-3)
-    assert ((p > 0.5) == female.astype(bool)).all()
+    if not mean_normalise:  # (the tiny voices differ only in their mean band: normalised away)
+        assert ((p > 0.5) == female.astype(bool)).all()
 
 
 def test_the_training_path_fits_it_caches_it_and_reloads_the_same_model(tmp_path):
@@ -83,18 +99,29 @@ def test_the_training_path_fits_it_caches_it_and_reloads_the_same_model(tmp_path
     y = (items["gender"] == "female").to_numpy().astype(np.int64)
     split = splits.speaker_folds(items, n_folds=4, seed=0)[0]
     ours = recipe()
-    assert ours.solver == "gmm" and ours.features == "log_mel"
-    first = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    assert ours.solver == "gmm" and ours.features == "log_mel" and ours.channel_copies == 2
+    copies = [channel.response_copy(x, copy=k, fmin=0.0, fmax=8_000.0) for k in range(2)]
+    with pytest.raises(TrainingError, match="augmented holds 0 copies"):
+        training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    first = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path,
+                                  augmented=copies)
     p = training.predict_recipe(first.model, ours, x, split.test)[:, 0]
     assert not first.cached and ((p > 0.5) == y[split.test].astype(bool)).all()
     assert training.describe_fit(first.history).startswith("EM, ")
-    again = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    again = training.train_recipe(ours, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path,
+                                  augmented=copies)
     assert again.cached
     np.testing.assert_allclose(training.predict_recipe(again.model, ours, x, split.test)[:, 0], p, rtol=1e-6)
     # Another size of mixture is another model.
     other = training.train_recipe(ours.with_hyperparameters(n_components=1), x, y, split, seed=1,
-                                  data_key="tiny", cache_folder=tmp_path)
+                                  data_key="tiny", cache_folder=tmp_path, augmented=copies)
     assert not other.cached
+    # Without the response copies the mixtures learn from fewer frames: another model.
+    clean = training.train_recipe(ours.replace(channel_copies=0), x, y, split, seed=1,
+                                  data_key="tiny", cache_folder=tmp_path)
+    assert not clean.cached
+    assert not np.allclose(clean.model.get_layer("frame_gmm").get_weights()[1],
+                           first.model.get_layer("frame_gmm").get_weights()[1])
 
 
 def test_the_fit_refuses_what_it_cannot_fit():
@@ -123,8 +150,12 @@ def test_the_recipes_ours_is_the_frame_gmm_and_ours_robust_the_functionals_model
     with pytest.raises(recipes.RecipeError, match="solver='gmm' fits the gender frame mixtures"):
         recipes.get_recipe("emotion", "original").replace(solver="gmm")
     variants = recipes.ablation(ours)
-    assert list(variants) == ["full recipe", "16 Gaussians per gender, not 32",
-                              "every frame of the window, not only speech"]
+    assert list(variants) == ["full recipe", "32 Gaussians per gender, not 64",
+                              "every frame of the window, not only speech",
+                              "clean windows only, no response copies"]
+    assert variants["clean windows only, no response copies"].channel_copies == 0
+    assert ours.for_profile(config.get_profile("smoke")).channel_copies == 0
+    assert ours.for_profile(config.get_profile("full")).channel_copies == recipes.OURS_GENDER_RESPONSE_COPIES
     assert all(v.solver == "gmm" for v in variants.values())
 
 
@@ -133,9 +164,13 @@ def test_recipe_features_gives_a_log_mel_recipe_each_files_training_window(tmp_p
     items = item_table(actors=[1], emotions=config.EMOTIONS[:3], clips_per_emotion=1,
                        clip_id=ravdess_clip_id).assign(path=[str(p) for p in paths])
     x, copies = experiments.recipe_features(recipes.get_recipe("gender", "ours"), items)
-    assert copies == [] and x.shape == (3, config.FEATURES.n_mels, config.FEATURES.n_frames)
+    assert x.shape == (3, config.FEATURES.n_mels, config.FEATURES.n_frames)
     for k, path in enumerate(paths):
         np.testing.assert_array_equal(x[k], features.log_mel(audio.load_window(path)))
+    # Its copies: the same windows through the recipe's random microphone responses.
+    assert len(copies) == recipes.OURS_GENDER_RESPONSE_COPIES
+    for k, copy in enumerate(copies):
+        np.testing.assert_array_equal(copy, channel.response_copy(x, copy=k, fmin=0.0, fmax=8_000.0))
     # A caller that has the clean log-mels of the items (a notebook's feature set) passes them.
     given, _ = experiments.recipe_features(recipes.get_recipe("gender", "ours"), items, log_mels=x[::-1])
     np.testing.assert_array_equal(given, x[::-1])

@@ -118,9 +118,11 @@ def task_features(task: str, name: str, items: pd.DataFrame, *, train: bool):
     if name in baselines.BASELINES:
         return functionals.extract_for_items(items, feature_set=baselines.BASELINES[name]), [], None
     recipe = recipes.get_recipe(task, name).for_profile(config.get_profile("full"))
-    if train or recipe.features == "log_mel":
+    if train:
         x, copies = experiments.recipe_features(recipe, items)
-        return x, (copies if train else []), recipe
+        return x, copies, recipe
+    if recipe.features == "log_mel":
+        return experiments.log_mel_windows(items["path"].tolist()), [], recipe
     kwargs = {"feature_set": recipe.features, **recipe.signal_options}
     return (functionals.extract_for_items(items, **kwargs),
             [functionals.extract_for_items(items, speed=speed, **kwargs) for speed in recipe.speed_perturbation],

@@ -34,7 +34,7 @@ import numpy as np
 import soundfile
 from scipy import signal as _signal
 
-from helpers import audio
+from helpers import audio, config
 from helpers.errors import ConfigError
 
 
@@ -127,7 +127,7 @@ RESPONSE_TILT_DB_PER_OCTAVE = 8.0  # spectral tilt about 1 kHz, uniform in +-8 d
 RESPONSE_LOWPASS_HZ = (3_000.0, 7_500.0)  # cut-off of a low-pass (half the copies), 24 dB/octave
 RESPONSE_HIGHPASS_HZ = (80.0, 300.0)  # cut-off of a high-pass (half the copies), 12 dB/octave
 RESPONSE_BUMP_DB = 4.0  # standard deviation of each of three smooth peaks or dips
-LOG_MEL_FLOOR_DB = -100.0  # the log-mel front end's floor (its amin, 1e-10 in power)
+LOG_MEL_FLOOR_DB = 10.0 * float(np.log10(config.FEATURES.amin))  # the log-mel front end's floor (-100 dB)
 
 
 def mel_band_frequencies(n_mels: int, *, fmin: float, fmax: float) -> np.ndarray:

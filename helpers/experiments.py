@@ -184,9 +184,9 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
 
     Functionals are extracted through the per-file content cache
     (:func:`helpers.functionals.extract`); a log-mel recipe (the frame GMM of ``ours`` gender)
-    gets each file's clean log-mel window and no copies: ``log_mels`` when the caller has them
-    (a feature set's clean variant, row for row with ``items``: the notebooks), else computed
-    (:func:`log_mel_windows`); its copies are the windows through random microphone and room
+    gets each file's clean log-mel window: ``log_mels`` when the caller has them (a feature
+    set's clean variant, row for row with ``items``: the notebooks), else computed
+    (:func:`log_mel_windows`); its copies are those windows through random microphone and room
     responses (``recipe.channel_copies`` of them, :func:`helpers.channel.response_copy`).
 
     Returns

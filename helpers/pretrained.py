@@ -337,7 +337,8 @@ def build(ravdess_dir: str | Path, *, folder: str | Path = SHIPPED_DIR, seed: in
         for task in ("emotion", "gender"):
             recipe = recipes.get_recipe(task, SHIPPED_RECIPE).for_profile(config.get_profile(profile))
             x, augmented = experiments.recipe_features(recipe, items)
-            say(f"{task}: {recipe.features} functionals of {len(items)} clips, {len(augmented)} perturbed copies")
+            what = "log-mel windows" if recipe.features == "log_mel" else f"{recipe.features} functionals"
+            say(f"{task}: {what} of {len(items)} clips, {len(augmented)} perturbed copies")
             numbers = cross_validate(recipe, x, items, augmented=augmented, seed=seed, folds=folds, say=say)
             say(f"{task}: cross-validated UAR {numbers['uar_mean']:.3f} ± {numbers['uar_std']:.3f}, "
                 f"accuracy {numbers['accuracy_mean']:.3f} ± {numbers['accuracy_std']:.3f}")
@@ -367,6 +368,7 @@ def model_card(results: dict, sizes: dict[str, int]) -> str:
     from helpers import functionals
 
     emotion, gender_numbers = results["emotion"], results["gender"]
+    gender_settings = dict(recipes.get_recipe("gender", SHIPPED_RECIPE).hyperparameters)
     fold_rows = [["test actors", "emotion UAR", "emotion accuracy", "gender accuracy"]]
     for e, g in zip(emotion["folds"], gender_numbers["folds"]):
         fold_rows.append([", ".join(map(str, e["test_actors"])), f"{e['uar']:.3f}", f"{e['accuracy']:.3f}",
@@ -390,20 +392,24 @@ models when this checkout has not trained its own on real data, and checks every
 the SHA-256 sums at the end of this card before it loads it.
 
 ## What they are
-Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other microphones:
-for emotion the `ours` recipe so adapted; for gender the same functionals model with one sigmoid
-(`ours` gender is now a pair of frame GMMs built for clean studio speech, which the shipped
-model is not).
-- Every recording, in training and in prediction, is first trimmed of its leading and
-  trailing silence (frames {recipes.ROBUST_TRIM_DB:g} dB below its loudest), resampled to {functionals.ANALYSIS_RATE / 1000:g} kHz
+Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other microphones.
+- **Emotion**: every recording, in training and in prediction, is first trimmed of its leading
+  and trailing silence (frames {recipes.ROBUST_TRIM_DB:g} dB below its loudest), resampled to {functionals.ANALYSIS_RATE / 1000:g} kHz
   and scaled to one speech level ({recipes.ROBUST_LEVEL_DB:g} dBFS over its loudest 30 % of 25 ms
   frames), so neither the silence around the speech, nor the file's sample rate, nor the gain
   of a microphone changes its features. openSMILE ComParE 2016 functionals (6,373 per clip), standardised
   per feature and clipped to ±5 standard deviations, go into an L2-penalised logistic
   regression: a Keras model whose weights scikit-learn's L-BFGS solved to convergence.
-- Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a
+  Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a
   random speed (0.9, 1 or 1.1) through a random recording chain of `helpers/channel.py` (8 or
   16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none.
+- **Gender**: the {config.FEATURES.duration_s:g} s log-mel window every log-mel model of the project
+  takes (from {config.FEATURES.offset_s:g} s, at {config.FEATURES.sample_rate / 1000:g} kHz); its speech
+  frames (within {gender_settings['floor_db']:g} dB of the loudest) as cepstra 1-{gender_settings['n_cepstra']}, less the
+  window's mean speech cepstrum, so that a microphone's or room's colouring (the same dB added
+  to a band in every frame) and its gain change nothing; one mixture of
+  {gender_settings['n_components']} diagonal Gaussians per gender, fitted by EM; P(female) from the mean frame
+  log-likelihood ratio (`helpers/frame_gmm.py`, one Keras model).
 - **`emotion_ours`**: 8 emotions (neutral, calm, happy, sad, angry, fearful, disgust,
   surprised); also trained on copies of every clip played at 0.9x and 1.1x speed, and it
   averages its probabilities over the clip played at 1, 0.9 and 1.1x speed.

@@ -141,12 +141,17 @@ def test_the_fit_refuses_what_it_cannot_fit():
         frame_gmm.build_frame_gmm((16, 30, 1))
 
 
-def test_the_recipes_ours_is_the_frame_gmm_and_ours_robust_the_functionals_model():
+def test_the_recipes_ours_and_ours_robust_are_frame_gmms_and_only_ours_robust_mean_normalises():
     ours = recipes.get_recipe("gender", "ours")
     assert (ours.solver, ours.features, ours.builder) == ("gmm", "log_mel", frame_gmm.build_frame_gmm)
+    assert "mean_normalise" not in dict(ours.hyperparameters)
     robust = recipes.get_recipe("gender", "ours-robust")
-    assert (robust.solver, robust.features, robust.channel_copies) == ("lbfgs", "compare",
-                                                                        recipes.ROBUST_CHANNEL_COPIES)
+    assert (robust.solver, robust.features, robust.builder, robust.channel_copies) == (
+        "gmm", "log_mel", frame_gmm.build_frame_gmm, 0)
+    assert dict(robust.hyperparameters) == {**recipes.OURS_GENDER_HYPERPARAMETERS, "mean_normalise": True}
+    # The functionals model that was ``ours-robust`` gender until session 15 stays for comparison.
+    old = recipes.functionals_gender()
+    assert (old.solver, old.features, old.channel_copies) == ("lbfgs", "compare", recipes.ROBUST_CHANNEL_COPIES)
     with pytest.raises(recipes.RecipeError, match="solver='gmm' fits the gender frame mixtures"):
         recipes.get_recipe("emotion", "original").replace(solver="gmm")
     variants = recipes.ablation(ours)

@@ -26,8 +26,8 @@ def study(tmp_path_factory):
     gender_x[:, 0] += np.where(female, 4.0, -4.0)
     emotion = recipes.get_recipe("emotion", "ours").replace(
         speed_perturbation=(), test_time_speeds=(), channel_copies=0).for_profile(PROFILE)
-    # The functionals gender model (``ours-robust``): these are functionals.
-    gender = recipes.get_recipe("gender", "ours-robust").replace(
+    # The functionals gender model: these are functionals.
+    gender = recipes.functionals_gender().replace(
         speed_perturbation=(), test_time_speeds=(), channel_copies=0, level_db=None
     ).for_profile(PROFILE)
     split_list = splits.speaker_folds(items, n_folds=3, seed=1)[:2]

@@ -47,8 +47,9 @@ def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
 
 def linear_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     """The real ``ours`` model (a logistic regression solved by L-BFGS), without copies; for
-    gender the functionals model of ``ours-robust`` (``ours`` gender is the frame GMM)."""
-    return recipes.get_recipe(task, "ours" if task == "emotion" else "ours-robust").replace(
+    gender the functionals model (``ours`` and ``ours-robust`` gender are frame GMMs)."""
+    recipe = recipes.get_recipe("emotion", "ours") if task == "emotion" else recipes.functionals_gender()
+    return recipe.replace(
         **{"speed_perturbation": (), "channel_copies": 0, "level_db": None, **changes})
 
 
@@ -144,7 +145,7 @@ def test_gender_trains_through_the_recipe_path(spy, model_cache):
     result, model = gender.train_gender_split(x, items, split, hyperparameters={}, epochs=2,
                                               steps_per_epoch=None, seed=0, data_key="t",
                                               recipe=linear_ours("gender"))
-    assert [(r.task, r.name) for r in spy] == [("gender", "ours-robust")]
+    assert [(r.task, r.name) for r in spy] == [("gender", "functionals")]
     # The "pitch" feature separates the genders: trained on two actors, the model gets clearly
     # more than chance (0.5) of the four unseen actors' clips right.
     assert result.metrics["accuracy"] > 0.65
@@ -365,6 +366,6 @@ def test_the_smoke_profile_drops_the_perturbed_copies_and_quick_keeps_them():
     smoke = ours.for_profile(config.get_profile("smoke"))
     assert (smoke.speed_perturbation, smoke.test_time_speeds, smoke.channel_copies) == ((), (), 0)
     assert smoke.for_profile(config.get_profile("smoke")) == smoke  # applying it twice changes nothing
-    quick = recipes.get_recipe("gender", "ours-robust").for_profile(config.get_profile("quick"))
+    quick = recipes.functionals_gender().for_profile(config.get_profile("quick"))
     assert quick.channel_copies == recipes.ROBUST_CHANNEL_COPIES
     assert ours.for_profile(config.get_profile("full")).test_time_speeds == recipes.OURS_SPEEDS

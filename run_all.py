@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="compute precision of the log-mel CNNs (sets SER_PRECISION for the "
                              "notebooks; default auto: bfloat16 where the CPU has bfloat16 "
                              "instructions, else float32)")
+    parser.add_argument("--jobs", type=int,
+                        help="train up to this many models at once, each in its own process with "
+                             f"{config.THREADS_ENV} threads (default {config.DEFAULT_THREADS}): the same numbers "
+                             "as one at a time; worth it with at least jobs x threads cores (sets "
+                             f"{config.JOBS_ENV}; default 1)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "
                              "(VALUE is read as a Python literal when it is one, else as text)")
@@ -177,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.precision:
         os.environ[config.PRECISION_ENV] = args.precision  # the kernels inherit it
+    if args.jobs is not None:
+        os.environ[config.JOBS_ENV] = str(args.jobs)
     try:
         precision = config.describe_precision()
+        threads = config.describe_threads()
         config.ensure_output_dirs()
         for folder in config.output_dirs():
             project_io.check_writable(folder)
@@ -187,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = parameters["RAVDESS_DIR"] or "the generated stand-in corpus"
     print(f"profile {args.profile}; data: {data}; {len(notebooks)} notebooks; log-mel CNNs in "
-          f"{precision['cnn_compute']} ({config.PRECISION_ENV}={precision['setting']})", flush=True)
+          f"{precision['cnn_compute']} ({config.PRECISION_ENV}={precision['setting']}); "
+          f"{threads['setting'] or 'all'} threads a model, {threads['jobs']} at once", flush=True)
     total = time.perf_counter()
     for index, notebook in enumerate(notebooks, 1):
         print(f"[{index}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)

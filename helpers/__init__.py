@@ -29,6 +29,7 @@ Models and training
     ``recipes``        how a model is trained, as data: ``Recipe`` values (``original``, ``ours``)
     ``training``       fit, the content-addressed model cache, the recipe training path, predict
     ``model_files``    a model and its sidecar on disk, written as one unit, read back and checked
+    ``parallel``       several trainings at once, in worker processes that fill the model cache
 Studies
     ``experiments``    the emotion model on one variant under one evaluation protocol (Table 1)
     ``studies``        resumable Optuna studies: storage, names, grid stages that re-queue and wait
@@ -53,3 +54,9 @@ Using the models
 """
 
 __version__ = "0.1.0"
+
+from helpers import config as _config  # noqa: E402
+
+# Before TensorFlow first computes: every model then trains on the same number of threads on any
+# machine, so the same inputs give the same weights (helpers.config.DEFAULT_THREADS).
+_config.pin_threads()

@@ -352,3 +352,71 @@ def describe_precision() -> dict:
     """JSON-ready: the setting, what the CNNs compute in, and whether the CPU has bfloat16."""
     return {"setting": precision_setting(), "cnn_compute": cnn_precision(),
             "cpu_bfloat16": cpu_has_bfloat16()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Threads of each model, and trainings run side by side (helpers.parallel)
+# ----------------------------------------------------------------------------------------------
+
+#: Environment variable: the threads each model computes on (TensorFlow's intra-op threads).
+THREADS_ENV = "SER_THREADS"
+#: The default: what a 2-core machine (the CI, a free cloud notebook) uses anyway. A training's
+#: floating-point sums are split by thread, so the trained weights depend on this number: pinned,
+#: the same inputs give the same models on any machine, whatever its number of cores.
+DEFAULT_THREADS = 2
+#: Environment variable: how many trainings run at once (``python run_all.py --jobs``).
+JOBS_ENV = "SER_JOBS"
+#: TensorFlow's own variable for its intra-op threads, read when it starts computing.
+TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
+
+
+def _positive_setting(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be a whole number >= {minimum}")
+    return value
+
+
+def training_threads() -> int:
+    """``SER_THREADS`` (default :data:`DEFAULT_THREADS`); 0 leaves TensorFlow's default (every
+    core), and then the trained weights depend on the machine's number of cores.
+
+    Raises
+    ------
+    ConfigError
+        If it is set to something other than a whole number >= 0.
+    """
+    return _positive_setting(THREADS_ENV, DEFAULT_THREADS, minimum=0)
+
+
+def jobs() -> int:
+    """``SER_JOBS``: how many trainings run at once, each in its own process (default 1).
+
+    Raises
+    ------
+    ConfigError
+        If it is set to something other than a whole number >= 1.
+    """
+    return _positive_setting(JOBS_ENV, 1, minimum=1)
+
+
+def pin_threads() -> None:
+    """Tell TensorFlow to compute on :func:`training_threads` threads (``TF_NUM_INTRAOP_THREADS``),
+    unless that variable is already set. Called when :mod:`helpers` is imported: TensorFlow reads
+    the variable when it first computes, so a process that computed before importing
+    ``helpers`` keeps its own setting (:func:`describe_threads` says which)."""
+    threads = training_threads()
+    if threads > 0:
+        os.environ.setdefault(TF_THREADS_ENV, str(threads))
+
+
+def describe_threads() -> dict:
+    """JSON-ready: ``SER_THREADS``, ``TF_NUM_INTRAOP_THREADS`` as this process has it, and jobs."""
+    return {"setting": training_threads(), "tensorflow_intra_op": os.environ.get(TF_THREADS_ENV),
+            "jobs": jobs()}

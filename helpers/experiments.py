@@ -277,7 +277,7 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
                  extra_inputs: dict | None = None, progress: Callable[[str], None] | None = None,
                  split_list: list[splits.Split] | None = None,
                  recipe: recipes.Recipe | None = None, mode: str = "single-clip",
-                 augmented: list[np.ndarray] | tuple = ()) -> ProtocolResult:
+                 augmented: list[np.ndarray] | tuple = (), jobs: int | None = None) -> ProtocolResult:
     """Run every split of a protocol on one variant and collect the results.
 
     Parameters
@@ -297,6 +297,10 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
         Use these splits instead of making them (to compare models on identical folds).
     progress : callable, optional
         Called with a one-line status after each split.
+    jobs : int, optional
+        Train up to this many splits at once in worker processes (:mod:`helpers.parallel`),
+        then score them here as a serial run would: the same numbers. Default
+        :func:`helpers.config.jobs` (``SER_JOBS``, 1).
     """
     if len(x) != len(items):
         raise ConfigError(f"x has {len(x)} rows but items has {len(items)}")
@@ -305,12 +309,25 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
     x = prepare_inputs(x, items, recipe=used, mode=mode)
     augmented = [prepare_inputs(copy, items, recipe=used, mode=mode) for copy in augmented]
     split_list = split_list or make_splits(items, protocol=protocol, seed=seed, n_folds=profile.n_folds)
+    common = {"hyperparameters": hyperparameters, "profile": profile, "seed": seed,
+              "data_key": features.data_key(data_key, variant), "builder": builder,
+              "extra_inputs": extra_inputs, "recipe": recipe, "augmented": augmented}
+    jobs = config.jobs() if jobs is None else jobs
+    in_workers = [None] * len(split_list)
+    if jobs > 1 and len(split_list) > 1:
+        from helpers import parallel
+
+        in_workers = parallel.train_splits(
+            x, [{"y": y, "split": split, "force": force, "cache_folder": config.model_cache_dir(), **common}
+                for split in split_list], jobs=jobs)
     folds, first_model = [], None
-    for split in split_list:
-        fold, model = train_split(x, y, split, hyperparameters=hyperparameters, profile=profile,
-                                  seed=seed, data_key=features.data_key(data_key, variant), force=force,
-                                  builder=builder, extra_inputs=extra_inputs, recipe=recipe,
-                                  augmented=augmented)
+    for split, worker in zip(split_list, in_workers):
+        # A model a worker trained is in the cache now: load it (force would train it again).
+        fold, model = train_split(x, y, split, force=force and worker is None, **common)
+        if worker is not None and not worker["cached"]:
+            fold = dataclasses.replace(fold, cached=False, seconds=worker["seconds"],
+                                       train_samples_per_s=worker["train_samples_per_s"])
+            training.count_as_trained()
         folds.append(fold)
         if first_model is None:
             first_model = model

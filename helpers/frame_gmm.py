@@ -61,7 +61,8 @@ def dct_matrix(n_mels: int, n_cepstra: int) -> np.ndarray:
 
 
 def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
-                    floor_db: float = FLOOR_DB, mean_normalise: bool = False) -> np.ndarray:
+                    floor_db: float = FLOOR_DB, mean_normalise: bool = False,
+                    range_db: float | None = None) -> np.ndarray:
     """The speech frames of one log-mel window as cepstra (what the model scores).
 
     Parameters
@@ -72,6 +73,11 @@ def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
         Subtract the mean of the speech frames' cepstra (cepstral mean normalisation): a
         fixed microphone or room response, which adds the same cepstrum to every frame, then
         changes nothing.
+    range_db : float, optional
+        Raise every band value to at least the window's loudest value less ``range_db`` first
+        (a dynamic-range floor): a lossy codec empties whole bands of quiet frames (down to
+        the log-mel floor of -100 dB), and without it those frames' cepstra lie far from
+        anything the mixtures learned.
 
     Returns
     -------
@@ -83,6 +89,8 @@ def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
         s = s[..., 0]
     if s.ndim != 2:
         raise ConfigError(f"log_mel has shape {np.shape(log_mel)}; expected (n_mels, n_frames)")
+    if range_db is not None:
+        s = np.maximum(s, s.max() - range_db)
     peak = s.max(axis=0)
     keep = peak >= peak.max() - floor_db
     cepstra = (dct_matrix(s.shape[0], n_cepstra) @ s[:, keep]).T
@@ -97,18 +105,23 @@ class FrameGMMScore(layers.Layer):
 
     Input ``(batch, n_mels, n_frames[, 1])`` in dB; output ``(batch, 1)``. The weights (DCT
     rows, each gender's means, log-variances and log-weights) are set by
-    :func:`fit_frame_gmm`; until then every frame scores 0. With ``mean_normalise`` each
-    window's speech frames have their mean cepstrum subtracted first (:func:`cepstral_frames`).
+    :func:`fit_frame_gmm`; until then every frame scores 0. With ``range_db`` every band value
+    is raised to at least the window's loudest less ``range_db``; with ``mean_normalise`` each
+    window's speech frames have their mean cepstrum subtracted (:func:`cepstral_frames`).
     """
 
     def __init__(self, n_components: int = N_COMPONENTS, n_cepstra: int = N_CEPSTRA,
-                 floor_db: float = FLOOR_DB, mean_normalise: bool = False, **kwargs):
+                 floor_db: float = FLOOR_DB, mean_normalise: bool = False,
+                 range_db: float | None = None, relevance: float | None = None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.n_components = int(n_components)
         self.n_cepstra = int(n_cepstra)
         self.floor_db = float(floor_db)
         self.mean_normalise = bool(mean_normalise)
+        self.range_db = None if range_db is None else float(range_db)
+        # How the mixtures are fitted (read by fit_frame_gmm; the forward pass does not need it).
+        self.relevance = None if relevance is None else float(relevance)
 
     def build(self, input_shape):
         n_mels = int(input_shape[1])
@@ -126,6 +139,8 @@ class FrameGMMScore(layers.Layer):
         s = ops.cast(inputs, "float32")
         if len(s.shape) == 4:
             s = s[..., 0]
+        if self.range_db is not None:
+            s = ops.maximum(s, ops.max(s, axis=(1, 2), keepdims=True) - self.range_db)
         cepstra = ops.einsum("dm,bmt->btd", self.dct, s)  # (batch, frames, d)
         peak = ops.max(s, axis=1)  # (batch, frames)
         mask = ops.cast(peak >= ops.max(peak, axis=1, keepdims=True) - self.floor_db, "float32")
@@ -149,12 +164,14 @@ class FrameGMMScore(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "n_components": self.n_components,
                 "n_cepstra": self.n_cepstra, "floor_db": self.floor_db,
-                "mean_normalise": self.mean_normalise}
+                "mean_normalise": self.mean_normalise, "range_db": self.range_db,
+                "relevance": self.relevance}
 
 
 def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: int = N_COMPONENTS,
                     n_cepstra: int = N_CEPSTRA, floor_db: float = FLOOR_DB,
-                    mean_normalise: bool = False, normalization=None,
+                    mean_normalise: bool = False, range_db: float | None = None,
+                    relevance: float | None = None, normalization=None,
                     seed: int = config.SEED, n_classes: int = 1,
                     name: str = "gender_frame_gmm") -> keras.Model:
     """The ``ours`` gender model on a log-mel window: ``P(female)`` from two frame mixtures.
@@ -175,18 +192,43 @@ def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: in
         raise ConfigError(f"n_classes={n_classes!r}: the frame GMM is a gender model (one output)")
     if not (isinstance(floor_db, (int, float)) and floor_db > 0):
         raise ConfigError(f"floor_db={floor_db!r} must be a positive number of dB")
+    if range_db is not None and not (isinstance(range_db, (int, float)) and range_db > floor_db):
+        raise ConfigError(f"range_db={range_db!r} must be None or a number of dB above "
+                          f"floor_db={floor_db!r} (it must not decide which frames are speech)")
+    if relevance is not None and not (isinstance(relevance, (int, float)) and relevance > 0):
+        raise ConfigError(f"relevance={relevance!r} must be None (a mixture per gender fitted on its "
+                          f"own) or a positive number (MAP adaptation of one background mixture)")
     shape = tuple(input_shape)
     if len(shape) not in (2, 3) or shape[0] is None or shape[0] <= n_cepstra:
         raise ConfigError(f"input_shape={shape} must be (n_mels, n_frames[, 1]) with n_mels > "
                           f"n_cepstra={n_cepstra}")
     spectrogram = keras.Input(shape=shape, name="log_mel")
-    ratio = FrameGMMScore(n_components, n_cepstra, floor_db, mean_normalise,
+    ratio = FrameGMMScore(n_components, n_cepstra, floor_db, mean_normalise, range_db, relevance,
                           name="frame_gmm")(spectrogram)
     probability = layers.Activation("sigmoid", name="p_female", dtype="float32")(ratio)
     model = keras.Model(spectrogram, probability, name=name)
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
     return model
+
+
+def map_adapted(background, frames: np.ndarray, relevance: float):
+    """``background`` (a fitted diagonal ``GaussianMixture``) with its means MAP-adapted to
+    ``frames`` (Reynolds, Quatieri and Dunn 2000): each mean moves towards the frames it is
+    responsible for, by ``n / (n + relevance)`` of the way for ``n`` frames' worth of
+    responsibility; weights and variances stay the background's."""
+    from sklearn.mixture import GaussianMixture
+
+    responsibility = background.predict_proba(frames)
+    counts = responsibility.sum(axis=0)
+    seen = responsibility.T @ frames / np.maximum(counts, 1e-10)[:, np.newaxis]
+    alpha = (counts / (counts + relevance))[:, np.newaxis]
+    adapted = GaussianMixture(background.n_components, covariance_type="diag")
+    adapted.weights_ = background.weights_.copy()
+    adapted.covariances_ = background.covariances_.copy()
+    adapted.precisions_cholesky_ = background.precisions_cholesky_.copy()
+    adapted.means_ = alpha * seen + (1.0 - alpha) * background.means_
+    return adapted
 
 
 def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, *,
@@ -225,9 +267,9 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     started = time.perf_counter()
     # Each window's frames once: they fit the mixtures and then score the training loss.
     window_frames = [cepstral_frames(window, n_cepstra=layer.n_cepstra, floor_db=layer.floor_db,
-                                     mean_normalise=layer.mean_normalise)
+                                     mean_normalise=layer.mean_normalise, range_db=layer.range_db)
                      for window in x_train]
-    mixtures, parameters, iterations = [], [], []
+    by_gender = []
     for gender in (0, 1):
         rows = np.flatnonzero(labels == gender)
         if rows.size == 0:
@@ -239,11 +281,18 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
         if len(frames) < layer.n_components:
             raise TrainingError(f"{len(frames)} {('male', 'female')[gender]} speech frames; "
                                 f"the mixture needs at least n_components={layer.n_components}")
-        mixture = GaussianMixture(layer.n_components, covariance_type="diag", max_iter=EM_MAX_ITER,
-                                  random_state=seed + gender).fit(frames.astype(np.float64))
-        mixtures.append(mixture)
-        parameters.append((mixture.means_, np.log(mixture.covariances_), np.log(mixture.weights_)))
-        iterations.append(mixture.n_iter_)
+        by_gender.append(frames.astype(np.float64))
+    if layer.relevance is None:
+        mixtures = [GaussianMixture(layer.n_components, covariance_type="diag", max_iter=EM_MAX_ITER,
+                                    random_state=seed + gender).fit(frames)
+                    for gender, frames in enumerate(by_gender)]
+        iterations = [m.n_iter_ for m in mixtures]
+    else:
+        background = GaussianMixture(layer.n_components, covariance_type="diag", max_iter=EM_MAX_ITER,
+                                     random_state=seed).fit(np.concatenate(by_gender))
+        mixtures = [map_adapted(background, frames, layer.relevance) for frames in by_gender]
+        iterations = [background.n_iter_]
+    parameters = [(m.means_, np.log(m.covariances_), np.log(m.weights_)) for m in mixtures]
     dct, *_ = layer.get_weights()
     layer.set_weights([dct, *(np.stack([p[i] for p in parameters]).astype(np.float32)
                               for i in range(3))])

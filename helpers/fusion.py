@@ -361,7 +361,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
                x_gender: np.ndarray | None = None, gender_items: pd.DataFrame | None = None,
                gender_variant: str | None = None, gender_recipe: recipes.Recipe | None = None,
                force: bool = False, cache_folder: str | Path | None = None,
-               progress: Callable[[str], None] | None = None) -> FusionResult:
+               progress: Callable[[str], None] | None = None, jobs: int | None = None) -> FusionResult:
     """Train the fusion and per-gender models on the plain model's folds and evaluate them all.
 
     Parameters
@@ -395,6 +395,9 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
         Model cache folder for the new models.
     progress : callable, optional
         Called with a status line after each fold.
+    jobs : int, optional
+        Train up to this many of the fusion and per-gender CNNs at once in worker processes
+        first (:mod:`helpers.parallel`; the same numbers). Default :func:`helpers.config.jobs`.
 
     Returns
     -------
@@ -420,6 +423,22 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
     emotion_key = features.data_key(data_key, variant)
     common = dict(hyperparameters=hyperparameters, profile=profile, seed=seed,
                   data_key=emotion_key, force=force, cache_folder=cache_folder)
+    fusion_input = {"builder": models.build_emotion_fusion_cnn,
+                    "extra_inputs": {"gender": true_gender[:, np.newaxis]}}
+    jobs = config.jobs() if jobs is None else jobs
+    if jobs > 1:
+        from helpers import parallel
+
+        # Every CNN below, trained side by side into the cache first; the loop then loads them.
+        calls = []
+        for plain_fold in plain.folds:
+            calls.append({"y": y, "split": plain_fold.split, **fusion_input, **common})
+            calls.extend({"y": y, "split": splits.split_by_gender(items, plain_fold.split, gender=name),
+                          **common} for name in config.GENDERS)
+        for call in calls:
+            call["cache_folder"] = cache_folder if cache_folder is not None else config.model_cache_dir()
+        trained_in_workers = sum(not r["cached"] for r in parallel.train_splits(x, calls, jobs=jobs))
+        common["force"] = False
     folds, fusion_model, fusion_history = [], None, None
     for plain_fold in plain.folds:
         split = plain_fold.split
@@ -432,9 +451,7 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
             force=force, cache_folder=cache_folder)
         probabilities = {("plain", "none"): plain_fold.probabilities}
 
-        fused, model = experiments.train_split(
-            x, y, split, builder=models.build_emotion_fusion_cnn,
-            extra_inputs={"gender": true_gender[:, np.newaxis]}, **common)
+        fused, model = experiments.train_split(x, y, split, **fusion_input, **common)
         spectrogram = training.add_channel_axis(x[split.test])
         probabilities["fusion", "true"] = fused.probabilities
         for source, value in (("predicted", gender.predicted),
@@ -471,6 +488,8 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
                      f"{metrics['fusion', 'predicted']['uar']:.3f}, fusion (true gender) "
                      f"{metrics['fusion', 'true']['uar']:.3f}, per-gender (predicted) "
                      f"{metrics['per-gender', 'predicted']['uar']:.3f}")
+    if jobs > 1:
+        training.count_as_trained(trained_in_workers)
     return FusionResult(variant=variant, gender_variant=gender_variant, folds=folds,
                         hyperparameters=dict(hyperparameters),
                         gender_hyperparameters=dict(gender_recipe.params),

@@ -226,7 +226,7 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
     """
     head = run.describe()
     metadata = io.run_metadata(parameters=parameters, data_fingerprint=data_fingerprint, seed=seed)
-    clashes = sorted((set(head) | set(metadata) | {"model_cache", "precision"}) & set(results))
+    clashes = sorted((set(head) | set(metadata) | {"model_cache", "precision", "threads"}) & set(results))
     if clashes:
         raise ConfigError(f"results={sorted(results)} repeat the keys {clashes} that the metrics "
                           "file's run description, model cache tally or metadata hold")
@@ -236,6 +236,7 @@ def write_metrics(name: str, run: RunData, results: dict, *, parameters: dict,
 
         payload["model_cache"] = training.cache_tally()
         payload["precision"] = config.describe_precision()
+        payload["threads"] = config.describe_threads()
     payload.update(metadata)
     io.write_json(config.metrics_path(name), payload)
     return payload

@@ -404,12 +404,15 @@ Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other
   random speed (0.9, 1 or 1.1) through a random recording chain of `helpers/channel.py` (8 or
   16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none.
 - **Gender**: the {config.FEATURES.duration_s:g} s log-mel window every log-mel model of the project
-  takes (from {config.FEATURES.offset_s:g} s, at {config.FEATURES.sample_rate / 1000:g} kHz); its speech
-  frames (within {gender_settings['floor_db']:g} dB of the loudest) as cepstra 1-{gender_settings['n_cepstra']}, less the
-  window's mean speech cepstrum, so that a microphone's or room's colouring (the same dB added
-  to a band in every frame) and its gain change nothing; one mixture of
-  {gender_settings['n_components']} diagonal Gaussians per gender, fitted by EM; P(female) from the mean frame
-  log-likelihood ratio (`helpers/frame_gmm.py`, one Keras model).
+  takes (from {config.FEATURES.offset_s:g} s, at {config.FEATURES.sample_rate / 1000:g} kHz), every band raised to at least
+  {gender_settings['range_db']:g} dB below the window's loudest value (so that bands a lossy codec emptied do
+  not count); its speech frames (within {gender_settings['floor_db']:g} dB of the loudest) as cepstra
+  1-{gender_settings['n_cepstra']}, less the window's mean speech cepstrum, so that a microphone's or room's
+  colouring (the same dB added to a band in every frame) and its gain change nothing. One
+  background mixture of {gender_settings['n_components']} diagonal Gaussians is fitted by EM to both genders'
+  frames, and its means are MAP-adapted to each gender's (relevance {gender_settings['relevance']:g}); P(female)
+  is the logistic function of the mean frame log-likelihood ratio (`helpers/frame_gmm.py`, one
+  Keras model).
 - **`emotion_ours`**: 8 emotions (neutral, calm, happy, sad, angry, fearful, disgust,
   surprised); also trained on copies of every clip played at 0.9x and 1.1x speed, and it
   averages its probabilities over the clip played at 1, 0.9 and 1.1x speed.
@@ -444,9 +447,9 @@ Chance is 0.125 UAR for emotion and 0.5 for gender. These are numbers on **unsee
 same studio**. Off it they drop: see `python -m benchmarks.robustness` (other levels, sample
 rates, codecs, rooms, noise) and `python -m benchmarks.crosscorpus --shipped --test emodb:DIR`.
 On a re-processed copy of the German EmoDB (2 s clips at 22.05 kHz, the 6 classes it shares
-with RAVDESS, chance 0.167) models built by this recipe reached 0.42 UAR and 0.79 gender
-accuracy, one clip at a time (measured with `benchmarks.crosscorpus --shipped` on models built
-this way, not by this build).
+with RAVDESS, chance 0.167) the README's section "Other corpora" lists what each version of
+these models scored, one clip at a time and speaker-adaptively (measured with
+`benchmarks.crosscorpus --shipped`, not by this build).
 
 ## What they are not for
 - Spontaneous or conversational speech: RAVDESS is acted, with exaggerated, prototypical

@@ -400,7 +400,9 @@ def training_key(**parts: Any) -> str:
     objects by their values and labels; callables by module and qualified name (pass the
     builder function); dataclasses, mappings, sequences and JSON scalars by value. The
     library versions the results files record (:func:`helpers.io.library_versions`: Python,
-    NumPy, Keras, TensorFlow and the rest) are always included, so a library upgrade retrains.
+    NumPy, Keras, TensorFlow and the rest) are always included, so a library upgrade retrains;
+    so is TensorFlow's thread count when it is not the pinned default
+    (:data:`helpers.config.DEFAULT_THREADS`).
 
     Parameters
     ----------
@@ -427,6 +429,11 @@ def training_key(**parts: Any) -> str:
     digest.update(b"\x00versions\x00")
     # The libraries that shape the numbers: the same list the results files record.
     _update_digest(digest, project_io.library_versions(), path="versions")
+    # TensorFlow splits a training's sums by thread: another thread count is another model. The
+    # pinned default (helpers.config.pin_threads) adds nothing, so older cache entries stay valid.
+    threads = os.environ.get(config.TF_THREADS_ENV) or f"all {os.cpu_count()} cores"
+    if threads != str(config.DEFAULT_THREADS):
+        digest.update(f"\x00threads:{threads}\x00".encode())
     return digest.hexdigest()
 
 
@@ -520,6 +527,16 @@ def cache_tally(*, reset: bool = False) -> dict[str, int]:
     if reset:
         _TALLY.update(cached=0, trained=0)
     return counts
+
+
+def count_as_trained(n: int = 1) -> None:
+    """Count ``n`` models that worker processes trained (:mod:`helpers.parallel`) and this
+    process then loaded from the cache as trained, not as reused."""
+    if not 0 <= n <= _TALLY["cached"]:
+        raise TrainingError(f"count_as_trained: n={n!r}, but {_TALLY['cached']} models were "
+                            f"loaded from the cache to recount")
+    _TALLY["cached"] -= n
+    _TALLY["trained"] += n
 
 
 def describe_cache_tally() -> str:

@@ -68,12 +68,30 @@ def test_mean_normalised_frames_do_not_see_a_fixed_microphone_response():
                                                          mean_normalise=True), normalised, atol=1e-3)
 
 
-@pytest.mark.parametrize("mean_normalise", [False, True])
-def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio(mean_normalise):
+def test_a_range_floor_keeps_bands_a_codec_emptied_from_moving_the_frames():
+    x = make_logmels(make_items())[0]  # loudest value about -13 dB, background about -60 dB
+    emptied = x.copy()
+    emptied[12:, 4:24:2] = -100.0  # the top bands of every other speech frame, as a lossy codec does
+    options = {"n_cepstra": 6, "floor_db": 20.0}
+    plain = frame_gmm.cepstral_frames(x, **options)
+    moved = np.abs(frame_gmm.cepstral_frames(emptied, **options) - plain).max()
+    floored = frame_gmm.cepstral_frames(x, **options, range_db=50.0)
+    assert floored.shape == plain.shape  # the floor does not decide which frames are speech
+    kept = np.abs(frame_gmm.cepstral_frames(emptied, **options, range_db=50.0) - floored).max()
+    assert moved > 40.0 and kept < moved / 5
+    # A floor below every value changes nothing.
+    np.testing.assert_allclose(frame_gmm.cepstral_frames(x, **options, range_db=200.0), plain, atol=1e-5)
+    with pytest.raises(ConfigError, match="range_db=20.0 must be None or a number of dB above"):
+        frame_gmm.build_frame_gmm(SHAPE, floor_db=20.0, range_db=20.0)
+
+
+@pytest.mark.parametrize("mean_normalise, range_db", [(False, None), (True, None), (True, 50.0)])
+def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio(mean_normalise, range_db):
     items = make_items()
     x = make_logmels(items)
+    x[::3, 12:, 4:24:2] = -100.0  # emptied bands in some windows: the floor must act alike
     female = (items["gender"] == "female").to_numpy().astype(int)
-    options = {"n_cepstra": 6, "floor_db": 20.0, "mean_normalise": mean_normalise}
+    options = {"n_cepstra": 6, "floor_db": 20.0, "mean_normalise": mean_normalise, "range_db": range_db}
     model = frame_gmm.build_frame_gmm(SHAPE, n_components=2, **options)
     history = frame_gmm.fit_frame_gmm(model, x, female, seed=3)
     assert history["em_iterations"][0] >= 1 and np.isfinite(history["loss"][0])
@@ -91,6 +109,57 @@ def test_the_keras_score_is_the_mixtures_mean_log_likelihood_ratio(mean_normalis
     np.testing.assert_allclose(np.clip(logit, -15, 15), np.clip(expected, -15, 15), rtol=1e-3, atol=1e-3)
     if not mean_normalise:  # (the tiny voices differ only in their mean band: normalised away)
         assert ((p > 0.5) == female.astype(bool)).all()
+
+
+def test_map_adaptation_moves_each_background_mean_by_the_frames_it_is_responsible_for():
+    rng = np.random.default_rng(0)
+    background = GaussianMixture(2, covariance_type="diag", random_state=0).fit(
+        np.concatenate([rng.normal(-3, 1, (300, 2)), rng.normal(3, 1, (300, 2))]))
+    frames = rng.normal(-3, 1, (200, 2)) + np.array([0.5, -0.5])  # near one component only
+    near = int(np.argmin(np.abs(background.means_[:, 0] + 3)))
+    barely = frame_gmm.map_adapted(background, frames, relevance=1e-6)
+    responsibility = background.predict_proba(frames)[:, near]
+    np.testing.assert_allclose(barely.means_[near], responsibility @ frames / responsibility.sum(), rtol=1e-6)
+    stiff = frame_gmm.map_adapted(background, frames, relevance=1e9)
+    np.testing.assert_allclose(stiff.means_, background.means_, atol=1e-4)
+    # With a usual relevance the near mean moves most of the way, the far one (next to no
+    # responsibility) stays where it was.
+    usual = frame_gmm.map_adapted(background, frames, relevance=16.0)
+    assert np.abs(usual.means_[near] - background.means_[near]).max() > 0.3
+    np.testing.assert_allclose(usual.means_[1 - near], background.means_[1 - near], atol=1e-2)
+    for adapted in (barely, stiff, usual):
+        np.testing.assert_array_equal(adapted.weights_, background.weights_)
+        np.testing.assert_array_equal(adapted.covariances_, background.covariances_)
+    with pytest.raises(ConfigError, match="relevance=0 must be None"):
+        frame_gmm.build_frame_gmm(SHAPE, relevance=0)
+
+
+def test_the_map_adapted_model_scores_with_one_background_and_two_sets_of_means():
+    items = make_items()
+    x = make_logmels(items)
+    female = (items["gender"] == "female").to_numpy().astype(int)
+    options = {"n_cepstra": 6, "floor_db": 20.0, "range_db": 50.0}
+    # One Gaussian: the background lies between the genders and each adapted mean moves to one.
+    # (With a component per gender, as these separable voices would get, means-only adaptation
+    # leaves both models the background: real frames share their components across genders.)
+    model = frame_gmm.build_frame_gmm(SHAPE, n_components=1, relevance=4.0, **options)
+    frame_gmm.fit_frame_gmm(model, x, female, seed=3)
+    _, means, log_variances, log_weights = model.get_layer("frame_gmm").get_weights()
+    np.testing.assert_array_equal(log_variances[0], log_variances[1])
+    np.testing.assert_array_equal(log_weights[0], log_weights[1])
+    assert np.abs(means[0] - means[1]).max() > 1.0
+    # The same mixtures made directly: one background on both genders' frames, then MAP means.
+    frames = [np.concatenate([frame_gmm.cepstral_frames(x[k], **options) for k in np.flatnonzero(female == g)])
+              for g in (0, 1)]
+    background = GaussianMixture(1, covariance_type="diag", max_iter=frame_gmm.EM_MAX_ITER,
+                                 random_state=3).fit(np.concatenate(frames).astype(np.float64))
+    adapted = [frame_gmm.map_adapted(background, f.astype(np.float64), 4.0) for f in frames]
+    expected = np.array([adapted[1].score(f) - adapted[0].score(f) for f in
+                         (frame_gmm.cepstral_frames(w, **options) for w in x)])
+    p = model.predict(x, verbose=0)[:, 0].astype(np.float64)
+    np.testing.assert_allclose(np.clip(np.log(p) - np.log1p(-p), -15, 15), np.clip(expected, -15, 15),
+                               rtol=1e-3, atol=1e-3)
+    assert ((p > 0.5) == female.astype(bool)).all()
 
 
 def test_the_training_path_fits_it_caches_it_and_reloads_the_same_model(tmp_path):
@@ -124,6 +193,32 @@ def test_the_training_path_fits_it_caches_it_and_reloads_the_same_model(tmp_path
                            first.model.get_layer("frame_gmm").get_weights()[1])
 
 
+def test_ours_robust_trains_caches_and_reloads_with_its_floor_and_map_adaptation(tmp_path):
+    items = make_items()
+    x = make_logmels(items)
+    x[::2, 12:, 4:24:2] = -100.0  # bands a codec emptied, in half the windows
+    y = (items["gender"] == "female").to_numpy().astype(np.float32)
+    split = splits.speaker_folds(items, n_folds=4, seed=0)[0]
+    # One Gaussian (see test_the_map_adapted_model_scores_with_one_background_and_two_sets_of_means),
+    # and no mean normalisation: the tiny voices differ only in their mean band.
+    robust = recipes.get_recipe("gender", "ours-robust", n_components=1, n_cepstra=6, range_db=50.0,
+                                mean_normalise=False).for_profile(config.get_profile("quick"))
+    first = training.train_recipe(robust, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    layer = first.model.get_layer("frame_gmm")
+    assert (layer.range_db, layer.relevance) == (50.0, recipes.OURS_ROBUST_GENDER_HYPERPARAMETERS["relevance"])
+    p = training.predict_recipe(first.model, robust, x, split.test)[:, 0]
+    assert ((p > 0.5) == y[split.test].astype(bool)).all()
+    again = training.train_recipe(robust, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
+    assert again.cached
+    reloaded = again.model.get_layer("frame_gmm")
+    assert (reloaded.range_db, reloaded.relevance) == (layer.range_db, layer.relevance)
+    np.testing.assert_allclose(training.predict_recipe(again.model, robust, x, split.test)[:, 0], p, rtol=1e-6)
+    # The floor and the adaptation are part of the model: either changed, another model.
+    for change in ({"range_db": 70.0}, {"relevance": 16.0}):
+        assert not training.train_recipe(robust.with_hyperparameters(**change), x, y, split, seed=1,
+                                         data_key="tiny", cache_folder=tmp_path).cached
+
+
 def test_the_fit_refuses_what_it_cannot_fit():
     items = make_items()
     x = make_logmels(items)
@@ -148,7 +243,8 @@ def test_the_recipes_ours_and_ours_robust_are_frame_gmms_and_only_ours_robust_me
     robust = recipes.get_recipe("gender", "ours-robust")
     assert (robust.solver, robust.features, robust.builder, robust.channel_copies) == (
         "gmm", "log_mel", frame_gmm.build_frame_gmm, 0)
-    assert dict(robust.hyperparameters) == {**recipes.OURS_GENDER_HYPERPARAMETERS, "mean_normalise": True}
+    assert dict(robust.hyperparameters) == {**recipes.OURS_GENDER_HYPERPARAMETERS,
+                                            **recipes.OURS_ROBUST_GENDER_HYPERPARAMETERS}
     # The functionals model that was ``ours-robust`` gender until session 15 stays for comparison.
     old = recipes.functionals_gender()
     assert (old.solver, old.features, old.channel_copies) == ("lbfgs", "compare", recipes.ROBUST_CHANNEL_COPIES)

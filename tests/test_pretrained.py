@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import make_ravdess_tree, write_clip
-from helpers import config, functionals, pretrained
+from helpers import config, functionals, pretrained, recipes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +29,18 @@ def test_every_shipped_file_matches_its_card():
     for name in ("emotion_ours.json", "gender_ours.json"):
         sidecar = json.loads((pretrained.SHIPPED_DIR / name).read_text())
         assert sidecar["shipped"] is True and sidecar["data"] == "real" and sidecar["mode"] == "single-clip"
-        assert sidecar["features"] == "compare" and sidecar["recipe"]["name"] == pretrained.SHIPPED_RECIPE
-        assert sidecar["recipe"]["level_db"] == -20.0 and sidecar["recipe"]["channel_copies"] == 2
+        assert sidecar["recipe"]["name"] == pretrained.SHIPPED_RECIPE
         assert len(sidecar["train_actors"]) == 24 and "created" not in sidecar
-        # Trained on the functionals this version computes (16 kHz analysis), or refused.
-        assert sidecar["functionals"] == functionals.describe()
+    emotion = json.loads((pretrained.SHIPPED_DIR / "emotion_ours.json").read_text())
+    assert emotion["features"] == "compare"
+    assert emotion["recipe"]["level_db"] == -20.0 and emotion["recipe"]["channel_copies"] == 2
+    # Trained on the functionals this version computes (16 kHz analysis), or refused.
+    assert emotion["functionals"] == functionals.describe()
+    # Gender: the frame mixtures of the recipe as it stands, on this version's log-mel window.
+    gender = json.loads((pretrained.SHIPPED_DIR / "gender_ours.json").read_text())
+    recipe = recipes.get_recipe("gender", pretrained.SHIPPED_RECIPE)
+    assert gender["features"] == "log_mel" and gender["feature_config"] == config.FEATURES.to_dict()
+    assert gender["recipe"]["hyperparameters"] == json.loads(json.dumps(dict(recipe.hyperparameters)))
 
 
 def test_a_functionals_model_from_before_the_analysis_rate_is_refused_by_prediction(tmp_path):

@@ -170,6 +170,17 @@ def test_a_bad_precision_stops_before_the_first_notebook(monkeypatch, capsys):
     assert os.environ[config.PRECISION_ENV] == "bfloat16"
 
 
+def test_jobs_sets_the_variable_the_kernels_inherit_and_a_bad_value_stops_first(monkeypatch, capsys):
+    monkeypatch.setenv(config.JOBS_ENV, "1")
+    monkeypatch.setattr(run_all, "run_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    assert run_all.main(["--only", "01", "--jobs", "0"]) == 2
+    assert "SER_JOBS='0' must be a whole number >= 1" in capsys.readouterr().err
+    monkeypatch.setattr(config, "ensure_output_dirs", lambda: pytest.fail("stop here"))
+    with pytest.raises(pytest.fail.Exception, match="stop here"):
+        run_all.main(["--only", "01", "--jobs", "3"])
+    assert os.environ[config.JOBS_ENV] == "3"
+
+
 def test_progress_line_counts_the_models_a_notebook_trained_and_loaded(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "METRICS_DIR", tmp_path)
     notebook = Path("07_fusion.ipynb")

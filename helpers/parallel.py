@@ -1,0 +1,79 @@
+"""Several trainings at once: worker processes that train models into the model cache.
+
+A training's numbers depend on its inputs, its seed and the threads it computes on (pinned for
+every process: :data:`helpers.config.DEFAULT_THREADS`), not on which process runs it. So the
+workers here train exactly the models the serial code would, each goes into the
+content-addressed model cache (:func:`helpers.training.train_or_load`), and the serial code then
+loads it from there and scores it as before: ``jobs`` changes how long a study takes, never its
+numbers. It pays on a machine with at least ``jobs`` × ``SER_THREADS`` cores; on 2 cores it
+does not (the README has the measurements).
+
+Workers are started fresh (``spawn``: TensorFlow must not be forked) with the parent's
+environment, so they use its data, cache folders, precision and threads. The big input array is
+written once to a temporary ``.npy`` file that every worker maps read-only, instead of being
+copied into each task.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from helpers.errors import ConfigError, check_int
+
+
+def _train_split_in_worker(x_path: str, kwargs: Mapping) -> dict:
+    """One :func:`helpers.experiments.train_split` call, in a worker: what the parent needs back."""
+    from helpers import experiments
+
+    x = np.load(x_path, mmap_mode="r")
+    fold, _ = experiments.train_split(x, **kwargs)
+    return {"cached": bool(fold.cached), "seconds": float(fold.seconds),
+            "train_samples_per_s": fold.train_samples_per_s}
+
+
+def train_splits(x: np.ndarray, calls: Sequence[Mapping], *, jobs: int) -> list[dict]:
+    """Run :func:`helpers.experiments.train_split` ``(x, **call)`` for every call, ``jobs`` at a time.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        The inputs every call shares (written once to a temporary file the workers map).
+    calls : sequence of dict
+        The other keyword arguments of each call (``y``, ``split``, ``seed``, ``cache_folder``, …).
+    jobs : int
+        Worker processes (at most one per call).
+
+    Returns
+    -------
+    list of dict
+        Per call, in order: ``cached`` (the worker found the model in the cache), ``seconds``
+        and ``train_samples_per_s`` of its training.
+
+    Raises
+    ------
+    ConfigError
+        If ``jobs`` is not a whole number >= 1.
+    Exception
+        Whatever a worker's training raised (the others are cancelled).
+    """
+    jobs = check_int(jobs, name="jobs", minimum=1, error=ConfigError)
+    if not calls:
+        return []
+    with tempfile.TemporaryDirectory(prefix="ser-jobs-") as folder:
+        x_path = str(Path(folder) / "x.npy")
+        np.save(x_path, np.ascontiguousarray(x))
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(calls)), mp_context=context) as pool:
+            futures = [pool.submit(_train_split_in_worker, x_path, dict(call)) for call in calls]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise

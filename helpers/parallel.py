@@ -9,7 +9,9 @@ numbers. It pays on a machine with at least ``jobs`` × ``SER_THREADS`` cores; o
 does not (the README has the measurements).
 
 Workers are started fresh (``spawn``: TensorFlow must not be forked) with the parent's
-environment, so they use its data, cache folders, precision and threads. The big input array is
+environment, so they use its data, cache folders, precision and threads. As with any spawned
+process, a script that calls this must keep its work under ``if __name__ == "__main__":``
+(each worker imports the script first); notebooks and ``run_all.py`` need nothing. The big input array is
 written once to a temporary ``.npy`` file that every worker maps read-only, instead of being
 copied into each task.
 """

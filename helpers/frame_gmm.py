@@ -17,7 +17,11 @@ recipe's training windows come with copies through random responses
 (``Recipe.channel_copies``; :func:`helpers.channel.response_copy`), so the mixtures learn the
 voices under many colourings; and ``mean_normalise`` subtracts each window's mean speech
 cepstrum (cepstral mean normalisation), which removes any fixed response but also the part of
-the voice that is the same in every frame.
+the voice that is the same in every frame. Two more, for ``ours-robust`` (session 15): ``range_db``
+raises every band value to at least the window's loudest less ``range_db`` (a lossy codec
+empties whole bands of quiet frames), and ``relevance`` fits one background mixture to both
+genders' frames and MAP-adapts its means to each gender (:func:`map_adapted`), so that frames
+unlike any training frame score near zero rather than at random.
 
 Why frames rather than the clip's functionals: with 20 training speakers, a classifier of one
 vector per clip (ComParE functionals, logistic regression) stayed at 0.95 on unseen actors
@@ -250,7 +254,8 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     -------
     dict
         A one-entry history: ``loss`` (mean binary cross-entropy of the training windows),
-        ``em_iterations`` (the larger EM iteration count) and ``solve_seconds``.
+        ``em_iterations`` (the larger EM iteration count; the background mixture's with
+        ``relevance``) and ``solve_seconds``.
 
     Raises
     ------

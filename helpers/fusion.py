@@ -425,6 +425,9 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
                   data_key=emotion_key, force=force, cache_folder=cache_folder)
     fusion_input = {"builder": models.build_emotion_fusion_cnn,
                     "extra_inputs": {"gender": true_gender[:, np.newaxis]}}
+    for plain_fold in plain.folds:
+        if not plain_fold.split.actor_based or plain_fold.split.test.max(initial=-1) >= len(items):
+            raise FusionError(f"plain fold {plain_fold.split.name!r} does not index this item table")
     jobs = config.jobs() if jobs is None else jobs
     if jobs > 1:
         from helpers import parallel
@@ -442,8 +445,6 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
     folds, fusion_model, fusion_history = [], None, None
     for plain_fold in plain.folds:
         split = plain_fold.split
-        if not split.actor_based or split.test.max(initial=-1) >= len(items):
-            raise FusionError(f"plain fold {split.name!r} does not index this item table")
         test_items = items.iloc[split.test]
         gender = predict_gender_for_fold(
             x_gender, gender_items, x[split.test], test_items, split, profile=profile, seed=seed,

@@ -370,7 +370,7 @@ JOBS_ENV = "SER_JOBS"
 TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
 
 
-def _positive_setting(name: str, default: int, *, minimum: int) -> int:
+def _whole_number_setting(name: str, default: int, *, minimum: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -392,7 +392,7 @@ def training_threads() -> int:
     ConfigError
         If it is set to something other than a whole number >= 0.
     """
-    return _positive_setting(THREADS_ENV, DEFAULT_THREADS, minimum=0)
+    return _whole_number_setting(THREADS_ENV, DEFAULT_THREADS, minimum=0)
 
 
 def jobs() -> int:
@@ -403,7 +403,7 @@ def jobs() -> int:
     ConfigError
         If it is set to something other than a whole number >= 1.
     """
-    return _positive_setting(JOBS_ENV, 1, minimum=1)
+    return _whole_number_setting(JOBS_ENV, 1, minimum=1)
 
 
 def pin_threads() -> None:

@@ -318,8 +318,7 @@ def run_protocol(x: np.ndarray, items: pd.DataFrame, *, variant: str, protocol: 
         from helpers import parallel
 
         in_workers = parallel.train_splits(
-            x, [{"y": y, "split": split, "force": force, "cache_folder": config.model_cache_dir(), **common}
-                for split in split_list], jobs=jobs)
+            x, [{"y": y, "split": split, "force": force, **common} for split in split_list], jobs=jobs)
     folds, first_model = [], None
     for split, worker in zip(split_list, in_workers):
         # A model a worker trained is in the cache now: load it (force would train it again).

@@ -438,8 +438,6 @@ def run_fusion(x: np.ndarray, items: pd.DataFrame, *, variant: str, plain: exper
             calls.append({"y": y, "split": plain_fold.split, **fusion_input, **common})
             calls.extend({"y": y, "split": splits.split_by_gender(items, plain_fold.split, gender=name),
                           **common} for name in config.GENDERS)
-        for call in calls:
-            call["cache_folder"] = cache_folder if cache_folder is not None else config.model_cache_dir()
         trained_in_workers = sum(not r["cached"] for r in parallel.train_splits(x, calls, jobs=jobs))
         common["force"] = False
     folds, fusion_model, fusion_history = [], None, None

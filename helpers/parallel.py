@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import config
 from helpers.errors import ConfigError, check_int
 
 
@@ -47,7 +48,9 @@ def train_splits(x: np.ndarray, calls: Sequence[Mapping], *, jobs: int) -> list[
     x : np.ndarray
         The inputs every call shares (written once to a temporary file the workers map).
     calls : sequence of dict
-        The other keyword arguments of each call (``y``, ``split``, ``seed``, ``cache_folder``, …).
+        The other keyword arguments of each call (``y``, ``split``, ``seed``, …). A call without
+        a ``cache_folder`` gets this process's model cache (:func:`helpers.config.model_cache_dir`),
+        where the serial code will look, not the one a fresh worker would derive.
     jobs : int
         Worker processes (at most one per call).
 
@@ -67,12 +70,13 @@ def train_splits(x: np.ndarray, calls: Sequence[Mapping], *, jobs: int) -> list[
     jobs = check_int(jobs, name="jobs", minimum=1, error=ConfigError)
     if not calls:
         return []
+    calls = [{**call, "cache_folder": call.get("cache_folder") or config.model_cache_dir()} for call in calls]
     with tempfile.TemporaryDirectory(prefix="ser-jobs-") as folder:
         x_path = str(Path(folder) / "x.npy")
         np.save(x_path, np.ascontiguousarray(x))
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(jobs, len(calls)), mp_context=context) as pool:
-            futures = [pool.submit(_train_split_in_worker, x_path, dict(call)) for call in calls]
+            futures = [pool.submit(_train_split_in_worker, x_path, call) for call in calls]
             try:
                 return [future.result() for future in futures]
             except BaseException:

@@ -64,9 +64,28 @@ def dct_matrix(n_mels: int, n_cepstra: int) -> np.ndarray:
     return math.sqrt(2.0 / n_mels) * np.cos(math.pi * rows * (2 * bands + 1) / (2 * n_mels))
 
 
+def projection(n_mels: int, n_cepstra: int, low_bands: int | None = None,
+               low_cepstra: int | None = None) -> np.ndarray:
+    """What turns a frame's log-mel bands into the features the mixtures score, float64.
+
+    DCT rows 1 … ``n_cepstra`` over all ``n_mels`` bands (the spectral envelope); with
+    ``low_bands``, below them DCT rows 1 … ``low_cepstra`` over the lowest ``low_bands`` bands
+    alone (at 64 bands over 0-8 kHz the lowest 22 lie below 1 kHz, 46 Hz apart, where a voice's
+    harmonics stand 2-5 bands apart: the ripple they draw there, its pitch, and the first
+    formant are what these rows see). Shape ``(n_features, n_mels)``.
+    """
+    rows = dct_matrix(n_mels, n_cepstra)
+    if low_bands is None:
+        return rows
+    low = np.zeros((low_cepstra, n_mels))
+    low[:, :low_bands] = dct_matrix(low_bands, low_cepstra)
+    return np.vstack([rows, low])
+
+
 def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
                     floor_db: float = FLOOR_DB, mean_normalise: bool = False,
-                    range_db: float | None = None) -> np.ndarray:
+                    range_db: float | None = None, low_bands: int | None = None,
+                    low_cepstra: int | None = None) -> np.ndarray:
     """The speech frames of one log-mel window as cepstra (what the model scores).
 
     Parameters
@@ -82,10 +101,13 @@ def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
         (a dynamic-range floor): a lossy codec empties whole bands of quiet frames (down to
         the log-mel floor of -100 dB), and without it those frames' cepstra lie far from
         anything the mixtures learned.
+    low_bands, low_cepstra : int, optional
+        Add cepstra 1 … ``low_cepstra`` of the lowest ``low_bands`` bands alone (:func:`projection`).
 
     Returns
     -------
-    np.ndarray [shape=(n_speech_frames, n_cepstra), dtype=float32]
+    np.ndarray [shape=(n_speech_frames, n_features), dtype=float32]
+        ``n_features`` is ``n_cepstra`` (+ ``low_cepstra``).
         Frames whose loudest band is within ``floor_db`` of the window's loudest.
     """
     s = np.asarray(log_mel, dtype=np.float64)
@@ -97,7 +119,7 @@ def cepstral_frames(log_mel: np.ndarray, *, n_cepstra: int = N_CEPSTRA,
         s = np.maximum(s, s.max() - range_db)
     peak = s.max(axis=0)
     keep = peak >= peak.max() - floor_db
-    cepstra = (dct_matrix(s.shape[0], n_cepstra) @ s[:, keep]).T
+    cepstra = (projection(s.shape[0], n_cepstra, low_bands, low_cepstra) @ s[:, keep]).T
     if mean_normalise:
         cepstra = cepstra - cepstra.mean(axis=0)
     return cepstra.astype(np.float32)
@@ -111,12 +133,14 @@ class FrameGMMScore(layers.Layer):
     rows, each gender's means, log-variances and log-weights) are set by
     :func:`fit_frame_gmm`; until then every frame scores 0. With ``range_db`` every band value
     is raised to at least the window's loudest less ``range_db``; with ``mean_normalise`` each
-    window's speech frames have their mean cepstrum subtracted (:func:`cepstral_frames`).
+    window's speech frames have their mean cepstrum subtracted; with ``low_bands`` the frames
+    also carry cepstra of the lowest bands alone (:func:`cepstral_frames`).
     """
 
     def __init__(self, n_components: int = N_COMPONENTS, n_cepstra: int = N_CEPSTRA,
                  floor_db: float = FLOOR_DB, mean_normalise: bool = False,
-                 range_db: float | None = None, relevance: float | None = None, **kwargs):
+                 range_db: float | None = None, relevance: float | None = None,
+                 low_bands: int | None = None, low_cepstra: int | None = None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.n_components = int(n_components)
@@ -124,14 +148,18 @@ class FrameGMMScore(layers.Layer):
         self.floor_db = float(floor_db)
         self.mean_normalise = bool(mean_normalise)
         self.range_db = None if range_db is None else float(range_db)
+        self.low_bands = None if low_bands is None else int(low_bands)
+        self.low_cepstra = None if low_bands is None else int(low_cepstra)
+        self.n_features = self.n_cepstra + (self.low_cepstra or 0)
         # How the mixtures are fitted (read by fit_frame_gmm; the forward pass does not need it).
         self.relevance = None if relevance is None else float(relevance)
 
     def build(self, input_shape):
         n_mels = int(input_shape[1])
-        k, d = self.n_components, self.n_cepstra
+        k, d = self.n_components, self.n_features
+        rows = projection(n_mels, self.n_cepstra, self.low_bands, self.low_cepstra)
         self.dct = self.add_weight(name="dct", shape=(d, n_mels), trainable=False,
-                                   initializer=keras.initializers.Constant(dct_matrix(n_mels, d)))
+                                   initializer=keras.initializers.Constant(rows))
         self.means = self.add_weight(name="means", shape=(2, k, d), trainable=False,
                                      initializer="zeros")
         self.log_variances = self.add_weight(name="log_variances", shape=(2, k, d),
@@ -157,7 +185,7 @@ class FrameGMMScore(layers.Layer):
             inverse = ops.exp(-self.log_variances[g])  # (k, d)
             diff = cepstra[:, :, None, :] - self.means[g][None, None]  # (batch, frames, k, d)
             quadratic = ops.sum(ops.square(diff) * inverse, axis=-1)
-            constant = ops.sum(self.log_variances[g], axis=-1) + self.n_cepstra * math.log(2 * math.pi)
+            constant = ops.sum(self.log_variances[g], axis=-1) + self.n_features * math.log(2 * math.pi)
             scores.append(ops.logsumexp(self.log_weights[g] - 0.5 * (quadratic + constant), axis=-1))
         ratio = ops.sum((scores[1] - scores[0]) * mask, axis=1) / n_speech
         return ratio[:, None]
@@ -169,13 +197,15 @@ class FrameGMMScore(layers.Layer):
         return {**super().get_config(), "n_components": self.n_components,
                 "n_cepstra": self.n_cepstra, "floor_db": self.floor_db,
                 "mean_normalise": self.mean_normalise, "range_db": self.range_db,
-                "relevance": self.relevance}
+                "relevance": self.relevance, "low_bands": self.low_bands,
+                "low_cepstra": self.low_cepstra}
 
 
 def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: int = N_COMPONENTS,
                     n_cepstra: int = N_CEPSTRA, floor_db: float = FLOOR_DB,
                     mean_normalise: bool = False, range_db: float | None = None,
-                    relevance: float | None = None, normalization=None,
+                    relevance: float | None = None, low_bands: int | None = None,
+                    low_cepstra: int | None = None, normalization=None,
                     seed: int = config.SEED, n_classes: int = 1,
                     name: str = "gender_frame_gmm") -> keras.Model:
     """The ``ours`` gender model on a log-mel window: ``P(female)`` from two frame mixtures.
@@ -206,9 +236,18 @@ def build_frame_gmm(input_shape=config.FEATURES.input_shape, *, n_components: in
     if len(shape) not in (2, 3) or shape[0] is None or shape[0] <= n_cepstra:
         raise ConfigError(f"input_shape={shape} must be (n_mels, n_frames[, 1]) with n_mels > "
                           f"n_cepstra={n_cepstra}")
+    if (low_bands is None) != (low_cepstra is None):
+        raise ConfigError(f"low_bands={low_bands!r} and low_cepstra={low_cepstra!r} must be given "
+                          f"together (or neither)")
+    if low_bands is not None:
+        low_bands = check_int(low_bands, name="low_bands", minimum=2, error=ConfigError)
+        low_cepstra = check_int(low_cepstra, name="low_cepstra", minimum=1, error=ConfigError)
+        if low_bands > shape[0] or low_cepstra >= low_bands:
+            raise ConfigError(f"low_bands={low_bands} must be at most n_mels={shape[0]} and "
+                              f"low_cepstra={low_cepstra} below low_bands")
     spectrogram = keras.Input(shape=shape, name="log_mel")
     ratio = FrameGMMScore(n_components, n_cepstra, floor_db, mean_normalise, range_db, relevance,
-                          name="frame_gmm")(spectrogram)
+                          low_bands, low_cepstra, name="frame_gmm")(spectrogram)
     probability = layers.Activation("sigmoid", name="p_female", dtype="float32")(ratio)
     model = keras.Model(spectrogram, probability, name=name)
     model.compile(optimizer="adam", loss="binary_crossentropy",
@@ -272,7 +311,8 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     started = time.perf_counter()
     # Each window's frames once: they fit the mixtures and then score the training loss.
     window_frames = [cepstral_frames(window, n_cepstra=layer.n_cepstra, floor_db=layer.floor_db,
-                                     mean_normalise=layer.mean_normalise, range_db=layer.range_db)
+                                     mean_normalise=layer.mean_normalise, range_db=layer.range_db,
+                                     low_bands=layer.low_bands, low_cepstra=layer.low_cepstra)
                      for window in x_train]
     by_gender = []
     for gender in (0, 1):

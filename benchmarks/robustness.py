@@ -7,7 +7,9 @@ For each chosen speaker-independent fold (default the first two of 1-4, 5-8, …
 ``ours`` emotion and gender recipes are trained on the fold's training actors, exactly as the
 quality benchmark trains them. Every test clip is then passed through each recording-chain
 condition of :mod:`helpers.channel` (quieter, louder, 8 and 16 kHz, telephone band, MP3, Ogg,
-a reverberant room, white noise) and predicted again. Conditions are seeded per clip, so two
+a reverberant room, white noise) and predicted again, as the prediction command predicts (a
+recipe with test-time speeds averages its probabilities over the clip at those speeds; before
+session 16 this benchmark scored speed 1 alone). Conditions are seeded per clip, so two
 runs give the same numbers. Those conditions hand the model a file at the clip's own rate (48 kHz);
 the ``file-8k``, ``file-16k``, ``file-22k`` and ``file-44k`` conditions (:data:`FILE_RATES`) hand
 it the same speech as a file at that sample rate, as users' own recordings come.
@@ -70,6 +72,21 @@ def transformed_copies(paths: list[str], condition: channel.Condition, folder: P
     return out
 
 
+def clean_inputs(recipe: recipes.Recipe, x: np.ndarray, augmented: list, rows: np.ndarray) -> list[np.ndarray]:
+    """The clean test rows at speed 1, then at each of ``recipe.test_time_speeds`` (taken from
+    ``augmented``, the copies of :func:`helpers.experiments.recipe_features`)."""
+    return [x[rows], *(augmented[recipe.speed_perturbation.index(speed)][rows]
+                       for speed in recipe.test_time_speeds)]
+
+
+def probabilities(model, recipe: recipes.Recipe, at_speeds: list[np.ndarray]) -> np.ndarray:
+    """The model's probabilities averaged over its inputs at speed 1 and at the recipe's
+    test-time speeds, as :func:`helpers.training.predict_recipe` and the prediction command
+    average them."""
+    return np.mean([training.predict_proba(model, training.recipe_inputs(recipe, x, np.arange(len(x))))
+                    for x in at_speeds], axis=0, dtype=np.float64)
+
+
 def train_models(items, split, *, seed: int, features: dict):
     """The fold's ``ours`` emotion and gender models (trained on its training actors)."""
     trained = {}
@@ -122,7 +139,10 @@ def main(argv=None) -> int:
             started = time.perf_counter()
             trained = train_models(items, split, seed=args.seed, features=features)
             test_paths = items["path"].iloc[split.test].tolist()
-            variants = {"clean": {task: x[split.test] for task, (_, x, _) in features.items()}}
+            # Each task's inputs at speed 1, then at each of its recipe's test-time speeds (whose
+            # probabilities it averages, as `python -m helpers.predict` does).
+            variants = {"clean": {task: clean_inputs(recipe, x, augmented, split.test)
+                                  for task, (recipe, x, augmented) in features.items()}}
             for condition in conditions:
                 folder = Path(tmp) / f"{split.name}-{condition.name}"
                 folder.mkdir()
@@ -130,15 +150,14 @@ def main(argv=None) -> int:
                 # Each task's recipe says what it takes: functionals (set, speech level) or
                 # log-mel windows (the frame GMM of ``ours`` gender).
                 variants[condition.name] = {
-                    task: (experiments.log_mel_windows(copies) if recipe.features == "log_mel" else
-                           functionals.extract(copies, feature_set=recipe.features, **recipe.signal_options,
-                                               cache_folder=Path(tmp) / "cache"))
+                    task: ([experiments.log_mel_windows(copies)] if recipe.features == "log_mel" else
+                           [functionals.extract(copies, feature_set=recipe.features, **recipe.signal_options,
+                                                speed=speed, cache_folder=Path(tmp) / "cache")
+                            for speed in (1.0, *recipe.test_time_speeds)])
                     for task, (recipe, _, _) in features.items()}
             for name, inputs in variants.items():
-                emotion, p_female = (
-                    training.predict_proba(trained[task].model, training.recipe_inputs(
-                        features[task][0], inputs[task], np.arange(len(inputs[task]))))
-                    for task in ("emotion", "gender"))
+                emotion, p_female = (probabilities(trained[task].model, features[task][0], inputs[task])
+                                     for task in ("emotion", "gender"))
                 p_female = p_female[:, 0]
                 entry = pooled.setdefault(name, {"emotion": [], "p_female": [], "rows": []})
                 entry["emotion"].append(emotion)

@@ -8,7 +8,7 @@ import soundfile
 from conftest import write_clip
 
 from benchmarks import robustness
-from helpers import channel
+from helpers import channel, config, models, recipes, training
 from helpers.errors import ProjectError
 
 
@@ -39,3 +39,21 @@ def test_the_channel_conditions_keep_the_files_own_rate_and_an_unknown_one_is_na
     assert not set(robustness.FILE_RATES) & set(channel.CONDITIONS)
     with pytest.raises(ProjectError, match="'file-12k' is unknown.*'noise-20db', 'file-8k'"):
         robustness.get_condition("file-12k")
+
+
+def test_the_benchmark_scores_as_the_recipe_evaluates_averaging_its_test_time_speeds():
+    recipe = recipes.get_recipe("emotion", "ours-robust").for_profile(config.get_profile("full"))
+    assert recipe.test_time_speeds  # (the shipped recipe averages over speeds)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 12)).astype(np.float32)
+    augmented = [x + rng.normal(scale=0.5, size=x.shape).astype(np.float32) for _ in recipe.speed_perturbation]
+    model = models.build_functionals_mlp((12,), n_classes=len(config.EMOTIONS), hidden_units=0, seed=0,
+                                         normalization=(x.mean(axis=0), x.std(axis=0)))
+    rows = np.array([1, 4, 7])
+    inputs = robustness.clean_inputs(recipe, x, augmented, rows)
+    assert len(inputs) == 1 + len(recipe.test_time_speeds)
+    scored = robustness.probabilities(model, recipe, inputs)
+    np.testing.assert_allclose(scored, training.predict_recipe(model, recipe, x, rows, augmented=augmented),
+                               rtol=1e-5, atol=1e-6)
+    # Not the speed-1 probabilities alone (what the benchmark scored before session 16).
+    assert not np.allclose(scored, training.predict_proba(model, x[rows]), atol=1e-4)

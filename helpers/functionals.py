@@ -160,7 +160,12 @@ def normalise_level(y: np.ndarray, sample_rate: int, *, target_db: float) -> np.
     return np.clip(y * np.float32(10.0 ** ((target_db - level) / 20.0)), -1.0, 1.0).astype(np.float32)
 
 
-def trim_silence(y: np.ndarray, sample_rate: int, *, top_db: float) -> np.ndarray:
+#: Percentile of a file's frame levels taken as its noise floor by :func:`trim_silence`.
+NOISE_FLOOR_PERCENTILE = 10.0
+
+
+def trim_silence(y: np.ndarray, sample_rate: int, *, top_db: float,
+                 floor_db: float | None = None) -> np.ndarray:
     """``y`` without its leading and trailing silence: the span from the first to the last 25 ms
     frame (10 ms hop) whose RMS is within ``top_db`` of the loudest frame's
     (``librosa.effects.trim``).
@@ -169,14 +174,31 @@ def trim_silence(y: np.ndarray, sample_rate: int, *, top_db: float) -> np.ndarra
     file at the first word, or pads it with digital zeros, moves them far more than the voice
     does. Trimmed, a clip is described by its speech alone. A signal with no frame above the
     threshold (silent) is returned unchanged.
+
+    With ``floor_db`` a frame must also lie more than ``floor_db`` above the file's noise floor
+    (the :data:`NOISE_FLOOR_PERCENTILE`-th percentile of its frame levels). Without it, under
+    steady noise 20 dB below the speech every frame is within ``top_db`` of the loudest, nothing
+    is cut, and the noise-only lead-in and tail (half of a RAVDESS clip) reach the functionals;
+    on a quiet studio recording the floor lies far below ``top_db`` and changes nothing.
     """
     import librosa
 
     y = np.asarray(y, dtype=np.float32)
     frame, hop = max(1, int(round(0.025 * sample_rate))), max(1, int(round(0.010 * sample_rate)))
-    trimmed, (start, end) = librosa.effects.trim(y, top_db=float(top_db), frame_length=frame,
-                                                 hop_length=hop)
-    return y if end <= start else trimmed
+    if floor_db is None:
+        trimmed, (start, end) = librosa.effects.trim(y, top_db=float(top_db), frame_length=frame,
+                                                     hop_length=hop)
+        return y if end <= start else trimmed
+    # librosa.effects.trim's frames and rule, with the floor added.
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0]
+    level = librosa.amplitude_to_db(rms, ref=np.max, top_db=None)
+    speech = (level > -float(top_db)) & (level > np.percentile(level, NOISE_FLOOR_PERCENTILE) + float(floor_db))
+    frames = np.flatnonzero(speech)
+    if frames.size == 0:
+        return y
+    start = int(librosa.frames_to_samples(frames[0], hop_length=hop))
+    end = min(len(y), int(librosa.frames_to_samples(frames[-1] + 1, hop_length=hop)))
+    return y[start:end]
 
 
 def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
@@ -194,6 +216,7 @@ def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
 
 def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0,
                         level_db: float | None = None, trim_db: float | None = None,
+                        trim_floor_db: float | None = None,
                         condition_copy: int | None = None, digest: str | None = None) -> np.ndarray:
     """Functionals of one audio file, read mono and analysed at ``ANALYSIS_RATE``.
 
@@ -205,8 +228,8 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     copy instead: a speed from :data:`CONDITION_SPEEDS` and a recording-chain condition
     (:func:`condition_for`). The signal is then resampled to ``ANALYSIS_RATE``, and
     ``level_db`` scales it to that speech level (:func:`normalise_level`), last, as prediction
-    does with any recording. ``trim_db`` first cuts the file's leading and trailing silence
-    (:func:`trim_silence`), before any of these.
+    does with any recording. ``trim_db`` (with ``trim_floor_db``) first cuts the file's leading
+    and trailing silence (:func:`trim_silence`), before any of these.
 
     Raises
     ------
@@ -216,7 +239,7 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     rate = audio.audio_info(path).samplerate
     y = audio.load_audio(path, sample_rate=rate)
     if trim_db is not None:
-        y = trim_silence(y, rate, top_db=trim_db)
+        y = trim_silence(y, rate, top_db=trim_db, floor_db=trim_floor_db)
     name = None
     if condition_copy is not None:
         digest = digest or io.file_digest(path)
@@ -236,6 +259,7 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
 
 def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: float = 1.0,
             level_db: float | None = None, trim_db: float | None = None,
+            trim_floor_db: float | None = None,
             condition_copy: int | None = None, cache_folder: str | os.PathLike | None = None,
             max_workers: int | None = None, progress=None) -> np.ndarray:
     """Functionals of many files, in order, through the per-file content cache.
@@ -252,6 +276,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     trim_db : float, optional
         Cut each file's leading and trailing silence first (:func:`trim_silence`): frames more
         than ``trim_db`` below the loudest one, in (0, 120].
+    trim_floor_db : float, optional
+        With ``trim_db``: frames must also lie more than this above the file's noise floor, in
+        (0, 60] (:func:`trim_silence`).
     condition_copy : int, optional
         Make multi-condition copy number ``condition_copy`` (see :func:`functionals_of_file`).
     cache_folder : path-like, optional
@@ -288,10 +315,15 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
         raise FunctionalsError(f"level_db={level_db!r} must be a number of dBFS in [-60, 0]")
     if trim_db is not None and not (isinstance(trim_db, (int, float)) and 0.0 < trim_db <= 120.0):
         raise FunctionalsError(f"trim_db={trim_db!r} must be a number of dB in (0, 120]")
+    if trim_floor_db is not None and not (isinstance(trim_floor_db, (int, float)) and 0.0 < trim_floor_db <= 60.0
+                                          and trim_db is not None):
+        raise FunctionalsError(f"trim_floor_db={trim_floor_db!r} must be a number of dB in (0, 60], "
+                               f"with trim_db (got trim_db={trim_db!r})")
     if condition_copy is not None:
         condition_copy = check_int(condition_copy, name="condition_copy", minimum=0,
                                    error=FunctionalsError)
     suffix = "" if trim_db is None else f"-trim{float(trim_db):g}"
+    suffix += "" if trim_floor_db is None else f"-floor{float(trim_floor_db):g}"
     suffix += "" if speed == 1.0 else f"-speed{speed:g}"
     suffix += "" if condition_copy is None else f"-condition{condition_copy}"
     suffix += "" if level_db is None else f"-level{float(level_db):g}"
@@ -310,7 +342,7 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
             pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
             futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
                                    speed=speed, level_db=level_db, trim_db=trim_db,
-                                   condition_copy=condition_copy,
+                                   trim_floor_db=trim_floor_db, condition_copy=condition_copy,
                                    digest=digests[k]): k for k in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

@@ -148,9 +148,15 @@ class LoadedModel:
         return self._recipe_number("trim_db")
 
     @property
+    def trim_floor_db(self) -> float | None:
+        """How far above the recording's noise floor that trim also requires speech to lie, or
+        None (the trim alone; models saved before session 16)."""
+        return self._recipe_number("trim_floor_db")
+
+    @property
     def signal_options(self) -> dict:
-        """``level_db`` and ``trim_db`` for :func:`helpers.functionals.extract`."""
-        return {"level_db": self.level_db, "trim_db": self.trim_db}
+        """``level_db``, ``trim_db`` and ``trim_floor_db`` for :func:`helpers.functionals.extract`."""
+        return {"level_db": self.level_db, "trim_db": self.trim_db, "trim_floor_db": self.trim_floor_db}
 
     def _recipe_number(self, key: str) -> float | None:
         recipe = self.sidecar.get("recipe")

@@ -936,7 +936,9 @@ def _update_digest(digest, value, *, path: str) -> None:
         digest.update(f"path:{value.as_posix()}".encode())
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         digest.update(f"dataclass:{type(value).__qualname__}:".encode())
-        _update_digest(digest, dataclasses.asdict(value), path=path)
+        # A recipe leaves out the fields added since caches existed while they hold their default.
+        record = value.cache_record() if hasattr(value, "cache_record") else dataclasses.asdict(value)
+        _update_digest(digest, record, path=path)
     elif isinstance(value, Mapping):
         digest.update(f"mapping:{len(value)}:".encode())
         for k in sorted(value, key=str):

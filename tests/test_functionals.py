@@ -144,6 +144,23 @@ def test_trim_silence_keeps_the_speech_and_leaves_a_silent_signal_alone():
     np.testing.assert_array_equal(functionals.trim_silence(silent, rate, top_db=40.0), silent)
 
 
+def test_a_floor_lets_the_trim_find_the_silence_under_steady_noise():
+    rate = 16_000
+    speech = _voiced(rate, 1.0)
+    padded = np.concatenate([np.zeros(rate // 2, np.float32), speech, np.zeros(rate // 2, np.float32)])
+    # White noise 20 dB below the speech's RMS: every frame is within 40 dB of the loudest.
+    noise = np.random.default_rng(3).standard_normal(len(padded)).astype(np.float32)
+    noisy = padded + noise * np.float32(np.sqrt(np.mean(speech ** 2)) * 0.1)
+    assert len(functionals.trim_silence(noisy, rate, top_db=40.0)) == len(noisy)  # nothing cut
+    trimmed = functionals.trim_silence(noisy, rate, top_db=40.0, floor_db=6.0)
+    assert abs(len(trimmed) - len(speech)) <= 2 * int(0.025 * rate)
+    # On the quiet recording the floor lies far below the trim's threshold: the same cut.
+    np.testing.assert_array_equal(functionals.trim_silence(padded + 1e-5 * noise, rate, top_db=40.0, floor_db=6.0),
+                                  functionals.trim_silence(padded + 1e-5 * noise, rate, top_db=40.0))
+    silent = np.zeros(rate, np.float32)
+    np.testing.assert_array_equal(functionals.trim_silence(silent, rate, top_db=40.0, floor_db=6.0), silent)
+
+
 def test_with_trim_db_the_silence_a_recording_chain_adds_changes_the_functionals_little(tmp_path):
     import soundfile
 
@@ -167,6 +184,8 @@ def test_with_trim_db_the_silence_a_recording_chain_adds_changes_the_functionals
     assert trimmed < 0.5 * whole, (trimmed, whole)
     with pytest.raises(functionals.FunctionalsError, match="trim_db=0"):
         functionals.extract([studio], feature_set="egemaps", trim_db=0)
+    with pytest.raises(functionals.FunctionalsError, match=r"trim_floor_db=6.0 must be .* with trim_db \(got trim_db=None\)"):
+        functionals.extract([studio], feature_set="egemaps", trim_floor_db=6.0)
 
 
 def test_the_same_recording_at_another_sample_rate_gives_the_same_functionals(tmp_path):

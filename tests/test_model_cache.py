@@ -127,6 +127,7 @@ CHANGES = {
     "speed_perturbation": (0.9, 1.2),
     "level_db": -20.0,
     "trim_db": 30.0,
+    "trim_floor_db": 6.0,
 }
 #: Fields that do not change the weights (the name, the description, the test-time averaging)
 #: or cannot change alone (a task has its own labels and outputs; the number of multi-condition
@@ -151,6 +152,18 @@ def test_every_recipe_field_is_covered():
     fields = {field.name for field in dataclasses.fields(recipes.Recipe)}
     assert set(CHANGES) | NOT_TRAINING_SETTINGS == fields, "a new Recipe field needs a case here"
     assert not set(CHANGES) & NOT_TRAINING_SETTINGS
+
+
+def test_a_field_added_later_names_no_model_while_it_holds_its_default():
+    # So that the models cached before the field existed stay valid for the recipes that do not
+    # use it; set, it is part of the key (test_changing_any_training_setting_retrains).
+    base = base_recipe()
+    assert set(recipes.LATER_FIELDS) <= {field.name for field in dataclasses.fields(recipes.Recipe)}
+    assert all(getattr(base, field) == default for field, default in recipes.LATER_FIELDS.items())
+    assert set(base.cache_record()) == set(dataclasses.asdict(base)) - set(recipes.LATER_FIELDS)
+    assert base.replace(trim_floor_db=6.0).cache_record()["trim_floor_db"] == 6.0
+    with pytest.raises(recipes.RecipeError, match="trim_floor_db=6.0 refines the trim; it needs trim_db"):
+        base.replace(trim_db=None, trim_floor_db=6.0)
 
 
 def cached_trainer(folder):

@@ -34,6 +34,8 @@ def test_every_shipped_file_matches_its_card():
     emotion = json.loads((pretrained.SHIPPED_DIR / "emotion_ours.json").read_text())
     assert emotion["features"] == "compare"
     assert emotion["recipe"]["level_db"] == -20.0 and emotion["recipe"]["channel_copies"] == 2
+    shipped_emotion = recipes.get_recipe("emotion", pretrained.SHIPPED_RECIPE)
+    assert {key: emotion["recipe"].get(key) for key in shipped_emotion.signal_options} == shipped_emotion.signal_options
     # Trained on the functionals this version computes (16 kHz analysis), or refused.
     assert emotion["functionals"] == functionals.describe()
     # Gender: the frame mixtures of the recipe as it stands, on this version's log-mel window.
@@ -55,6 +57,22 @@ def test_a_functionals_model_from_before_the_analysis_rate_is_refused_by_predict
     (tmp_path / "old.json").write_text(json.dumps(sidecar))
     with pytest.raises(predict.PredictionError, match=r"old\.keras.*own rate.*Train it again"):
         predict.load_model(tmp_path / "old.keras", task="emotion")
+
+
+def test_prediction_prepares_a_recording_as_the_model_s_recipe_did_also_from_an_older_sidecar(tmp_path):
+    import shutil
+
+    from helpers import predict
+
+    shipped = predict.load_model(pretrained.SHIPPED_DIR / "emotion_ours.keras", task="emotion")
+    assert shipped.signal_options == recipes.get_recipe("emotion", pretrained.SHIPPED_RECIPE).signal_options
+    for suffix in (".keras", ".json"):
+        shutil.copy(pretrained.SHIPPED_DIR / f"emotion_ours{suffix}", tmp_path / f"old{suffix}")
+    sidecar = json.loads((tmp_path / "old.json").read_text())
+    sidecar["recipe"].pop("trim_floor_db", None)  # as written before session 16
+    (tmp_path / "old.json").write_text(json.dumps(sidecar))
+    old = predict.load_model(tmp_path / "old.keras", task="emotion")
+    assert old.signal_options == {**shipped.signal_options, "trim_floor_db": None}
 
 
 def test_the_card_says_what_the_issue_asks():

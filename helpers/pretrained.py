@@ -396,10 +396,11 @@ the SHA-256 sums at the end of this card before it loads it.
 ## What they are
 Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other microphones.
 - **Emotion**: every recording, in training and in prediction, is first trimmed of its leading
-  and trailing silence (frames {recipes.ROBUST_TRIM_DB:g} dB below its loudest), resampled to {functionals.ANALYSIS_RATE / 1000:g} kHz
+  and trailing silence (frames {recipes.ROBUST_TRIM_DB:g} dB below its loudest, or less than
+  {recipes.ROBUST_TRIM_FLOOR_DB:g} dB above the recording's noise floor), resampled to {functionals.ANALYSIS_RATE / 1000:g} kHz
   and scaled to one speech level ({recipes.ROBUST_LEVEL_DB:g} dBFS over its loudest 30 % of 25 ms
-  frames), so neither the silence around the speech, nor the file's sample rate, nor the gain
-  of a microphone changes its features. openSMILE ComParE 2016 functionals (6,373 per clip), standardised
+  frames), so neither the silence around the speech (also under steady noise), nor the file's
+  sample rate, nor the gain of a microphone changes its features. openSMILE ComParE 2016 functionals (6,373 per clip), standardised
   per feature and clipped to ±5 standard deviations, go into an L2-penalised logistic
   regression: a Keras model whose weights scikit-learn's L-BFGS solved to convergence.
   Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a

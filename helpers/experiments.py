@@ -211,7 +211,8 @@ def recipe_features(recipe: recipes.Recipe, items: pd.DataFrame, *, max_workers:
     x = functionals.extract_for_items(items, **kwargs)
     return x, ([functionals.extract_for_items(items, speed=speed, **kwargs)
                 for speed in recipe.speed_perturbation]
-               + [functionals.extract_for_items(items, condition_copy=copy, **kwargs)
+               + [functionals.extract_for_items(items, condition_copy=copy,
+                                                trim_after_chain=recipe.trim_after_chain, **kwargs)
                   for copy in range(recipe.channel_copies)])
 
 

@@ -216,9 +216,20 @@ def condition_for(digest: str, copy: int) -> tuple[float, str | None]:
 
 def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: float = 1.0,
                         level_db: float | None = None, trim_db: float | None = None,
-                        trim_floor_db: float | None = None,
+                        trim_floor_db: float | None = None, trim_after_chain: bool = False,
                         condition_copy: int | None = None, digest: str | None = None) -> np.ndarray:
-    """Functionals of one audio file, read mono and analysed at ``ANALYSIS_RATE``.
+    """Functionals of one audio file, read mono and analysed at ``ANALYSIS_RATE``
+    (of :func:`prepared_signal`, which takes the same arguments but ``feature_set``)."""
+    y = prepared_signal(path, speed=speed, level_db=level_db, trim_db=trim_db, trim_floor_db=trim_floor_db,
+                        trim_after_chain=trim_after_chain, condition_copy=condition_copy, digest=digest)
+    return functionals_of_signal(y, ANALYSIS_RATE, feature_set=feature_set)
+
+
+def prepared_signal(path: str | os.PathLike, *, speed: float = 1.0, level_db: float | None = None,
+                    trim_db: float | None = None, trim_floor_db: float | None = None,
+                    trim_after_chain: bool = False, condition_copy: int | None = None,
+                    digest: str | None = None) -> np.ndarray:
+    """One audio file as its functionals are taken: mono, at ``ANALYSIS_RATE``.
 
     ``speed`` other than 1 plays the file that much faster (pitch, formants and tempo all move,
     as with a tape played at another speed): the speed perturbation used to augment training
@@ -229,7 +240,10 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     (:func:`condition_for`). The signal is then resampled to ``ANALYSIS_RATE``, and
     ``level_db`` scales it to that speech level (:func:`normalise_level`), last, as prediction
     does with any recording. ``trim_db`` (with ``trim_floor_db``) first cuts the file's leading
-    and trailing silence (:func:`trim_silence`), before any of these.
+    and trailing silence (:func:`trim_silence`), before any of these; with ``trim_after_chain``
+    a multi-condition copy is trimmed after its speed and recording chain instead, as a recording
+    reaches prediction: a room's tail, a codec's padding or noise over the silence is then what
+    the trim sees, in training as at test.
 
     Raises
     ------
@@ -238,7 +252,8 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
     """
     rate = audio.audio_info(path).samplerate
     y = audio.load_audio(path, sample_rate=rate)
-    if trim_db is not None:
+    trim_last = trim_after_chain and condition_copy is not None
+    if trim_db is not None and not trim_last:
         y = trim_silence(y, rate, top_db=trim_db, floor_db=trim_floor_db)
     name = None
     if condition_copy is not None:
@@ -251,15 +266,17 @@ def functionals_of_file(path: str | os.PathLike, *, feature_set: str, speed: flo
 
         rng = np.random.default_rng([condition_copy, int(digest[:12], 16), 1])
         y = channel.get_condition(name).apply(y, rate, rng)
+    if trim_db is not None and trim_last:
+        y = trim_silence(y, rate, top_db=trim_db, floor_db=trim_floor_db)
     y = audio.resample(y, native_rate=rate, sample_rate=ANALYSIS_RATE)
     if level_db is not None:
         y = normalise_level(y, ANALYSIS_RATE, target_db=level_db)
-    return functionals_of_signal(y, ANALYSIS_RATE, feature_set=feature_set)
+    return y
 
 
 def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: float = 1.0,
             level_db: float | None = None, trim_db: float | None = None,
-            trim_floor_db: float | None = None,
+            trim_floor_db: float | None = None, trim_after_chain: bool = False,
             condition_copy: int | None = None, cache_folder: str | os.PathLike | None = None,
             max_workers: int | None = None, progress=None) -> np.ndarray:
     """Functionals of many files, in order, through the per-file content cache.
@@ -279,6 +296,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     trim_floor_db : float, optional
         With ``trim_db``: frames must also lie more than this above the file's noise floor, in
         (0, 60] (:func:`trim_silence`).
+    trim_after_chain : bool
+        With ``trim_db`` and ``condition_copy``: trim the copy after its recording chain, not
+        before (:func:`prepared_signal`). Without a copy it changes nothing.
     condition_copy : int, optional
         Make multi-condition copy number ``condition_copy`` (see :func:`functionals_of_file`).
     cache_folder : path-like, optional
@@ -319,6 +339,9 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
                                           and trim_db is not None):
         raise FunctionalsError(f"trim_floor_db={trim_floor_db!r} must be a number of dB in (0, 60], "
                                f"with trim_db (got trim_db={trim_db!r})")
+    if not isinstance(trim_after_chain, bool) or (trim_after_chain and trim_db is None):
+        raise FunctionalsError(f"trim_after_chain={trim_after_chain!r} must be True or False, and "
+                               f"True only with trim_db (got trim_db={trim_db!r})")
     if condition_copy is not None:
         condition_copy = check_int(condition_copy, name="condition_copy", minimum=0,
                                    error=FunctionalsError)
@@ -326,6 +349,7 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
     suffix += "" if trim_floor_db is None else f"-floor{float(trim_floor_db):g}"
     suffix += "" if speed == 1.0 else f"-speed{speed:g}"
     suffix += "" if condition_copy is None else f"-condition{condition_copy}"
+    suffix += "-trimlast" if trim_after_chain and condition_copy is not None else ""
     suffix += "" if level_db is None else f"-level{float(level_db):g}"
     targets = [folder / f"{digest}{suffix}.npy" for digest in digests]
     missing = sorted({k for k, target in enumerate(targets) if not target.is_file()})
@@ -342,7 +366,8 @@ def extract(paths: Sequence[str | os.PathLike], *, feature_set: str, speed: floa
             pool = _worker_pool(max(1, max_workers or os.cpu_count() or 1))
             futures = {pool.submit(functionals_of_file, paths[k], feature_set=feature_set,
                                    speed=speed, level_db=level_db, trim_db=trim_db,
-                                   trim_floor_db=trim_floor_db, condition_copy=condition_copy,
+                                   trim_floor_db=trim_floor_db, trim_after_chain=trim_after_chain,
+                                   condition_copy=condition_copy,
                                    digest=digests[k]): k for k in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

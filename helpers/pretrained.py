@@ -369,6 +369,7 @@ def model_card(results: dict, sizes: dict[str, int]) -> str:
 
     emotion, gender_numbers = results["emotion"], results["gender"]
     gender_settings = dict(recipes.get_recipe("gender", SHIPPED_RECIPE).hyperparameters)
+    emotion_recipe = recipes.get_recipe("emotion", SHIPPED_RECIPE)
     band_hz = channel.mel_band_frequencies(config.FEATURES.n_mels, fmin=config.FEATURES.fmin,
                                            fmax=config.FEATURES.fmax)
     fold_rows = [["test actors", "emotion UAR", "emotion accuracy", "gender accuracy"]]
@@ -405,7 +406,8 @@ Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other
   regression: a Keras model whose weights scikit-learn's L-BFGS solved to convergence.
   Training adds {recipes.ROBUST_CHANNEL_COPIES} multi-condition copies of every clip: each at a
   random speed (0.9, 1 or 1.1) through a random recording chain of `helpers/channel.py` (8 or
-  16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none.
+  16 kHz band limit, telephone band, MP3, Ogg Vorbis, a reverberant room, white noise) or none,
+  trimmed {"after the chain, as a recording is at prediction" if emotion_recipe.trim_after_chain else "before the chain"}.
 - **Gender**: the {config.FEATURES.duration_s:g} s log-mel window every log-mel model of the project
   takes (from {config.FEATURES.offset_s:g} s, at {config.FEATURES.sample_rate / 1000:g} kHz), every band raised to at least
   {gender_settings['range_db']:g} dB below the window's loudest value (so that bands a lossy codec emptied do

@@ -161,6 +161,36 @@ def test_a_floor_lets_the_trim_find_the_silence_under_steady_noise():
     np.testing.assert_array_equal(functionals.trim_silence(silent, rate, top_db=40.0, floor_db=6.0), silent)
 
 
+def test_a_copy_trimmed_after_its_chain_keeps_what_the_chain_added_to_the_silence(tmp_path):
+    import soundfile
+
+    from helpers import audio, channel, io
+
+    rate = functionals.ANALYSIS_RATE
+    quiet = 1e-4 * np.random.default_rng(2).standard_normal(rate // 2).astype(np.float32)
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, np.concatenate([quiet, _voiced(rate, 1.0), quiet]), rate, subtype="FLOAT")
+    digest = io.file_digest(path)
+    # A copy number whose drawn chain is the room (its tail rings on into the silence).
+    copy = next(k for k in range(200) if functionals.condition_for(digest, k)[1] == "reverb-0.5s")
+    options = {"trim_db": 40.0, "trim_floor_db": 6.0, "condition_copy": copy, "digest": digest}
+    first = functionals.prepared_signal(path, **options)
+    last = functionals.prepared_signal(path, **options, trim_after_chain=True)
+    # Speed, chain, then the trim, done by hand.
+    y = audio.load_audio(path, sample_rate=rate)
+    speed, name = functionals.condition_for(digest, copy)
+    if speed != 1.0:
+        y = audio.resample(y, native_rate=int(round(rate * speed)), sample_rate=rate)
+    y = channel.get_condition(name).apply(y, rate, np.random.default_rng([copy, int(digest[:12], 16), 1]))
+    np.testing.assert_allclose(last, functionals.trim_silence(y, rate, top_db=40.0, floor_db=6.0), atol=1e-6)
+    assert len(last) > len(first) + int(0.05 * rate)  # the room's tail after the last word
+    # Without a copy the order changes nothing.
+    np.testing.assert_array_equal(functionals.prepared_signal(path, trim_db=40.0, trim_after_chain=True),
+                                  functionals.prepared_signal(path, trim_db=40.0))
+    with pytest.raises(functionals.FunctionalsError, match="trim_after_chain=True must be True or False, and True only with trim_db"):
+        functionals.extract([path], feature_set="egemaps", trim_after_chain=True)
+
+
 def test_with_trim_db_the_silence_a_recording_chain_adds_changes_the_functionals_little(tmp_path):
     import soundfile
 

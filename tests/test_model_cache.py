@@ -128,6 +128,7 @@ CHANGES = {
     "level_db": -20.0,
     "trim_db": 30.0,
     "trim_floor_db": 6.0,
+    "trim_after_chain": True,
 }
 #: Fields that do not change the weights (the name, the description, the test-time averaging)
 #: or cannot change alone (a task has its own labels and outputs; the number of multi-condition

@@ -474,18 +474,19 @@ def ours_robust_emotion(**hyperparameters) -> Recipe:
     padding then changes nothing; since session 16 also under steady noise, ``trim_floor_db``)
     and scaled to one speech level before its functionals are
     taken (a microphone's gain then changes nothing), and two multi-condition copies of each training
-    clip (random speed, band limit, codec, room or noise; :mod:`helpers.channel`) join the
-    speed-perturbed ones. Within RAVDESS it gives up the absolute loudness cue.
+    clip (random speed, band limit, codec, room or noise; :mod:`helpers.channel`; trimmed after
+    that chain since session 16, ``trim_after_chain``) join the speed-perturbed ones. Within
+    RAVDESS it gives up the absolute loudness cue.
     """
     return ours_emotion(**hyperparameters).replace(
         name="ours-robust", level_db=ROBUST_LEVEL_DB, trim_db=ROBUST_TRIM_DB,
         trim_floor_db=ROBUST_TRIM_FLOOR_DB, trim_after_chain=ROBUST_TRIM_AFTER_CHAIN,
         channel_copies=ROBUST_CHANNEL_COPIES,
         speed_perturbation=ROBUST_SPEEDS, test_time_speeds=ROBUST_SPEEDS,
-        description="ours, with every recording trimmed of leading and trailing silence and "
-                    "scaled to one speech level, and two "
+        description="ours, with every recording trimmed of leading and trailing silence (also "
+                    "under steady noise) and scaled to one speech level, and two "
                     "multi-condition copies (speed, band limit, codec, room, noise) of each "
-                    "training clip")
+                    "training clip, trimmed after that chain")
 
 
 #: ``ours-robust`` gender: the frame mixtures made blind to the channel, chosen on validation
@@ -524,8 +525,9 @@ def ours_robust_gender(**hyperparameters) -> Recipe:
     stays the background's, so an unfamiliar sound (another sentence, language or microphone)
     scores near zero instead of at random. Each frame also carries cepstra 1-12 of its lowest
     22 bands alone (below 1 kHz: the voice's harmonics, its pitch; ``low_bands``, session 16).
-    Chosen on validation actors (``OURS_ROBUST_GENDER_HYPERPARAMETERS``). Until session 15 ``ours-robust`` gender was the
-    functionals model (:func:`functionals_gender`, kept for comparison).
+    Chosen on validation actors (``OURS_ROBUST_GENDER_HYPERPARAMETERS``). Until session 15
+    ``ours-robust`` gender was the functionals model (:func:`functionals_gender`, kept for
+    comparison).
     """
     return ours_gender(**{**OURS_ROBUST_GENDER_HYPERPARAMETERS, **hyperparameters}).replace(
         name="ours-robust", channel_copies=0,

@@ -21,7 +21,8 @@ the voice that is the same in every frame. Two more, for ``ours-robust`` (sessio
 raises every band value to at least the window's loudest less ``range_db`` (a lossy codec
 empties whole bands of quiet frames), and ``relevance`` fits one background mixture to both
 genders' frames and MAP-adapts its means to each gender (:func:`map_adapted`), so that frames
-unlike any training frame score near zero rather than at random.
+unlike any training frame score near zero rather than at random. And (session 16) ``low_bands``
+adds cepstra of the lowest bands alone (:func:`projection`), where a voice's harmonics show.
 
 Why frames rather than the clip's functionals: with 20 training speakers, a classifier of one
 vector per clip (ComParE functionals, logistic regression) stayed at 0.95 on unseen actors

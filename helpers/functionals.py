@@ -185,20 +185,15 @@ def trim_silence(y: np.ndarray, sample_rate: int, *, top_db: float,
 
     y = np.asarray(y, dtype=np.float32)
     frame, hop = max(1, int(round(0.025 * sample_rate))), max(1, int(round(0.010 * sample_rate)))
-    if floor_db is None:
-        trimmed, (start, end) = librosa.effects.trim(y, top_db=float(top_db), frame_length=frame,
-                                                     hop_length=hop)
-        return y if end <= start else trimmed
-    # librosa.effects.trim's frames and rule, with the floor added.
-    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0]
-    level = librosa.amplitude_to_db(rms, ref=np.max, top_db=None)
-    speech = (level > -float(top_db)) & (level > np.percentile(level, NOISE_FLOOR_PERCENTILE) + float(floor_db))
-    frames = np.flatnonzero(speech)
-    if frames.size == 0:
-        return y
-    start = int(librosa.frames_to_samples(frames[0], hop_length=hop))
-    end = min(len(y), int(librosa.frames_to_samples(frames[-1] + 1, hop_length=hop)))
-    return y[start:end]
+    top_db = float(top_db)
+    if floor_db is not None:
+        # The same frame levels librosa's trim compares (dB below the loudest frame): its
+        # threshold is raised to the floor's when that lies higher.
+        level = librosa.amplitude_to_db(librosa.feature.rms(y=y, frame_length=frame, hop_length=hop)[0],
+                                        ref=np.max, top_db=None)
+        top_db = min(top_db, -(np.percentile(level, NOISE_FLOOR_PERCENTILE) + float(floor_db)))
+    trimmed, (start, end) = librosa.effects.trim(y, top_db=top_db, frame_length=frame, hop_length=hop)
+    return y if end <= start else trimmed
 
 
 def condition_for(digest: str, copy: int) -> tuple[float, str | None]:

@@ -4,11 +4,12 @@ It times, in one process, on generated inputs of the real shapes (a log-mel of 6
 ``original``, 6,373 ComParE functionals for ``ours``) and labels:
 
 * **project**: the project's one training path (:func:`helpers.training.train_recipe`): the
-  recipe's normalisation, validation every epoch, its stopping rule and callbacks;
+  recipe's normalisation, validation every epoch, its stopping rule and callbacks, its epochs
+  run by :func:`helpers.training.run_epochs` (NumPy batches fed from the calling thread);
 * **reference**: a plain ``model.fit`` on in-memory numpy arrays of the same model, for the
   same number of epochs, without validation or callbacks;
-* **input pipeline**: the time to produce the project's batches alone (array slicing, or the
-  seeded batch stream of fixed-size epochs), without a model;
+* **input pipeline**: the time to produce the project's batches alone (the seeded shuffled
+  passes, or the seeded batch stream of fixed-size epochs), without a model;
 * **inference**: ``predict`` on the test rows.
 
 The report splits the project's time into the input pipeline, the forward/backward pass (the
@@ -66,17 +67,13 @@ def time_input_pipeline(x: np.ndarray, y: np.ndarray, recipe, *, epochs: int, se
     if recipe.steps_per_epoch:
         batches = training._EpochBatches(x, y, n_items=len(y), batch_size=recipe.batch_size,
                                          steps=recipe.steps_per_epoch, seed=seed)
-        for _ in range(epochs):
-            for step in range(len(batches)):
-                batches[step]
-            batches.on_epoch_end()
     else:
-        rng = np.random.default_rng(seed)
-        for _ in range(epochs):
-            order = rng.permutation(len(y))
-            for start in range(0, len(y), recipe.batch_size):
-                rows = order[start:start + recipe.batch_size]
-                np.ascontiguousarray(x[rows]), np.ascontiguousarray(y[rows])
+        batches = training._ShuffledPasses(x, y, n_items=len(y), batch_size=recipe.batch_size,
+                                           seed=seed)
+    for _ in range(epochs):
+        for step in range(len(batches)):
+            batches[step]
+        batches.on_epoch_end()
     return time.perf_counter() - started
 
 

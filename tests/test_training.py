@@ -164,6 +164,111 @@ def test_fit_model_accepts_two_inputs_and_fixed_steps(data):
     assert male.shape == (4, N_CLASSES) and not np.allclose(male, female)
 
 
+def build_small_cnn(seed: int = 0) -> keras.Model:
+    """Conv + pooling + dropout on an 8 x 6 "spectrogram": the kinds of layers the CNNs use."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 6, 1))
+    hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    hidden = keras.layers.MaxPooling2D(2, padding="same")(hidden)
+    hidden = keras.layers.GlobalAveragePooling2D()(hidden)
+    hidden = keras.layers.Dropout(0.3, seed=seed)(hidden)
+    outputs = keras.layers.Dense(N_CLASSES, activation="softmax")(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy",
+                  metrics=["accuracy", keras.metrics.AUC(name="auc")])
+    return model
+
+
+class InOrder:
+    """Batches of ``batch_size`` rows in their stored order, every epoch (fit's ``shuffle=False``)."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.epochs_ended = 0
+
+    def __len__(self):
+        return -(-len(self.y) // self.batch_size)
+
+    def __getitem__(self, step):
+        rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        return training._take_rows(self.x, rows), self.y[rows]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+@pytest.mark.parametrize("kind", ["cnn", "two inputs"])
+def test_run_epochs_is_keras_fit_on_the_same_batches(data, graph_mode, kind):
+    # The fast path (run_epochs: fit's loop fed with NumPy batches from this thread) against
+    # the reference (Keras's own fit on the arrays, through its tf.data iterator, unshuffled so
+    # both see the same batches): the same steps, so the same logs, the same early stop and the
+    # same restored weights.
+    x, y = data
+    if kind == "cnn":
+        inputs = np.random.default_rng(1).normal(size=(48, 8, 6, 1)).astype("float32")
+        inputs[:, 0, 0, 0] += 2 * y.argmax(1)  # something to learn
+        build, train, validation = build_small_cnn, inputs[:32], (inputs[32:], y[32:])
+    else:
+        gender = (x[:, 2:3] > 0).astype("float32")
+        build, train = build_fusion, [x[:32], gender[:32]]
+        validation = ([x[32:], gender[32:]], y[32:])
+
+    def stopper():
+        return make_early_stopping(patience=1, min_delta=0.0)
+
+    fast, batches = build(), InOrder(train, y[:32], 7)
+    keras.utils.set_random_seed(3)
+    fast_history = training.run_epochs(fast, batches, epochs=6, validation_data=validation,
+                                       validation_batch_size=7, callbacks=[stopper()]).history
+    reference = build()
+    keras.utils.set_random_seed(3)
+    reference_history = reference.fit(train, y[:32], batch_size=7, epochs=6, shuffle=False,
+                                      validation_data=validation, verbose=0,
+                                      callbacks=[stopper()]).history
+    assert set(fast_history) == set(reference_history)
+    for name, values in reference_history.items():
+        np.testing.assert_allclose(fast_history[name], values, rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    assert batches.epochs_ended == len(reference_history["loss"])
+    for a, b in zip(fast.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_shuffled_passes_visit_every_item_once_an_epoch_in_a_seeded_order():
+    x, y = np.arange(10)[:, None] * 1.0, np.arange(10)
+
+    def epochs(seed, n=3):
+        batches = training._ShuffledPasses(x, y, n_items=10, batch_size=4, seed=seed)
+        seen = []
+        for _ in range(n):
+            assert len(batches) == 3
+            parts = [batches[step] for step in range(len(batches))]
+            assert [len(part[1]) for part in parts] == [4, 4, 2]  # the remainder last, as fit
+            assert all(np.array_equal(part[0][:, 0], part[1]) for part in parts)
+            seen.append(np.concatenate([part[1] for part in parts]))
+            batches.on_epoch_end()
+        return seen
+
+    first = epochs(seed=0)
+    assert all(sorted(order) == list(range(10)) for order in first)
+    assert not np.array_equal(first[0], first[1])  # a new order each epoch
+    assert all(np.array_equal(a, b) for a, b in zip(first, epochs(seed=0)))
+    assert not np.array_equal(first[0], epochs(seed=1)[0])
+
+
+def test_predict_proba_equals_keras_predict(data, graph_mode):
+    x, _ = data
+    model = build_tiny()
+    expected = model.predict(x, batch_size=256, verbose=0)
+    got = predict_proba(model, x, batch_size=20)  # batches of 20, 20 and 8
+    assert got.shape == (48, N_CLASSES) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    fusion = build_fusion()
+    pair = [x, (x[:, :1] > 0).astype("float32")]
+    np.testing.assert_allclose(predict_proba(fusion, pair, batch_size=13),
+                               fusion.predict(pair, verbose=0), rtol=1e-6, atol=1e-7)
+
+
 def test_fit_model_without_validation_runs_all_epochs(data):
     x, y = data
     history = fit_model(build_tiny(), x, y, x_val=None, y_val=None, epochs=2, seed=0)

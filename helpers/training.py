@@ -254,10 +254,13 @@ def run_epochs(model: keras.Model, batches, *, epochs: int,
                verbose: int = 0) -> keras.callbacks.History:
     """Keras ``fit``'s epoch loop, fed with NumPy batches from this thread.
 
-    The same steps, callbacks, logs and history as ``model.fit(batches, validation_data=...,
-    shuffle=False)``: each epoch resets the metrics, takes ``len(batches)`` training steps
-    (``batches[step]`` is an ``(inputs, targets)`` pair; ``batches.on_epoch_end()`` after the
-    last), logs the metrics of the whole epoch, then the validation metrics as ``val_*``.
+    The same steps, callbacks, logs and history as Keras's ``fit`` taking the same batches
+    (for batches in stored order, ``model.fit(x, y, shuffle=False)``; tested): each epoch
+    resets the metrics, takes ``len(batches)`` training steps (``batches[step]`` is an
+    ``(inputs, targets)`` pair; ``batches.on_epoch_end()`` after the last), logs the metrics of
+    the whole epoch, then the validation metrics as ``val_*``. (Handed a ``PyDataset``, ``fit``
+    itself fetches two batches and ends an epoch before training, to learn the shapes; this loop
+    does not, so every epoch sees its own batches.)
 
     Why not ``fit`` itself: ``fit`` pulls each batch from a ``tf.data`` iterator, and on 2-core
     CPUs its epochs ran either at full speed or at half speed (one core idle), the same epoch

@@ -370,8 +370,14 @@ def model_card(results: dict, sizes: dict[str, int]) -> str:
     emotion, gender_numbers = results["emotion"], results["gender"]
     gender_settings = dict(recipes.get_recipe("gender", SHIPPED_RECIPE).hyperparameters)
     emotion_recipe = recipes.get_recipe("emotion", SHIPPED_RECIPE)
-    band_hz = channel.mel_band_frequencies(config.FEATURES.n_mels, fmin=config.FEATURES.fmin,
-                                           fmax=config.FEATURES.fmax)
+    low_bands_text = ""
+    if gender_settings.get("low_bands"):
+        band_hz = channel.mel_band_frequencies(config.FEATURES.n_mels, fmin=config.FEATURES.fmin,
+                                               fmax=config.FEATURES.fmax)
+        low_bands_text = (f" and 1-{gender_settings['low_cepstra']} of the lowest "
+                          f"{gender_settings['low_bands']} bands alone (centred up to "
+                          f"{band_hz[gender_settings['low_bands'] - 1]:.0f} Hz, where a voice's "
+                          f"harmonics, its pitch, show)")
     fold_rows = [["test actors", "emotion UAR", "emotion accuracy", "gender accuracy"]]
     for e, g in zip(emotion["folds"], gender_numbers["folds"]):
         fold_rows.append([", ".join(map(str, e["test_actors"])), f"{e['uar']:.3f}", f"{e['accuracy']:.3f}",
@@ -412,8 +418,7 @@ Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other
   takes (from {config.FEATURES.offset_s:g} s, at {config.FEATURES.sample_rate / 1000:g} kHz), every band raised to at least
   {gender_settings['range_db']:g} dB below the window's loudest value (so that bands a lossy codec emptied do
   not count); its speech frames (within {gender_settings['floor_db']:g} dB of the loudest) as cepstra
-  1-{gender_settings['n_cepstra']} of all bands and 1-{gender_settings['low_cepstra']} of the lowest {gender_settings['low_bands']} bands alone (centred up to
-  {band_hz[gender_settings['low_bands'] - 1]:.0f} Hz, where a voice's harmonics, its pitch, show), less the window's mean speech
+  1-{gender_settings['n_cepstra']} of all bands{low_bands_text}, less the window's mean speech
   cepstrum, so that a microphone's or room's
   colouring (the same dB added to a band in every frame) and its gain change nothing. One
   background mixture of {gender_settings['n_components']} diagonal Gaussians is fitted by EM to both genders'

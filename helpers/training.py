@@ -263,11 +263,11 @@ def run_epochs(model: keras.Model, batches, *, epochs: int,
     does not, so every epoch sees its own batches.)
 
     Why not ``fit`` itself: ``fit`` pulls each batch from a ``tf.data`` iterator, and on 2-core
-    CPUs its epochs ran either at full speed or at half speed (one core idle), the same epoch
-    for epoch chance on an AMD EPYC and an Intel Xeon; the same steps fed with NumPy arrays from
-    the calling thread ran at full speed every epoch (the reconstruction's emotion CNN on
-    RAVDESS, 1,080 clips an epoch: 2.6-2.8 s against 2.6-5.2 s; see the README's "Training
-    speed"). Validation is fed the same way.
+    CPUs its epochs ran either at full speed or at half speed (one core idle), by chance from
+    epoch to epoch, on an AMD EPYC and an Intel Xeon alike; the same steps fed with NumPy arrays
+    from the calling thread ran at full speed every epoch (the reconstruction's emotion CNN on
+    RAVDESS, 1,080 clips an epoch: 2.6-2.8 s against 2.6-5.2 s; see "The epoch loop" in the
+    README's Benchmarks section). Validation is fed the same way.
 
     Parameters
     ----------

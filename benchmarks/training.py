@@ -10,7 +10,8 @@ It times, in one process, on generated inputs of the real shapes (a log-mel of 6
   same number of epochs, without validation or callbacks;
 * **input pipeline**: the time to produce the project's batches alone (the seeded shuffled
   passes, or the seeded batch stream of fixed-size epochs), without a model;
-* **inference**: ``predict`` on the test rows.
+* **inference**: the project's prediction (:func:`helpers.training.predict_proba`, batches of
+  256) on the test rows.
 
 The report splits the project's time into the input pipeline, the forward/backward pass (the
 reference minus its own batching) and callbacks and validation (the rest). ``ours`` is solved
@@ -129,9 +130,9 @@ def run(recipe_name: str, *, precision: str, n_items: int, epochs: int | None, s
 
     input_s = time_input_pipeline(x_train, targets, recipe, epochs=epochs_run, seed=seed)
     x_test = training.recipe_inputs(recipe, x, split.test)
-    trained.model.predict(x_test[:8], verbose=0)  # trace once
+    training.predict_proba(trained.model, x_test[:8])  # trace once
     started = time.perf_counter()
-    trained.model.predict(x_test, batch_size=256, verbose=0)
+    training.predict_proba(trained.model, x_test, batch_size=256)
     inference_rate = len(x_test) / (time.perf_counter() - started)
 
     if recipe.solver == "gradient":

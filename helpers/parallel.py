@@ -14,13 +14,22 @@ process, a script that calls this must keep its work under ``if __name__ == "__m
 (each worker imports the script first); notebooks and ``run_all.py`` need nothing. The big input array is
 written once to a temporary ``.npy`` file that every worker maps read-only, instead of being
 copied into each task.
+
+Two shapes: :func:`train_splits` hands each worker whole trainings (the folds of notebook 03, the
+CNNs of notebook 07's fusion study) and the caller loads them from the cache afterwards;
+:func:`alongside` starts workers that run the caller's own work beside it, for work that
+processes already divide among themselves through a shared store (the grid trials of notebook
+04's sweep, through its Optuna studies).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import pickle
 import tempfile
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -83,3 +92,78 @@ def train_splits(x: np.ndarray, calls: Sequence[Mapping], *, jobs: int) -> list[
                 for future in futures:
                     future.cancel()
                 raise
+
+
+def _call_in_worker(function: Callable, x_path: str, kwargs: Mapping, out_path: str) -> None:
+    """Run ``function(x, **kwargs)`` on the mapped inputs; pickle what came back, or the error."""
+    try:
+        outcome = {"ok": True, "result": function(np.load(x_path, mmap_mode="r"), **kwargs)}
+    except BaseException as error:  # noqa: BLE001 -- reported to the parent, which decides
+        outcome = {"ok": False, "error": f"{type(error).__name__}: {error}",
+                   "traceback": traceback.format_exc()}
+    with open(out_path, "wb") as handle:
+        pickle.dump(outcome, handle)
+
+
+@contextlib.contextmanager
+def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
+              workers: int) -> Iterator[list[dict]]:
+    """Run ``function(x, **kwargs)`` in ``workers`` fresh processes while the ``with`` block runs.
+
+    For work that processes share through a store of their own, such as the trials of one
+    Optuna study (:func:`helpers.tuning.run_sweep`): the block does the same work in this
+    process, and the workers take parts of it. Leaving the block normally waits for the workers
+    and fills the yielded list with one outcome per worker: ``{"ok": True, "result": ...}`` (what
+    ``function`` returned; it must pickle) or ``{"ok": False, "error": ..., "traceback": ...}``.
+    An exception in the block stops the workers and propagates. With ``workers`` 0 nothing is
+    started and the list stays empty.
+
+    Parameters
+    ----------
+    function : callable
+        A module-level function (spawned workers import it by name), taking the inputs first.
+    x : np.ndarray
+        The inputs every worker reads (written once to a temporary file the workers map).
+    kwargs : mapping
+        Its other keyword arguments; they must pickle.
+    workers : int
+        Processes started beside this one.
+
+    Raises
+    ------
+    ConfigError
+        If ``workers`` is not a whole number >= 0.
+    """
+    workers = check_int(workers, name="workers", minimum=0, error=ConfigError)
+    outcomes: list[dict] = []
+    if workers == 0:
+        yield outcomes
+        return
+    with tempfile.TemporaryDirectory(prefix="ser-workers-") as folder:
+        x_path = str(Path(folder) / "x.npy")
+        np.save(x_path, np.ascontiguousarray(x))
+        context = multiprocessing.get_context("spawn")
+        processes = []
+        for k in range(workers):
+            out_path = str(Path(folder) / f"worker{k}.pickle")
+            process = context.Process(target=_call_in_worker, name=f"ser-worker-{k}",
+                                      args=(function, x_path, dict(kwargs), out_path))
+            process.start()
+            processes.append((process, out_path))
+        try:
+            yield outcomes
+        except BaseException:
+            for process, _ in processes:
+                process.terminate()
+            for process, _ in processes:
+                process.join()
+            raise
+        for process, out_path in processes:
+            process.join()
+            if Path(out_path).is_file():
+                with open(out_path, "rb") as handle:
+                    outcomes.append(pickle.load(handle))
+            else:
+                outcomes.append({"ok": False, "traceback": "",
+                                 "error": f"worker exited with code {process.exitcode} and "
+                                          f"reported nothing (killed?)"})

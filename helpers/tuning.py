@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -62,7 +63,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from helpers import (config, evaluation, experiments, features, models, recipes, splits,
+from helpers import (config, evaluation, experiments, features, models, parallel, recipes, splits,
                      studies, training)
 from helpers import io as project_io
 from helpers.errors import ProjectError, check_int
@@ -191,6 +192,8 @@ class SweepResult:
         The chosen hyperparameters, ``{"dropout_rate": ..., "learning_rate": ...}``.
     seconds : float
         Wall time of this call.
+    workers : int
+        Processes that ran trials beside this one (``jobs - 1``; 0 when serial).
     """
 
     variant: str
@@ -199,6 +202,7 @@ class SweepResult:
     stages: list[StageResult]
     best: dict
     seconds: float
+    workers: int = 0
 
     @property
     def new_trials(self) -> int:
@@ -235,7 +239,7 @@ class SweepResult:
             "validation_actors": (list(self.split.validation_actors)
                                   if self.split.validation_actors else None),
             "best": dict(self.best), "new_trials": self.new_trials,
-            "seconds": round(self.seconds, 1),
+            "seconds": round(self.seconds, 1), "workers": self.workers,
             "stages": {stage.stage: stage.to_dict() for stage in self.stages},
         }
 
@@ -482,7 +486,8 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
               pruner: optuna.pruners.BasePruner | None = None, force: bool = False,
               max_attempts: int = 2, poll_s: float = 10.0, max_wait_s: float | None = 3600.0,
               cache_folder: str | Path | None = None,
-              progress: Callable[[str], None] | None = None) -> SweepResult:
+              progress: Callable[[str], None] | None = None,
+              jobs: int | None = None) -> SweepResult:
     """Run (or resume, or read back) the two-stage search of one protocol.
 
     Parameters
@@ -534,6 +539,15 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
         Model cache folder (default ``outputs/models/cache``).
     progress : callable, optional
         Called with a one-line status after each trial and stage.
+    jobs : int, optional
+        Trials trained at once: ``jobs - 1`` worker processes (:func:`helpers.parallel.alongside`)
+        share the studies with this one, as workers on several machines would, and the result
+        is the serial one (every grid value is trained once, with the same seed and threads, and
+        each stage is decided when its whole grid is done). Default :func:`helpers.config.jobs`
+        (``SER_JOBS``, 1). It pays on a machine with at least ``jobs`` × ``SER_THREADS`` cores.
+        The search runs here alone when the storage is an object other processes cannot open
+        (pass a URL) or with ``force`` (a worker could reopen a study that this process is about
+        to delete); ``progress`` says so.
 
     Returns
     -------
@@ -552,6 +566,8 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     if protocol not in experiments.PROTOCOLS:
         raise TuningError(f"protocol={protocol!r} must be one of {experiments.PROTOCOLS}")
     max_attempts = check_int(max_attempts, name="max_attempts", minimum=1, error=TuningError)
+    jobs = config.jobs() if jobs is None else check_int(jobs, name="jobs", minimum=1,
+                                                        error=TuningError)
     n_trials = profile.sweep_trials_per_stage if n_trials is None else n_trials
     grids = sweep_grids(n_trials, dropout_grid=dropout_grid,
                         learning_rate_grid=learning_rate_grid,
@@ -582,6 +598,81 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     pruner = pruner if pruner is not None else default_pruner(profile)
     base_settings["pruner"] = studies.describe_pruner(pruner)
     say = progress or (lambda message: None)
+    workers = _sweep_workers(jobs, storage, storage_object, force=force, say=say)
+    worker_kwargs = dict(
+        items=items, protocol=protocol, profile=profile, seed=seed, data_key=data_key,
+        variant=variant, storage=_shareable_url(storage, storage_object), n_trials=n_trials,
+        dropout_grid=tuple(dropout_grid), learning_rate_grid=tuple(learning_rate_grid),
+        start_learning_rate=start_learning_rate, split=split, builder=builder, pruner=pruner,
+        max_attempts=max_attempts, poll_s=poll_s, max_wait_s=max_wait_s,
+        # This process's cache folder, not the one a fresh worker would derive.
+        cache_folder=cache_folder if cache_folder is not None else config.model_cache_dir(),
+        jobs=1)
+    with parallel.alongside(_sweep_in_worker, x, worker_kwargs, workers=workers) as outcomes:
+        results, fixed = _run_stages(x, y, split, grids=grids, base_settings=base_settings,
+                                     data_key=data_key, variant=variant, protocol=protocol,
+                                     storage_object=storage_object, seed=seed, pruner=pruner,
+                                     start_learning_rate=start_learning_rate, profile=profile,
+                                     model_data_key=model_data_key, builder=builder,
+                                     force=force, cache_folder=cache_folder,
+                                     max_attempts=max_attempts, poll_s=poll_s,
+                                     max_wait_s=max_wait_s, progress=progress, say=say)
+    for k, outcome in enumerate(outcomes):
+        if not outcome["ok"]:
+            # The grid is complete without it: a value whose trial failed in the worker was
+            # queued again and trained here (run_grid_stage), so the choice stands.
+            message = (f"{protocol} sweep: worker {k + 1} of {workers} failed "
+                       f"({outcome['error']}); its trials were run again in this process")
+            warnings.warn(message, stacklevel=2)
+            say(message)
+    best_hyperparameters = {"dropout_rate": fixed["dropout_rate"],
+                            "learning_rate": fixed["learning_rate"]}
+    disagreeing = [outcome["result"]["best"] for outcome in outcomes
+                   if outcome["ok"] and outcome["result"]["best"] != best_hyperparameters]
+    if disagreeing:
+        raise TuningError(f"{protocol} sweep: its workers chose {disagreeing}, this process "
+                          f"{best_hyperparameters}; processes sharing a study must agree")
+    return SweepResult(variant=variant, protocol=protocol, split=split, stages=results,
+                       best=best_hyperparameters, seconds=time.perf_counter() - start,
+                       workers=workers)
+
+
+def _shareable_url(storage, storage_object) -> str | None:
+    """The URL other processes open the same studies with, or None (an in-memory storage)."""
+    if isinstance(storage, str) and storage:
+        return storage
+    if storage is None or storage == "":
+        return studies.default_storage_url()
+    url = getattr(storage_object, "url", None)
+    return url if isinstance(url, str) else None
+
+
+def _sweep_workers(jobs: int, storage, storage_object, *, force: bool,
+                   say: Callable[[str], None]) -> int:
+    """How many worker processes share the sweep: ``jobs - 1``, or 0 where they cannot."""
+    if jobs <= 1:
+        return 0
+    if force:
+        say(f"jobs={jobs}: the sweep runs in this process alone with force (a worker could "
+            f"reopen a study that this process is about to delete)")
+        return 0
+    if _shareable_url(storage, storage_object) is None:
+        say(f"jobs={jobs}: the sweep runs in this process alone (its storage, "
+            f"{type(storage_object).__name__}, cannot be opened by another process; pass a URL)")
+        return 0
+    return jobs - 1
+
+
+def _sweep_in_worker(x: np.ndarray, **kwargs) -> dict:
+    """One worker of a shared sweep (:func:`helpers.parallel.alongside`): what it chose."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {"best": run_sweep(x, **kwargs).best}
+
+
+def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protocol,
+                storage_object, seed, pruner, start_learning_rate, profile, model_data_key,
+                builder, force, cache_folder, max_attempts, poll_s, max_wait_s, progress, say):
+    """Both stages of :func:`run_sweep`, in order: their results and the chosen values."""
     fixed = {"learning_rate": float(start_learning_rate)}
     results = []
     for stage, parameter in STAGES:
@@ -623,10 +714,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
             f"(validation loss {best['val_loss']:.4f}, UAR {best['val_uar']:.3f}); "
             f"{new} trials run now")
         fixed = {**fixed, parameter: float(best["value"])}
-    best_hyperparameters = {"dropout_rate": fixed["dropout_rate"],
-                            "learning_rate": fixed["learning_rate"]}
-    return SweepResult(variant=variant, protocol=protocol, split=split, stages=results,
-                       best=best_hyperparameters, seconds=time.perf_counter() - start)
+    return results, fixed
 
 
 def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, builder, force,

@@ -92,6 +92,41 @@ def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
                                     normalization=normalization, seed=seed)
 
 
+#: Set by a test to a folder, it makes :func:`tiny_cnn_meeting_a_worker` wait for a worker.
+WORKER_MEETING_ENV = "SER_TEST_WORKER_MEETING"
+#: Set (to anything) beside it, a worker's build fails once it has been seen.
+WORKER_FAILS_ENV = "SER_TEST_WORKER_FAILS"
+
+
+def tiny_cnn_meeting_a_worker(input_shape, **kwargs):
+    """``tiny_cnn``; with :data:`WORKER_MEETING_ENV` set to a folder, the parent's builds wait there
+    until a worker process (:mod:`helpers.parallel`) has begun a build of its own.
+
+    So a test of a shared sweep knows that the worker trained (or, with :data:`WORKER_FAILS_ENV`,
+    failed) a trial, however slowly it started: a tiny sweep would otherwise be over before a
+    spawned process has imported TensorFlow.
+    """
+    import multiprocessing
+    import os
+    import time
+    from pathlib import Path
+
+    folder = os.environ.get(WORKER_MEETING_ENV)
+    if folder:
+        seen = Path(folder) / "worker-built"
+        if multiprocessing.parent_process() is not None:  # a spawned worker
+            seen.touch()
+            if os.environ.get(WORKER_FAILS_ENV):
+                raise RuntimeError("the worker's build fails, as the test asked")
+        else:
+            deadline = time.monotonic() + 300
+            while not seen.exists():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no worker began a build within 300 s ({seen})")
+                time.sleep(0.05)
+    return tiny_cnn(input_shape, **kwargs)
+
+
 def paired_fold_table() -> pd.DataFrame:
     """Three folds: plain, fusion with true and with predicted gender."""
     values = {

@@ -18,6 +18,7 @@ from helpers.errors import ProjectError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+from tests import factories  # noqa: E402
 from tests.factories import tiny_cnn  # noqa: E402
 from tests.tuning_support import PROFILE, make_data  # noqa: E402
 
@@ -129,6 +130,78 @@ def test_finished_sweep_is_read_back_without_training(finished, data, monkeypatc
     assert again.new_trials == 0
     assert again.best == finished["result"].best
     assert again.stage("dropout").study_name == finished["result"].stage("dropout").study_name
+
+
+#: Three values per stage; every trial trains to the end (no pruner), as in sweep_worker.py.
+SHARED = dict(protocol="original", profile=PROFILE, seed=3, data_key="jobs", variant="clean",
+              n_trials=3, dropout_grid=(0.1, 0.25, 0.5), learning_rate_grid=(0.001, 0.002, 0.004),
+              builder=factories.tiny_cnn_meeting_a_worker, pruner=optuna.pruners.NopPruner(),
+              poll_s=0.2, max_wait_s=300.0)
+COMPARED = ["val_loss", "val_uar", "val_accuracy", "val_macro_f1", "epochs", "best_epoch", "cached"]
+
+
+@pytest.fixture(scope="module")
+def serial_sweep(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("serial")
+    return tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
+                            cache_folder=folder / "cache", jobs=1, **SHARED)
+
+
+def _shared_sweep(folder, data, monkeypatch, *, worker_fails=False):
+    meeting = folder / "meeting"
+    meeting.mkdir()
+    monkeypatch.setenv(factories.WORKER_MEETING_ENV, str(meeting))
+    if worker_fails:
+        monkeypatch.setenv(factories.WORKER_FAILS_ENV, "1")
+    messages = []
+    result = tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
+                              cache_folder=folder / "cache", jobs=2, progress=messages.append,
+                              **SHARED)
+    assert (meeting / "worker-built").exists()  # the worker took a grid value
+    return result, messages
+
+
+def _assert_same_trials(result, serial):
+    assert result.best == serial.best
+    for stage in ("dropout", "learning_rate"):
+        ours, alone = (sweep.stage(stage).trials.query("state == 'complete'")
+                       .set_index("value").sort_index()[COMPARED] for sweep in (result, serial))
+        assert ours.index.tolist() == alone.index.tolist() == list(result.stage(stage).grid)
+        pd.testing.assert_frame_equal(ours, alone, check_dtype=False, rtol=1e-6)
+
+
+def test_two_jobs_share_the_sweep_and_give_the_serial_result(tmp_path, data, serial_sweep,
+                                                            monkeypatch):
+    result, _ = _shared_sweep(tmp_path, data, monkeypatch)
+    assert result.workers == 1 and serial_sweep.workers == 0
+    # Every grid value was trained once, in one of the two processes, and scored as when alone.
+    _assert_same_trials(result, serial_sweep)
+    assert result.new_trials >= 6
+    assert result.to_dict()["workers"] == 1
+
+
+def test_a_failed_worker_is_reported_and_its_trial_run_here(tmp_path, data, serial_sweep,
+                                                           monkeypatch):
+    with pytest.warns(UserWarning, match="worker 1 of 1 failed"):
+        result, messages = _shared_sweep(tmp_path, data, monkeypatch, worker_fails=True)
+    assert any("the worker's build fails" in m and "run again in this process" in m
+               for m in messages), messages
+    # The value whose trial failed in the worker was queued again and trained here.
+    trials = result.trials_table()
+    assert (trials["state"] == "fail").sum() == 1
+    _assert_same_trials(result, serial_sweep)
+
+
+def test_jobs_fall_back_to_one_process_where_workers_cannot_share_the_study(tmp_path, data):
+    messages = []
+    result = tuning.run_sweep(*data, storage=optuna.storages.InMemoryStorage(), jobs=2,
+                              progress=messages.append, cache_folder=tmp_path,
+                              **{**SHARED, "builder": tiny_cnn, "n_trials": 2,
+                                 "dropout_grid": (0.25, 0.5), "learning_rate_grid": (0.002, 0.003)})
+    assert result.workers == 0
+    assert any("runs in this process alone" in m and "InMemoryStorage" in m for m in messages)
+    with pytest.raises(tuning.TuningError, match="jobs=0 must be"):
+        tuning.run_sweep(*data, jobs=0, **SHARED)
 
 
 def test_search_never_touches_the_test_part_and_new_data_is_a_new_study(finished, data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from helpers import config, experiments, parallel, training
 from helpers.errors import ConfigError
+from tests.factories import shape_after_a_nap
 from tests.test_experiments import TINY, tiny_items
 
 HYPER = {"dropout_rate": 0.1, "learning_rate": 0.01, "filters": (4, 8), "dense_units": 16}
@@ -111,3 +113,31 @@ def test_another_thread_count_is_another_cache_key(monkeypatch):
     assert len({pinned, eight, every_core}) == 3
     monkeypatch.setenv(config.TF_THREADS_ENV, str(config.DEFAULT_THREADS))
     assert training.training_key(**parts) == pinned
+
+
+def test_alongside_returns_each_workers_result_once_the_block_is_done():
+    x = np.zeros((3, 4), dtype=np.float32)
+    with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=2) as outcomes:
+        assert outcomes == []  # filled when the block is left
+    assert outcomes == [{"ok": True, "result": (3, 4)}] * 2
+    assert multiprocessing.active_children() == []
+    with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=0) as outcomes:
+        assert multiprocessing.active_children() == []  # nothing started
+    assert outcomes == []
+
+
+def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_fails():
+    x = np.zeros((3, 4), dtype=np.float32)
+    with parallel.alongside(shape_after_a_nap, x, {"seconds": "long"}, workers=1) as outcomes:
+        pass
+    assert not outcomes[0]["ok"] and outcomes[0]["error"].startswith("TypeError")
+    assert "shape_after_a_nap" in outcomes[0]["traceback"]
+    # An error in the block stops the workers (they would sleep for ten minutes) and propagates.
+    with pytest.raises(KeyError, match="the block's own error"):
+        with parallel.alongside(shape_after_a_nap, x, {"seconds": 600.0}, workers=2):
+            assert len(multiprocessing.active_children()) == 2
+            raise KeyError("the block's own error")
+    assert multiprocessing.active_children() == []
+    with pytest.raises(ConfigError, match="workers=-1 must be"):
+        with parallel.alongside(shape_after_a_nap, x, {}, workers=-1):
+            pass

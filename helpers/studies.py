@@ -270,8 +270,9 @@ def _same_point(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, parame
     return value is not None and value == _trial_value(b, parameter, grid)
 
 
-def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float]) -> None:
-    """Stop ``trial`` before any work if another trial of its study holds the same grid point.
+def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float], *,
+             to_earlier_only: bool = False) -> None:
+    """Stop ``trial`` if another trial of its study holds the same grid point.
 
     Call it first thing in a grid stage's objective, after the value is suggested. Two workers
     sharing a study that start a trial at the same moment can be handed the same grid point: the
@@ -280,6 +281,13 @@ def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float]) -> None
     later-numbered one (or any, when the point is already done): it is marked
     :data:`DUPLICATE_OF` and pruned, so no value is trained twice, and :func:`grid_status`
     ignores it.
+
+    That first look can come too early: the grid sampler writes a trial's choice a moment after
+    the trial exists, and a worker slowed down there (waiting for the database, say) shows the
+    other a running trial without a point; each then sees only a later-numbered twin, and both
+    train. So call it again during the work (after each epoch) and after it, with
+    ``to_earlier_only``: then a trial gives way only to an earlier-numbered one holding its
+    point (running or done), and of two twins the earlier goes on.
 
     Raises
     ------
@@ -291,8 +299,13 @@ def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float]) -> None
     for other in trials:
         if other.number == trial.number or DUPLICATE_OF in other.user_attrs:
             continue
-        earlier_running = other.state == optuna.trial.TrialState.RUNNING and other.number < trial.number
-        if (other.state in DONE or earlier_running) and _same_point(me, other, parameter, grid):
+        earlier = other.number < trial.number
+        running = other.state == optuna.trial.TrialState.RUNNING
+        if to_earlier_only:
+            holds = earlier and (other.state in DONE or running)
+        else:
+            holds = other.state in DONE or (running and earlier)
+        if holds and _same_point(me, other, parameter, grid):
             trial.set_user_attr(DUPLICATE_OF, other.number)
             raise optuna.TrialPruned(f"{parameter}={trial.params.get(parameter)} is trial "
                                      f"{other.number}'s (started by another worker)")

@@ -39,7 +39,7 @@ import pandas as pd
 from helpers import config, frame_gmm, model_files, models
 from helpers import io as project_io
 from helpers import errors
-from helpers.errors import TrainingError
+from helpers.errors import TrainingError, is_int
 
 __all__ = [
     "TrainingError",
@@ -655,6 +655,23 @@ def count_as_trained(n: int = 1) -> None:
                             f"loaded from the cache to recount")
     _TALLY["cached"] -= n
     _TALLY["trained"] += n
+
+
+def count_elsewhere(counts: Mapping[str, int]) -> None:
+    """Add what another process loaded and trained for this one (a shared sweep's workers,
+    :func:`helpers.tuning.run_sweep`), so that the notebook's tally counts every model once.
+
+    Raises
+    ------
+    TrainingError
+        If ``counts`` is not a ``{"cached": n, "trained": m}`` of whole numbers >= 0.
+    """
+    if set(counts) != {"cached", "trained"} or not all(is_int(v, minimum=0)
+                                                        for v in counts.values()):
+        raise TrainingError(f"counts={dict(counts)!r} must be {{'cached': n, 'trained': m}} with "
+                            f"whole numbers >= 0")
+    for key in _TALLY:
+        _TALLY[key] += int(counts[key])
 
 
 def describe_cache_tally() -> str:

@@ -392,13 +392,16 @@ def validation_metrics(model: keras.Model, x: np.ndarray, y: np.ndarray,
 
 
 class _PruningCallback(keras.callbacks.Callback):
-    """Report each epoch's validation loss to the trial; stop the trial when it is pruned."""
+    """Report each epoch's validation loss to the trial; stop the trial when it is pruned, or
+    when an earlier trial of a worker sharing the study holds its grid point (its twin)."""
 
-    def __init__(self, trial: optuna.Trial, monitor: str = OBJECTIVE):
+    def __init__(self, trial: optuna.Trial, *, parameter: str, grid: Sequence[float],
+                 monitor: str = OBJECTIVE):
         super().__init__()
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.parameter, self.grid, self.monitor = trial, parameter, grid, monitor
 
     def on_epoch_end(self, epoch, logs=None):
+        studies.give_way(self.trial, self.parameter, self.grid, to_earlier_only=True)
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
@@ -408,13 +411,16 @@ class _PruningCallback(keras.callbacks.Callback):
 
 
 def _train_trial(trial: optuna.Trial, x: np.ndarray, y: np.ndarray, split: splits.Split, *,
-                 hyperparameters: dict, profile: config.Profile, seed: int, data_key: str,
-                 builder: Callable, force: bool, cache_folder) -> tuple[keras.Model, dict, bool]:
+                 parameter: str, grid: Sequence[float], hyperparameters: dict,
+                 profile: config.Profile, seed: int, data_key: str, builder: Callable,
+                 force: bool, cache_folder) -> tuple[keras.Model, dict, bool]:
     # The trial's model is the one notebook 03 would train with the same settings: same recipe,
     # same cache key, so a tuned model is loaded rather than trained twice.
     recipe = experiments.emotion_recipe(profile, hyperparameters=hyperparameters, builder=builder)
     trained = training.train_recipe(recipe, x, y, split, seed=seed, data_key=data_key, force=force,
-                                    cache_folder=cache_folder, callbacks=[_PruningCallback(trial)])
+                                    cache_folder=cache_folder,
+                                    callbacks=[_PruningCallback(trial, parameter=parameter,
+                                                                grid=grid)])
     if trained.cached:
         # A cached model trained to the end; its curve still informs the pruner of later trials.
         for step, value in enumerate(trained.history.get(OBJECTIVE, [])):
@@ -618,7 +624,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                      max_attempts=max_attempts, poll_s=poll_s,
                                      max_wait_s=max_wait_s, progress=progress, say=say)
     for k, outcome in enumerate(outcomes):
-        if not outcome["ok"]:
+        if outcome["ok"]:
+            training.count_elsewhere(outcome["result"]["tally"])
+        else:
             # The grid is complete without it: a value whose trial failed in the worker was
             # queued again and trained here (run_grid_stage), so the choice stands.
             message = (f"{protocol} sweep: worker {k + 1} of {workers} failed "
@@ -664,9 +672,10 @@ def _sweep_workers(jobs: int, storage, storage_object, *, force: bool,
 
 
 def _sweep_in_worker(x: np.ndarray, **kwargs) -> dict:
-    """One worker of a shared sweep (:func:`helpers.parallel.alongside`): what it chose."""
+    """One worker of a shared sweep (:func:`helpers.parallel.alongside`): what it chose, and the
+    models it loaded and trained (:func:`helpers.training.cache_tally`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return {"best": run_sweep(x, **kwargs).best}
+    return {"best": run_sweep(x, **kwargs).best, "tally": training.cache_tally()}
 
 
 def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protocol,
@@ -730,8 +739,12 @@ def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, 
         started = time.perf_counter()
         try:
             model, history, cached = _train_trial(
-                trial, x, y, split, hyperparameters=hyperparameters, profile=profile, seed=seed,
-                data_key=data_key, builder=builder, force=force, cache_folder=cache_folder)
+                trial, x, y, split, parameter=parameter, grid=grid,
+                hyperparameters=hyperparameters, profile=profile, seed=seed, data_key=data_key,
+                builder=builder, force=force, cache_folder=cache_folder)
+            # A twin started a moment earlier by a worker sharing the study may have been
+            # invisible until now (a model loaded from the cache has no epochs to look after).
+            studies.give_way(trial, parameter, grid, to_earlier_only=True)
         except optuna.TrialPruned as pruned:
             say(f"{label}: trial {trial.number} {parameter}={value:g} pruned at {pruned}")
             raise

@@ -141,3 +141,13 @@ def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_
     with pytest.raises(ConfigError, match="workers=-1 must be"):
         with parallel.alongside(shape_after_a_nap, x, {}, workers=-1):
             pass
+
+
+def test_count_elsewhere_adds_another_process_models_to_the_tally():
+    training.cache_tally(reset=True)
+    training.count_elsewhere({"cached": 2, "trained": 3})
+    training.count_elsewhere({"cached": 0, "trained": 1})
+    assert training.cache_tally(reset=True) == {"cached": 2, "trained": 4}
+    for counts in ({"cached": -1, "trained": 0}, {"trained": 1}, {"cached": 1.5, "trained": 0}):
+        with pytest.raises(training.TrainingError, match="must be"):
+            training.count_elsewhere(counts)

@@ -172,7 +172,8 @@ def test_tuning_trials_train_through_the_recipe_path(spy, model_cache):
     y = experiments.emotion_labels(items)
     split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
     trial = optuna.create_study().ask()
-    tuning._train_trial(trial, x, y, split, hyperparameters={"dropout_rate": 0.1, "learning_rate": 0.002},
+    tuning._train_trial(trial, x, y, split, parameter="dropout_rate", grid=(0.1,),
+                        hyperparameters={"dropout_rate": 0.1, "learning_rate": 0.002},
                         profile=PROFILE, seed=0, data_key="t", builder=tiny_cnn, force=False,
                         cache_folder=None)
     (recipe,) = spy

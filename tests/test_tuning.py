@@ -143,8 +143,12 @@ COMPARED = ["val_loss", "val_uar", "val_accuracy", "val_macro_f1", "epochs", "be
 @pytest.fixture(scope="module")
 def serial_sweep(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("serial")
-    return tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
-                            cache_folder=folder / "cache", jobs=1, **SHARED)
+    training.cache_tally(reset=True)
+    result = tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
+                              cache_folder=folder / "cache", jobs=1, **SHARED)
+    # Six trials: stage 2's at the stage-1 learning rate is stage 1's best model, loaded.
+    assert training.cache_tally(reset=True) == {"cached": 1, "trained": 5}
+    return result
 
 
 def _shared_sweep(folder, data, monkeypatch, *, worker_fails=False):
@@ -154,10 +158,15 @@ def _shared_sweep(folder, data, monkeypatch, *, worker_fails=False):
     if worker_fails:
         monkeypatch.setenv(factories.WORKER_FAILS_ENV, "1")
     messages = []
+    training.cache_tally(reset=True)
     result = tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
                               cache_folder=folder / "cache", jobs=2, progress=messages.append,
                               **SHARED)
     assert (meeting / "worker-built").exists()  # the worker took a grid value
+    # The tally counts the worker's models too: each trained once, as when one process ran them
+    # all (a twin that two processes loaded from the cache at one moment is counted twice).
+    tally = training.cache_tally(reset=True)
+    assert tally["trained"] == 5 and tally["cached"] >= 1, tally
     return result, messages
 
 
@@ -310,7 +319,7 @@ def test_hopeless_trials_are_pruned_and_not_chosen(tmp_path, data):
 
 
 def _report(trial, losses):
-    callback = tuning._PruningCallback(trial)
+    callback = tuning._PruningCallback(trial, parameter="dropout_rate", grid=(0.25,))
     for epoch, loss in enumerate(losses):
         callback.on_epoch_end(epoch, {"val_loss": loss})
 

@@ -132,38 +132,57 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
     Raises
     ------
     ConfigError
-        If ``workers`` is not a whole number >= 0.
+        If ``workers`` is not a whole number >= 0, or ``function`` or an argument cannot reach a
+        worker (a lambda, a function defined in ``__main__``, something that does not pickle).
     """
     workers = check_int(workers, name="workers", minimum=0, error=ConfigError)
     outcomes: list[dict] = []
     if workers == 0:
         yield outcomes
         return
+    # Spawned workers receive functions by name and the arguments pickled: a lambda cannot be
+    # sent, and a function defined in a notebook or script (``__main__``) is not there to be
+    # found. Refused here, with the argument's name, rather than in a worker.
+    for name, value in {"function": function, **kwargs}.items():
+        if callable(value) and getattr(value, "__module__", None) == "__main__":
+            raise ConfigError(f"{name}={value!r} is defined in __main__ (a notebook or script); "
+                              f"a worker process cannot import it: define it in a module")
+    try:
+        pickle.dumps((function, dict(kwargs)))
+    except Exception as error:  # noqa: BLE001 -- any pickling failure means the same thing
+        raise ConfigError(f"function={getattr(function, '__qualname__', function)!r} and its "
+                          f"arguments must pickle to reach a worker process (module-level "
+                          f"functions, plain values): {type(error).__name__}: {error}") from error
     with tempfile.TemporaryDirectory(prefix="ser-workers-") as folder:
         x_path = str(Path(folder) / "x.npy")
         np.save(x_path, np.ascontiguousarray(x))
         context = multiprocessing.get_context("spawn")
         processes = []
-        for k in range(workers):
-            out_path = str(Path(folder) / f"worker{k}.pickle")
-            process = context.Process(target=_call_in_worker, name=f"ser-worker-{k}",
-                                      args=(function, x_path, dict(kwargs), out_path))
-            process.start()
-            processes.append((process, out_path))
         try:
+            for k in range(workers):
+                out_path = str(Path(folder) / f"worker{k}.pickle")
+                process = context.Process(target=_call_in_worker, name=f"ser-worker-{k}",
+                                          args=(function, x_path, dict(kwargs), out_path))
+                process.start()
+                processes.append((process, out_path))
             yield outcomes
+            for process, out_path in processes:
+                process.join()
+                outcomes.append(_outcome(process, out_path))
         except BaseException:
+            # The block failed (or was interrupted, or a worker could not start): stop them all.
             for process, _ in processes:
                 process.terminate()
             for process, _ in processes:
                 process.join()
             raise
-        for process, out_path in processes:
-            process.join()
-            if Path(out_path).is_file():
-                with open(out_path, "rb") as handle:
-                    outcomes.append(pickle.load(handle))
-            else:
-                outcomes.append({"ok": False, "traceback": "",
-                                 "error": f"worker exited with code {process.exitcode} and "
-                                          f"reported nothing (killed?)"})
+
+
+def _outcome(process, out_path: str) -> dict:
+    """What a finished worker reported, or why it reported nothing."""
+    if not Path(out_path).is_file():
+        return {"ok": False, "traceback": "",
+                "error": f"worker exited with code {process.exitcode} and reported nothing "
+                         f"(killed?)"}
+    with open(out_path, "rb") as handle:
+        return pickle.load(handle)

@@ -270,24 +270,20 @@ def _same_point(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial, parame
     return value is not None and value == _trial_value(b, parameter, grid)
 
 
-def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float], *,
-             to_earlier_only: bool = False) -> None:
+def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float]) -> None:
     """Stop ``trial`` if another trial of its study holds the same grid point.
 
-    Call it first thing in a grid stage's objective, after the value is suggested. Two workers
-    sharing a study that start a trial at the same moment can be handed the same grid point: the
-    grid sampler reads the running trials before either has written its choice, or, when every
-    point has started, hands out one still running elsewhere. The trial that gives way is the
-    later-numbered one (or any, when the point is already done): it is marked
-    :data:`DUPLICATE_OF` and pruned, so no value is trained twice, and :func:`grid_status`
-    ignores it.
-
-    That first look can come too early: the grid sampler writes a trial's choice a moment after
-    the trial exists, and a worker slowed down there (waiting for the database, say) shows the
-    other a running trial without a point; each then sees only a later-numbered twin, and both
-    train. So call it again during the work (after each epoch) and after it, with
-    ``to_earlier_only``: then a trial gives way only to an earlier-numbered one holding its
-    point (running or done), and of two twins the earlier goes on.
+    Call it first thing in a grid stage's objective, after the value is suggested, and again
+    during the work (after each epoch) and after it. Two workers sharing a study that start a
+    trial at the same moment can be handed the same grid point (the grid sampler reads the
+    running trials before either has written its choice, or, when every point has started,
+    hands out one still running elsewhere), and a worker slowed down between creating its trial
+    and writing its choice shows the other a running trial without a point, so one look is not
+    enough. The rule at every look: a trial gives way to a finished twin (complete or pruned),
+    and to a running twin with a lower number. A finished trial never looks again, so once a
+    twin's point is visible, the other gives way at its next look (the later-numbered of two
+    running ones; whichever still runs when one has finished). It is marked
+    :data:`DUPLICATE_OF` and pruned, trains nothing more, and :func:`grid_status` ignores it.
 
     Raises
     ------
@@ -299,13 +295,9 @@ def give_way(trial: optuna.Trial, parameter: str, grid: Sequence[float], *,
     for other in trials:
         if other.number == trial.number or DUPLICATE_OF in other.user_attrs:
             continue
-        earlier = other.number < trial.number
-        running = other.state == optuna.trial.TrialState.RUNNING
-        if to_earlier_only:
-            holds = earlier and (other.state in DONE or running)
-        else:
-            holds = other.state in DONE or (running and earlier)
-        if holds and _same_point(me, other, parameter, grid):
+        earlier_running = (other.state == optuna.trial.TrialState.RUNNING
+                           and other.number < trial.number)
+        if (other.state in DONE or earlier_running) and _same_point(me, other, parameter, grid):
             trial.set_user_attr(DUPLICATE_OF, other.number)
             raise optuna.TrialPruned(f"{parameter}={trial.params.get(parameter)} is trial "
                                      f"{other.number}'s (started by another worker)")

@@ -155,7 +155,8 @@ class StageResult:
         objective; for a pruned trial its last reported loss), ``val_uar``, ``val_accuracy``,
         ``val_macro_f1``, ``epochs``, ``cached``, ``seconds``.
     new_trials : int
-        Trials added to the study during this call (0 when it was already finished).
+        Trials added to the study during this call (0 when it was already finished; with
+        ``jobs``, not those a worker added before this process reached the stage).
     """
 
     stage: str
@@ -193,7 +194,9 @@ class SweepResult:
     seconds : float
         Wall time of this call.
     workers : int
-        Processes that ran trials beside this one (``jobs - 1``; 0 when serial).
+        Processes that ran trials beside this one (``jobs - 1``; 0 when serial or read back).
+    in_workers : dict
+        Models those processes loaded and trained, ``{"cached": n, "trained": m}``.
     """
 
     variant: str
@@ -203,6 +206,7 @@ class SweepResult:
     best: dict
     seconds: float
     workers: int = 0
+    in_workers: dict = dataclasses.field(default_factory=lambda: {"cached": 0, "trained": 0})
 
     @property
     def new_trials(self) -> int:
@@ -240,6 +244,7 @@ class SweepResult:
                                   if self.split.validation_actors else None),
             "best": dict(self.best), "new_trials": self.new_trials,
             "seconds": round(self.seconds, 1), "workers": self.workers,
+            "in_workers": dict(self.in_workers),
             "stages": {stage.stage: stage.to_dict() for stage in self.stages},
         }
 
@@ -401,7 +406,7 @@ class _PruningCallback(keras.callbacks.Callback):
         self.trial, self.parameter, self.grid, self.monitor = trial, parameter, grid, monitor
 
     def on_epoch_end(self, epoch, logs=None):
-        studies.give_way(self.trial, self.parameter, self.grid, to_earlier_only=True)
+        studies.give_way(self.trial, self.parameter, self.grid)
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
@@ -605,6 +610,10 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     base_settings["pruner"] = studies.describe_pruner(pruner)
     say = progress or (lambda message: None)
     workers = _sweep_workers(jobs, storage, storage_object, force=force, say=say)
+    if workers and _sweep_finished(storage_object, grids=grids, base_settings=base_settings,
+                                   data_key=data_key, variant=variant, protocol=protocol,
+                                   start_learning_rate=start_learning_rate):
+        workers = 0
     worker_kwargs = dict(
         items=items, protocol=protocol, profile=profile, seed=seed, data_key=data_key,
         variant=variant, storage=_shareable_url(storage, storage_object), n_trials=n_trials,
@@ -623,9 +632,19 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                      force=force, cache_folder=cache_folder,
                                      max_attempts=max_attempts, poll_s=poll_s,
                                      max_wait_s=max_wait_s, progress=progress, say=say)
+    in_workers = {"cached": 0, "trained": 0}
+    names = [stage.study_name for stage in results]
     for k, outcome in enumerate(outcomes):
         if outcome["ok"]:
             training.count_elsewhere(outcome["result"]["tally"])
+            in_workers = {key: in_workers[key] + outcome["result"]["tally"][key]
+                          for key in in_workers}
+            if outcome["result"]["study_names"] != names:
+                # Its settings described themselves otherwise after pickling (a pruner whose
+                # description holds an address): it ran a sweep of its own, with the same result.
+                warnings.warn(f"{protocol} sweep: worker {k + 1} used the studies "
+                              f"{outcome['result']['study_names']}, this process {names}; it "
+                              f"shared no trials", stacklevel=2)
         else:
             # The grid is complete without it: a value whose trial failed in the worker was
             # queued again and trained here (run_grid_stage), so the choice stands.
@@ -642,17 +661,17 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                           f"{best_hyperparameters}; processes sharing a study must agree")
     return SweepResult(variant=variant, protocol=protocol, split=split, stages=results,
                        best=best_hyperparameters, seconds=time.perf_counter() - start,
-                       workers=workers)
+                       workers=workers, in_workers=in_workers)
 
 
 def _shareable_url(storage, storage_object) -> str | None:
     """The URL other processes open the same studies with, or None (an in-memory storage)."""
-    if isinstance(storage, str) and storage:
-        return storage
     if storage is None or storage == "":
         return studies.default_storage_url()
-    url = getattr(storage_object, "url", None)
-    return url if isinstance(url, str) else None
+    url = storage if isinstance(storage, str) else getattr(storage_object, "url", None)
+    if not isinstance(url, str) or url.startswith("sqlite:///:memory:") or url == "sqlite://":
+        return None
+    return url
 
 
 def _sweep_workers(jobs: int, storage, storage_object, *, force: bool,
@@ -675,7 +694,9 @@ def _sweep_in_worker(x: np.ndarray, **kwargs) -> dict:
     """One worker of a shared sweep (:func:`helpers.parallel.alongside`): what it chose, and the
     models it loaded and trained (:func:`helpers.training.cache_tally`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return {"best": run_sweep(x, **kwargs).best, "tally": training.cache_tally()}
+    result = run_sweep(x, **kwargs)
+    return {"best": result.best, "tally": training.cache_tally(),
+            "study_names": [stage.study_name for stage in result.stages]}
 
 
 def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protocol,
@@ -686,7 +707,7 @@ def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protoco
     results = []
     for stage, parameter in STAGES:
         grid = grids[parameter]
-        settings = {**base_settings, "stage": stage, "grid": list(grid), "fixed": fixed}
+        settings = _stage_settings(base_settings, stage, grid, fixed)
         name = studies.study_name(data_key=data_key, variant=variant, protocol=protocol,
                                   stage=stage, settings=settings)
         study = studies.open_study(
@@ -710,11 +731,7 @@ def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protoco
                                      max_attempts=max_attempts, poll_s=poll_s,
                                      max_wait_s=max_wait_s, progress=progress)
         trials = _trials_frame(study, parameter, grid)
-        complete = trials[trials["state"] == "complete"]
-        if complete.empty:
-            raise TuningError(f"study {name!r}: no trial of {parameter} over {list(grid)} "
-                              f"completed; nothing to choose from")
-        best = complete.loc[complete["val_loss"].idxmin()]
+        best = _best_trial(trials, name=name, parameter=parameter, grid=grid)
         results.append(StageResult(stage=stage, parameter=parameter, study_name=name, grid=grid,
                                    fixed=dict(fixed), best_value=float(best["value"]),
                                    best_score=float(best["val_loss"]), trials=trials,
@@ -724,6 +741,45 @@ def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protoco
             f"{new} trials run now")
         fixed = {**fixed, parameter: float(best["value"])}
     return results, fixed
+
+
+def _stage_settings(base_settings: dict, stage: str, grid: Sequence[float], fixed: dict) -> dict:
+    """Everything a stage's study name holds: the sweep's settings, the stage, grid and fixed values."""
+    return {**base_settings, "stage": stage, "grid": list(grid), "fixed": fixed}
+
+
+def _best_trial(trials: pd.DataFrame, *, name: str, parameter: str,
+                grid: Sequence[float]) -> pd.Series:
+    """The completed trial with the lowest validation loss (a stage's choice)."""
+    complete = trials[trials["state"] == "complete"]
+    if complete.empty:
+        raise TuningError(f"study {name!r}: no trial of {parameter} over {list(grid)} "
+                          f"completed; nothing to choose from")
+    return complete.loc[complete["val_loss"].idxmin()]
+
+
+def _sweep_finished(storage_object, *, grids, base_settings, data_key, variant, protocol,
+                    start_learning_rate) -> bool:
+    """Whether both stages' studies exist with their whole grids done (a read-back needs no
+    workers, and starting them would only cost their imports)."""
+    names = set(optuna.study.get_all_study_names(storage_object))
+    fixed = {"learning_rate": float(start_learning_rate)}
+    for stage, parameter in STAGES:
+        grid = grids[parameter]
+        name = studies.study_name(data_key=data_key, variant=variant, protocol=protocol,
+                                  stage=stage,
+                                  settings=_stage_settings(base_settings, stage, grid, fixed))
+        if name not in names:
+            return False
+        study = optuna.load_study(study_name=name, storage=storage_object)
+        if not all(s["done"] for s in studies.grid_status(study, parameter, grid).values()):
+            return False
+        trials = _trials_frame(study, parameter, grid)
+        if (trials["state"] == "complete").sum() == 0:
+            return False
+        fixed = {**fixed, parameter: float(_best_trial(trials, name=name, parameter=parameter,
+                                                        grid=grid)["value"])}
+    return True
 
 
 def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, builder, force,
@@ -742,9 +798,9 @@ def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, 
                 trial, x, y, split, parameter=parameter, grid=grid,
                 hyperparameters=hyperparameters, profile=profile, seed=seed, data_key=data_key,
                 builder=builder, force=force, cache_folder=cache_folder)
-            # A twin started a moment earlier by a worker sharing the study may have been
-            # invisible until now (a model loaded from the cache has no epochs to look after).
-            studies.give_way(trial, parameter, grid, to_earlier_only=True)
+            # A twin started by a worker sharing the study may have been invisible at the first
+            # look (a model loaded from the cache has no epochs to look after).
+            studies.give_way(trial, parameter, grid)
         except optuna.TrialPruned as pruned:
             say(f"{label}: trial {trial.number} {parameter}={value:g} pruned at {pruned}")
             raise

@@ -45,9 +45,11 @@ def main() -> None:
     real_train_trial = tuning._train_trial
 
     def recording_train_trial(trial, *positional, hyperparameters, **keywords):
+        # Recorded once the training is done: a twin that gave way during it trained no model.
+        result = real_train_trial(trial, *positional, hyperparameters=hyperparameters, **keywords)
         trained.append({"study": trial.study.study_name, "trial": trial.number,
                         **{k: float(v) for k, v in hyperparameters.items()}})
-        return real_train_trial(trial, *positional, hyperparameters=hyperparameters, **keywords)
+        return result
 
     tuning._train_trial = recording_train_trial
     if args.ready is not None:

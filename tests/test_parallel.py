@@ -143,6 +143,19 @@ def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_
             pass
 
 
+def test_alongside_refuses_what_cannot_reach_a_worker_before_starting_one():
+    x = np.zeros((3, 4), dtype=np.float32)
+    with pytest.raises(ConfigError, match="must pickle"):
+        with parallel.alongside(shape_after_a_nap, x, {"seconds": lambda: 0}, workers=1):
+            pass
+    defined_in_a_notebook = type("F", (), {"__call__": lambda self: 0, "__module__": "__main__"})()
+    with pytest.raises(ConfigError, match="builder=.* is defined in __main__"):
+        with parallel.alongside(shape_after_a_nap, x, {"builder": defined_in_a_notebook},
+                                workers=1):
+            pass
+    assert multiprocessing.active_children() == []
+
+
 def test_count_elsewhere_adds_another_process_models_to_the_tally():
     training.cache_tally(reset=True)
     training.count_elsewhere({"cached": 2, "trained": 3})

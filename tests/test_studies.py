@@ -178,7 +178,7 @@ def test_the_later_of_two_trials_on_one_grid_point_gives_way_and_counts_nowhere(
     assert study.trials[1].user_attrs[studies.DUPLICATE_OF] == 0
 
 
-def test_of_twins_that_both_passed_the_first_look_the_later_gives_way_at_the_next():
+def test_of_twins_that_both_passed_the_first_look_one_gives_way_at_a_later_look():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     # The earlier trial exists but has not written its point yet when the later one looks.
     first = study.ask()
@@ -188,19 +188,28 @@ def test_of_twins_that_both_passed_the_first_look_the_later_gives_way_at_the_nex
     studies.give_way(second, "x", GRID)  # no twin visible: it starts work
     first.suggest_float("x", 0.2, 0.2)
     studies.give_way(first, "x", GRID)  # its twin is later-numbered: it starts work too
-    # Looking again during the work, only the later one gives way, however often each looks.
-    studies.give_way(first, "x", GRID, to_earlier_only=True)
+    # Looking again during the work: the later-numbered one gives way, the earlier goes on.
+    studies.give_way(first, "x", GRID)
     with pytest.raises(optuna.TrialPruned, match="is trial 0's"):
-        studies.give_way(second, "x", GRID, to_earlier_only=True)
+        studies.give_way(second, "x", GRID)
     study.tell(second, state=optuna.trial.TrialState.PRUNED)
+    studies.give_way(first, "x", GRID)  # the pruned twin is a duplicate: it counts nowhere
     study.tell(first, 0.2)
-    studies.give_way(first, "x", GRID, to_earlier_only=True)
     assert study.trials[1].user_attrs[studies.DUPLICATE_OF] == 0
-    # A later trial on a point already done still gives way on its first look, not on the others.
-    third = study.ask()
-    third.suggest_float("x", 0.2, 0.2)
-    with pytest.raises(optuna.TrialPruned, match="is trial 0's"):
-        studies.give_way(third, "x", GRID)
+
+
+def test_of_twins_the_one_still_running_gives_way_to_one_that_finished():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    first = study.ask()
+    study.enqueue_trial({"x": 0.2})
+    second = study.ask()
+    second.suggest_float("x", 0.1, 0.3)
+    studies.give_way(second, "x", GRID)
+    study.tell(second, 0.2)  # the later twin finished first (a model loaded from the cache)
+    first.suggest_float("x", 0.2, 0.2)
+    with pytest.raises(optuna.TrialPruned, match="is trial 1's"):
+        studies.give_way(first, "x", GRID)
+    assert study.trials[0].user_attrs[studies.DUPLICATE_OF] == 1
 
 
 def test_a_trial_on_a_grid_point_already_done_gives_way_whatever_its_number(tmp_path):

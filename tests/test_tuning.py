@@ -162,7 +162,6 @@ def _shared_sweep(folder, data, monkeypatch, *, worker_fails=False):
     result = tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
                               cache_folder=folder / "cache", jobs=2, progress=messages.append,
                               **SHARED)
-    assert (meeting / "worker-built").exists()  # the worker took a grid value
     # The tally counts the worker's models too: each trained once, as when one process ran them
     # all (a twin that two processes loaded from the cache at one moment is counted twice).
     tally = training.cache_tally(reset=True)
@@ -181,12 +180,20 @@ def _assert_same_trials(result, serial):
 
 def test_two_jobs_share_the_sweep_and_give_the_serial_result(tmp_path, data, serial_sweep,
                                                             monkeypatch):
-    result, _ = _shared_sweep(tmp_path, data, monkeypatch)
+    result, messages = _shared_sweep(tmp_path, data, monkeypatch)
     assert result.workers == 1 and serial_sweep.workers == 0
+    # The worker took grid values (the parent's first build waited for one of its builds).
+    assert result.in_workers["trained"] >= 1, result.in_workers
+    assert serial_sweep.in_workers == {"cached": 0, "trained": 0}
+    assert not any("failed" in m or "shared no trials" in m for m in messages), messages
     # Every grid value was trained once, in one of the two processes, and scored as when alone.
     _assert_same_trials(result, serial_sweep)
-    assert result.new_trials >= 6
     assert result.to_dict()["workers"] == 1
+    assert result.to_dict()["in_workers"] == result.in_workers
+    # Read back with jobs: the sweep is finished, so no worker is started.
+    again = tuning.run_sweep(*data, storage=f"sqlite:///{tmp_path / 'study.db'}",
+                             cache_folder=tmp_path / "cache", jobs=2, **SHARED)
+    assert again.workers == 0 and again.new_trials == 0 and again.best == result.best
 
 
 def test_a_failed_worker_is_reported_and_its_trial_run_here(tmp_path, data, serial_sweep,
@@ -209,6 +216,10 @@ def test_jobs_fall_back_to_one_process_where_workers_cannot_share_the_study(tmp_
                                  "dropout_grid": (0.25, 0.5), "learning_rate_grid": (0.002, 0.003)})
     assert result.workers == 0
     assert any("runs in this process alone" in m and "InMemoryStorage" in m for m in messages)
+    # Nor can an in-memory SQLite database, given as a URL; a file or a server can.
+    assert tuning._shareable_url("sqlite:///:memory:", None) is None
+    assert tuning._shareable_url("sqlite:///study.db", None) == "sqlite:///study.db"
+    assert tuning._shareable_url(None, None) == studies.default_storage_url()
     with pytest.raises(tuning.TuningError, match="jobs=0 must be"):
         tuning.run_sweep(*data, jobs=0, **SHARED)
 

@@ -115,19 +115,26 @@ def test_another_thread_count_is_another_cache_key(monkeypatch):
     assert training.training_key(**parts) == pinned
 
 
+def _started_here(before: set) -> set:
+    """Child processes alive now that were not before (another test's pool may still be alive)."""
+    return set(multiprocessing.active_children()) - before
+
+
 def test_alongside_returns_each_workers_result_once_the_block_is_done():
     x = np.zeros((3, 4), dtype=np.float32)
+    before = set(multiprocessing.active_children())
     with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=2) as outcomes:
         assert outcomes == []  # filled when the block is left
     assert outcomes == [{"ok": True, "result": (3, 4)}] * 2
-    assert multiprocessing.active_children() == []
+    assert _started_here(before) == set()
     with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=0) as outcomes:
-        assert multiprocessing.active_children() == []  # nothing started
+        assert _started_here(before) == set()  # nothing started
     assert outcomes == []
 
 
 def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_fails():
     x = np.zeros((3, 4), dtype=np.float32)
+    before = set(multiprocessing.active_children())
     with parallel.alongside(shape_after_a_nap, x, {"seconds": "long"}, workers=1) as outcomes:
         pass
     assert not outcomes[0]["ok"] and outcomes[0]["error"].startswith("TypeError")
@@ -135,9 +142,9 @@ def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_
     # An error in the block stops the workers (they would sleep for ten minutes) and propagates.
     with pytest.raises(KeyError, match="the block's own error"):
         with parallel.alongside(shape_after_a_nap, x, {"seconds": 600.0}, workers=2):
-            assert len(multiprocessing.active_children()) == 2
+            assert len(_started_here(before)) == 2
             raise KeyError("the block's own error")
-    assert multiprocessing.active_children() == []
+    assert _started_here(before) == set()
     with pytest.raises(ConfigError, match="workers=-1 must be"):
         with parallel.alongside(shape_after_a_nap, x, {}, workers=-1):
             pass
@@ -145,6 +152,7 @@ def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_
 
 def test_alongside_refuses_what_cannot_reach_a_worker_before_starting_one():
     x = np.zeros((3, 4), dtype=np.float32)
+    before = set(multiprocessing.active_children())
     with pytest.raises(ConfigError, match="must pickle"):
         with parallel.alongside(shape_after_a_nap, x, {"seconds": lambda: 0}, workers=1):
             pass
@@ -153,7 +161,7 @@ def test_alongside_refuses_what_cannot_reach_a_worker_before_starting_one():
         with parallel.alongside(shape_after_a_nap, x, {"builder": defined_in_a_notebook},
                                 workers=1):
             pass
-    assert multiprocessing.active_children() == []
+    assert _started_here(before) == set()
 
 
 def test_count_elsewhere_adds_another_process_models_to_the_tally():

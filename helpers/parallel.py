@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import tempfile
 import traceback
@@ -101,8 +102,10 @@ def _call_in_worker(function: Callable, x_path: str, kwargs: Mapping, out_path: 
     except BaseException as error:  # noqa: BLE001 -- reported to the parent, which decides
         outcome = {"ok": False, "error": f"{type(error).__name__}: {error}",
                    "traceback": traceback.format_exc()}
-    with open(out_path, "wb") as handle:
+    # Renamed into place once complete: a worker killed while writing leaves no half a report.
+    with open(out_path + ".part", "wb") as handle:
         pickle.dump(outcome, handle)
+    os.replace(out_path + ".part", out_path)
 
 
 @contextlib.contextmanager

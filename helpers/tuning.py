@@ -609,14 +609,15 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     pruner = pruner if pruner is not None else default_pruner(profile)
     base_settings["pruner"] = studies.describe_pruner(pruner)
     say = progress or (lambda message: None)
-    workers = _sweep_workers(jobs, storage, storage_object, force=force, say=say)
+    shared_url = _shareable_url(storage, storage_object)
+    workers = _sweep_workers(jobs, shared_url, storage_object, force=force, say=say)
     if workers and _sweep_finished(storage_object, grids=grids, base_settings=base_settings,
                                    data_key=data_key, variant=variant, protocol=protocol,
                                    start_learning_rate=start_learning_rate):
         workers = 0
     worker_kwargs = dict(
         items=items, protocol=protocol, profile=profile, seed=seed, data_key=data_key,
-        variant=variant, storage=_shareable_url(storage, storage_object), n_trials=n_trials,
+        variant=variant, storage=shared_url, n_trials=n_trials,
         dropout_grid=tuple(dropout_grid), learning_rate_grid=tuple(learning_rate_grid),
         start_learning_rate=start_learning_rate, split=split, builder=builder, pruner=pruner,
         max_attempts=max_attempts, poll_s=poll_s, max_wait_s=max_wait_s,
@@ -674,16 +675,17 @@ def _shareable_url(storage, storage_object) -> str | None:
     return url
 
 
-def _sweep_workers(jobs: int, storage, storage_object, *, force: bool,
+def _sweep_workers(jobs: int, shared_url: str | None, storage_object, *, force: bool,
                    say: Callable[[str], None]) -> int:
-    """How many worker processes share the sweep: ``jobs - 1``, or 0 where they cannot."""
+    """How many worker processes share the sweep: ``jobs - 1``, or 0 where they cannot
+    (``shared_url`` None: :func:`_shareable_url` found none)."""
     if jobs <= 1:
         return 0
     if force:
         say(f"jobs={jobs}: the sweep runs in this process alone with force (a worker could "
             f"reopen a study that this process is about to delete)")
         return 0
-    if _shareable_url(storage, storage_object) is None:
+    if shared_url is None:
         say(f"jobs={jobs}: the sweep runs in this process alone (its storage, "
             f"{type(storage_object).__name__}, cannot be opened by another process; pass a URL)")
         return 0

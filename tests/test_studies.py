@@ -178,14 +178,20 @@ def test_the_later_of_two_trials_on_one_grid_point_gives_way_and_counts_nowhere(
     assert study.trials[1].user_attrs[studies.DUPLICATE_OF] == 0
 
 
-def test_of_twins_that_both_passed_the_first_look_one_gives_way_at_a_later_look():
+def _twins_the_earlier_without_its_point():
+    """Two trials handed x=0.2; the earlier has not written its point when the later one looks,
+    so the later passes its first look and starts work."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    # The earlier trial exists but has not written its point yet when the later one looks.
     first = study.ask()
     study.enqueue_trial({"x": 0.2})
     second = study.ask()
     second.suggest_float("x", 0.1, 0.3)
     studies.give_way(second, "x", GRID)  # no twin visible: it starts work
+    return study, first, second
+
+
+def test_of_twins_that_both_passed_the_first_look_one_gives_way_at_a_later_look():
+    study, first, second = _twins_the_earlier_without_its_point()
     first.suggest_float("x", 0.2, 0.2)
     studies.give_way(first, "x", GRID)  # its twin is later-numbered: it starts work too
     # Looking again during the work: the later-numbered one gives way, the earlier goes on.
@@ -199,12 +205,7 @@ def test_of_twins_that_both_passed_the_first_look_one_gives_way_at_a_later_look(
 
 
 def test_of_twins_the_one_still_running_gives_way_to_one_that_finished():
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    first = study.ask()
-    study.enqueue_trial({"x": 0.2})
-    second = study.ask()
-    second.suggest_float("x", 0.1, 0.3)
-    studies.give_way(second, "x", GRID)
+    study, first, second = _twins_the_earlier_without_its_point()
     study.tell(second, 0.2)  # the later twin finished first (a model loaded from the cache)
     first.suggest_float("x", 0.2, 0.2)
     with pytest.raises(optuna.TrialPruned, match="is trial 1's"):

@@ -19,7 +19,11 @@ speakers, and tests that claim honestly:
   always trial 0 (so the search can keep them); a median pruner stops a trial whose running
   mean after an inner fold is below the median of earlier trials at the same fold; the trial
   count is capped with :class:`optuna.study.MaxTrialsCallback`, so several processes may share a
-  study through one storage (:func:`helpers.studies.make_storage`), and a rerun resumes it.
+  study through one storage (:func:`helpers.studies.make_storage`), and a rerun resumes it
+  (an untuned trial that failed is queued again).
+- **Outer folds side by side.** With ``jobs`` > 1 worker processes search every ``jobs``-th
+  outer fold in the same storage and this process reads their studies back: each fold's study
+  has its own seeded sampler, so the result is the serial one.
 - **Tested once.** :func:`table2_ours` trains the untuned and the tuned recipe of each outer fold
   on that fold's training actors (the same split and cache key as notebook 03, so the untuned
   models are loaded) and tests each once on the fold's test actors. The difference is paired by
@@ -30,13 +34,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import optuna
 import pandas as pd
 
-from helpers import config, evaluation, experiments, recipes, splits, studies, training, tuning
+from helpers import (config, evaluation, experiments, parallel, recipes, splits, studies,
+                     training, tuning)
 from helpers import io as project_io
 from helpers.errors import ProjectError, check_int
 
@@ -99,6 +105,10 @@ class OursSweep:
     n_trials: int
     n_inner: int
     seconds: float
+    #: Worker processes that searched outer folds beside this one (``jobs - 1``; 0 when serial
+    #: or read back), and the models they loaded and trained.
+    workers: int = 0
+    in_workers: dict = dataclasses.field(default_factory=lambda: {"cached": 0, "trained": 0})
 
     @property
     def new_trials(self) -> int:
@@ -120,7 +130,8 @@ class OursSweep:
 
     def to_dict(self) -> dict:
         return {"n_trials": self.n_trials, "n_inner": self.n_inner,
-                "seconds": round(self.seconds, 1), "folds": [f.to_dict() for f in self.folds]}
+                "seconds": round(self.seconds, 1), "workers": self.workers,
+                "in_workers": dict(self.in_workers), "folds": [f.to_dict() for f in self.folds]}
 
 
 def inner_splits(items: pd.DataFrame, outer: splits.Split, *, seed: int) -> list[splits.Split]:
@@ -170,7 +181,8 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
                    n_trials: int, n_inner: int, augmented: Sequence[np.ndarray] = (),
                    storage: str | optuna.storages.BaseStorage | None = None,
                    force: bool = False, cache_folder=None,
-                   progress: Callable[[str], None] | None = None) -> OursSweep:
+                   progress: Callable[[str], None] | None = None,
+                   jobs: int | None = None) -> OursSweep:
     """Search ``l2`` and ``clip`` of ``recipe`` inside every outer fold (or read the studies back).
 
     Parameters
@@ -199,8 +211,21 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         :func:`helpers.tuning.run_sweep`.
     force : bool
         Delete this configuration's studies and retrain their models.
+    cache_folder : path, optional
+        The model cache (default :func:`helpers.config.model_cache_dir`).
     progress : callable, optional
         Called with a one-line status after each trial and fold.
+    jobs : int, optional
+        Outer folds searched at once: ``jobs - 1`` worker processes
+        (:func:`helpers.parallel.alongside`) each search every ``jobs``-th fold in the same
+        storage, and this process reads their studies back. Each fold's study is its own (its own
+        seeded sampler, trials in the same order), so the result is the serial one. A failed
+        worker's folds are resumed here (the trial it was running failed, the untuned trial
+        queued again if it was that one), as any interrupted search: a fresh sampler then
+        proposes the rest, so such a fold can differ from a serial run's. The models a failed
+        worker trained are not in the tally. Default :func:`helpers.config.jobs` (``SER_JOBS``, 1); serial with ``force``, a
+        storage other processes cannot open, every study already finished, copies of another
+        dtype than ``x``, or a recipe builder defined in ``__main__``.
 
     Returns
     -------
@@ -219,71 +244,188 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
                               f"solved by L-BFGS; the CNN is tuned by helpers.tuning.run_sweep")
     for name, value in (("n_trials", n_trials), ("n_inner", n_inner)):
         check_int(value, name=name, minimum=1, error=OursSearchError)
+    jobs = config.jobs() if jobs is None else check_int(jobs, name="jobs", minimum=1,
+                                                         error=OursSearchError)
     if not split_list:
         raise OursSearchError("split_list is empty; pass the outer speaker-independent folds")
+    augmented = [np.asarray(copy) for copy in augmented]
+    for k, copy in enumerate(augmented):
+        if copy.shape != np.shape(x):
+            raise OursSearchError(f"augmented[{k}] has shape {copy.shape}; every perturbed copy "
+                                  f"must have the shape of x, {np.shape(x)}")
     started = time.perf_counter()
     y = experiments.emotion_labels(items)
     storage_object = studies.as_storage(storage)
-    untuned = {name: float(recipe.params[name]) for name in SEARCHED}
     say = progress or (lambda message: None)
-    folds = []
-    for outer in split_list:
-        fold_started = time.perf_counter()
-        inner = inner_splits(items, outer, seed=seed)[:n_inner]
-        settings = {
-            "version": SEARCH_VERSION, "objective": "mean inner validation UAR",
-            "recipe": {k: v for k, v in recipe.describe().items() if k != "hyperparameters"},
-            "untuned": untuned, "l2_range": list(L2_RANGE), "clip_choices": list(CLIP_CHOICES),
-            "outer_train": config.stable_hash(outer.train.tolist()),
-            "outer_test": config.stable_hash(outer.test.tolist()),
-            "inner": [config.stable_hash(s.test.tolist()) for s in inner],
-            "seed": seed, "versions": project_io.library_versions(),
-        }
-        name = studies.study_name(data_key=data_key, variant="clean",
-                                  protocol="speaker-independent", stage=f"ours-{outer.name}",
-                                  settings=settings)
-        study = studies.open_study(
-            name, storage=storage_object, direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0), force=force)
-        # A trial whose process was killed stops sending heartbeats; after the grace period it
-        # is marked failed, so that it neither counts nor lingers as running.
-        studies.fail_stale_trials(study)
-        # The untuned values are trial 0 of a new study; Optuna skips the enqueue when the
-        # study already holds a trial with them (run, running or waiting).
-        study.enqueue_trial(untuned, user_attrs={"untuned": True}, skip_if_exists=True)
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        done_before = len(study.get_trials(deepcopy=False, states=finished))
-        label = f"ours {outer.name}"
-        if done_before:
-            say(f"{label}: study {name} has {done_before}/{n_trials} trials done; "
-                f"{'reading it back' if done_before >= n_trials else 'resuming'}")
-        objective = _objective(x, y, inner, recipe=recipe, seed=seed, data_key=data_key,
-                               augmented=augmented, force=force, cache_folder=cache_folder,
-                               say=say, label=label)
-        if done_before < n_trials:
-            with np.errstate(all="ignore"):
-                study.optimize(objective, n_trials=n_trials - done_before, gc_after_trial=True,
-                               callbacks=[optuna.study.MaxTrialsCallback(n_trials,
-                                                                         states=finished)])
-        trials = _trials_frame(study)
-        complete = trials[trials["state"] == "complete"]
-        if complete.empty:
-            raise OursSearchError(f"study {name!r}: no trial completed; nothing to choose from")
-        best = complete.loc[complete["val_uar"].idxmax()]
-        untuned_rows = complete[complete["untuned"]]
-        folds.append(OuterFold(
-            split=outer, study_name=name, untuned=untuned,
-            chosen={k: float(best[k]) for k in SEARCHED},
-            untuned_validation_uar=float(untuned_rows["val_uar"].iloc[0])
-            if len(untuned_rows) else float("nan"),
-            chosen_validation_uar=float(best["val_uar"]), trials=trials,
-            new_trials=len(study.get_trials(deepcopy=False, states=finished)) - done_before,
-            seconds=time.perf_counter() - fold_started))
-        say(f"{label}: chose l2={best['l2']:.5g}, clip={best['clip']:g} (validation UAR "
-            f"{best['val_uar']:.3f}; untuned {folds[-1].untuned_validation_uar:.3f})")
-    return OursSweep(folds=folds, n_trials=n_trials, n_inner=len(inner),
-                     seconds=time.perf_counter() - started)
+    plans = [_plan_fold(items, outer, recipe=recipe, seed=seed, data_key=data_key,
+                        n_inner=n_inner) for outer in split_list]
+    shared_url = studies.shareable_url(storage, storage_object)
+    workers = min(studies.worker_count(jobs, shared_url, storage_object, force=force, say=say,
+                                       what="the search of ours"), len(plans) - 1)
+    # Finished trials per fold before any worker starts: what was run now is counted from it.
+    done_at_start = [_finished_count(storage_object, plan["name"]) for plan in plans]
+    if workers and all(done >= n_trials for done in done_at_start):
+        workers = 0  # a read-back: workers would only import TensorFlow
+    alone = None
+    if workers and any(copy.dtype != np.asarray(x).dtype for copy in augmented):
+        # One array carries x and its copies to the workers; a mixed dtype would change them.
+        alone = "x and its perturbed copies differ in dtype"
+    elif workers and getattr(recipe.builder, "__module__", None) == "__main__":
+        alone = (f"the recipe's builder {recipe.builder.__qualname__} is defined in __main__, "
+                 f"where a worker process cannot import it")
+    if alone:
+        say(f"jobs={jobs}: the search of ours runs in this process alone ({alone})")
+        workers = 0
+    processes = workers + 1
+    search = dict(recipe=recipe, seed=seed, data_key=data_key, n_trials=n_trials,
+                  storage_object=storage_object, force=force, cache_folder=cache_folder, say=say)
+    folds: dict[int, OuterFold] = {}
+    # The workers' inputs: x and its copies in one array, written once for them all.
+    shared = np.stack([x, *augmented]) if workers else np.empty(0)
+    worker_kwargs = dict(items=items, recipe=recipe, split_list=list(split_list), seed=seed,
+                         data_key=data_key, n_trials=n_trials, n_inner=n_inner,
+                         storage=shared_url, jobs=1,
+                         # This process's cache folder, not the one a fresh worker would derive.
+                         cache_folder=cache_folder if cache_folder is not None
+                         else config.model_cache_dir())
+    per_worker = [{"fold_numbers": list(range(k, len(plans), processes))}
+                  for k in range(1, processes)]
+    with parallel.alongside(_search_in_worker, shared, worker_kwargs, workers=workers,
+                            per_worker=per_worker) as outcomes:
+        for index in range(0, len(plans), processes):
+            folds[index] = _search_fold(x, y, plans[index], augmented=augmented, **search)
+    del shared
+    worker_seconds: dict[str, float] = {}
+    in_workers = {"cached": 0, "trained": 0}
+    for k, outcome in enumerate(outcomes):
+        mine = [plans[index]["name"] for index in per_worker[k]["fold_numbers"]]
+        if outcome["ok"]:
+            training.count_elsewhere(outcome["result"]["tally"])
+            in_workers = {key: in_workers[key] + outcome["result"]["tally"][key]
+                          for key in in_workers}
+            worker_seconds.update(outcome["result"]["seconds"])
+            if sorted(outcome["result"]["seconds"]) != sorted(mine):
+                # Its settings described themselves otherwise after pickling: it searched
+                # studies of its own, and its folds are searched here.
+                warnings.warn(f"search of ours: worker {k + 1} searched the studies "
+                              f"{sorted(outcome['result']['seconds'])}, not {sorted(mine)}; "
+                              f"its outer folds are searched in this process", stacklevel=2)
+            continue
+        # Its folds' studies are resumed here: the trials it finished count, the one it was
+        # running is failed now (its heartbeat would fail it only after the grace period),
+        # and the rest run here.
+        started_studies = set(optuna.study.get_all_study_names(storage_object))
+        for name in set(mine) & started_studies:
+            studies.fail_trials_of(optuna.load_study(study_name=name, storage=storage_object),
+                                   studies.process_label(outcome["pid"]))
+        message = (f"search of ours: worker {k + 1} of {workers} failed ({outcome['error']}); "
+                   f"its outer folds are searched in this process")
+        warnings.warn(message, stacklevel=2)
+        say(message)
+    for index, plan in enumerate(plans):
+        if index in folds:
+            continue
+        fold = _search_fold(x, y, plan, augmented=augmented, **search)
+        # Read back or resumed here: what was run now is counted from the start, and a fold
+        # a worker searched took the worker's time.
+        fold = dataclasses.replace(
+            fold, new_trials=_finished_count(storage_object, plan["name"]) - done_at_start[index],
+            seconds=worker_seconds.get(plan["name"], fold.seconds))
+        folds[index] = fold
+    return OursSweep(folds=[folds[index] for index in range(len(plans))], n_trials=n_trials,
+                     n_inner=len(plans[-1]["inner"]), seconds=time.perf_counter() - started,
+                     workers=workers, in_workers=in_workers)
+
+
+def _plan_fold(items, outer, *, recipe, seed, data_key, n_inner) -> dict:
+    """An outer fold's inner folds and study name (what identifies its search)."""
+    inner = inner_splits(items, outer, seed=seed)[:n_inner]
+    untuned = {name: float(recipe.params[name]) for name in SEARCHED}
+    settings = {
+        "version": SEARCH_VERSION, "objective": "mean inner validation UAR",
+        "recipe": {k: v for k, v in recipe.describe().items() if k != "hyperparameters"},
+        "untuned": untuned, "l2_range": list(L2_RANGE), "clip_choices": list(CLIP_CHOICES),
+        "outer_train": config.stable_hash(outer.train.tolist()),
+        "outer_test": config.stable_hash(outer.test.tolist()),
+        "inner": [config.stable_hash(s.test.tolist()) for s in inner],
+        "seed": seed, "versions": project_io.library_versions(),
+    }
+    name = studies.study_name(data_key=data_key, variant="clean", protocol="speaker-independent",
+                              stage=f"ours-{outer.name}", settings=settings)
+    return {"outer": outer, "inner": inner, "untuned": untuned, "name": name}
+
+
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _finished_count(storage_object, name: str) -> int:
+    """Finished (complete or pruned) trials of the study ``name``; 0 where there is none."""
+    if name not in set(optuna.study.get_all_study_names(storage_object)):
+        return 0
+    study = optuna.load_study(study_name=name, storage=storage_object)
+    return len(study.get_trials(deepcopy=False, states=_FINISHED))
+
+
+def _search_fold(x, y, plan, *, recipe, seed, data_key, n_trials, augmented, storage_object,
+                 force, cache_folder, say) -> OuterFold:
+    """Run (or resume, or read back) one outer fold's study and take its choice."""
+    fold_started = time.perf_counter()
+    outer, name, untuned = plan["outer"], plan["name"], plan["untuned"]
+    study = studies.open_study(
+        name, storage=storage_object, direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0), force=force)
+    # A trial whose process was killed stops sending heartbeats; after the grace period it
+    # is marked failed, so that it neither counts nor lingers as running.
+    studies.fail_stale_trials(study)
+    done_before = len(study.get_trials(deepcopy=False, states=_FINISHED))
+    # The untuned values are trial 0 of a new study, and queued again when that trial failed
+    # (its process killed or its worker failing): Optuna's skip_if_exists would also skip over
+    # a failed trial, and the search would go on without the untuned values.
+    if done_before < n_trials and not any(
+            trial.user_attrs.get("untuned")
+            for trial in study.get_trials(deepcopy=False, states=(*_FINISHED, *studies.ACTIVE))):
+        study.enqueue_trial(untuned, user_attrs={"untuned": True})
+    label = f"ours {outer.name}"
+    if done_before:
+        say(f"{label}: study {name} has {done_before}/{n_trials} trials done; "
+            f"{'reading it back' if done_before >= n_trials else 'resuming'}")
+    objective = _objective(x, y, plan["inner"], recipe=recipe, seed=seed, data_key=data_key,
+                           augmented=augmented, force=force, cache_folder=cache_folder,
+                           say=say, label=label)
+    if done_before < n_trials:
+        with np.errstate(all="ignore"):
+            study.optimize(objective, n_trials=n_trials - done_before, gc_after_trial=True,
+                           callbacks=[optuna.study.MaxTrialsCallback(n_trials,
+                                                                     states=_FINISHED)])
+    trials = _trials_frame(study)
+    complete = trials[trials["state"] == "complete"]
+    if complete.empty:
+        raise OursSearchError(f"study {name!r}: no trial completed; nothing to choose from")
+    best = complete.loc[complete["val_uar"].idxmax()]
+    untuned_rows = complete[complete["untuned"]]
+    fold = OuterFold(
+        split=outer, study_name=name, untuned=untuned,
+        chosen={k: float(best[k]) for k in SEARCHED},
+        untuned_validation_uar=float(untuned_rows["val_uar"].iloc[0])
+        if len(untuned_rows) else float("nan"),
+        chosen_validation_uar=float(best["val_uar"]), trials=trials,
+        new_trials=len(study.get_trials(deepcopy=False, states=_FINISHED)) - done_before,
+        seconds=time.perf_counter() - fold_started)
+    say(f"{label}: chose l2={best['l2']:.5g}, clip={best['clip']:g} (validation UAR "
+        f"{best['val_uar']:.3f}; untuned {fold.untuned_validation_uar:.3f})")
+    return fold
+
+
+def _search_in_worker(shared: np.ndarray, *, split_list, fold_numbers, **kwargs) -> dict:
+    """One worker of a parallel search (:func:`helpers.parallel.alongside`): the outer folds
+    ``fold_numbers`` of ``split_list``, searched serially; what each ran, and the models it
+    loaded and trained (:func:`helpers.training.cache_tally`)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sweep = run_ours_sweep(shared[0], split_list=[split_list[i] for i in fold_numbers],
+                           augmented=list(shared[1:]), **kwargs)
+    return {"seconds": {fold.study_name: fold.seconds for fold in sweep.folds},
+            "tally": training.cache_tally()}
 
 
 def _objective(x, y, inner, *, recipe, seed, data_key, augmented, force, cache_folder, say, label):
@@ -291,6 +433,7 @@ def _objective(x, y, inner, *, recipe, seed, data_key, augmented, force, cache_f
         values = {"l2": trial.suggest_float("l2", *L2_RANGE, log=True),
                   "clip": trial.suggest_categorical("clip", CLIP_CHOICES)}
         candidate = recipe.with_hyperparameters(**values)
+        studies.mark_process(trial)
         trial_started = time.perf_counter()
         scores = []
         for step, split in enumerate(inner):

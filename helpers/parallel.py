@@ -110,14 +110,15 @@ def _call_in_worker(function: Callable, x_path: str, kwargs: Mapping, out_path: 
 
 @contextlib.contextmanager
 def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
-              workers: int) -> Iterator[list[dict]]:
+              workers: int, per_worker: Sequence[Mapping] = ()) -> Iterator[list[dict]]:
     """Run ``function(x, **kwargs)`` in ``workers`` fresh processes while the ``with`` block runs.
 
     For work that processes share through a store of their own, such as the trials of one
     Optuna study (:func:`helpers.tuning.run_sweep`): the block does the same work in this
     process, and the workers take parts of it. Leaving the block normally waits for the workers
     and fills the yielded list with one outcome per worker: ``{"ok": True, "result": ...}`` (what
-    ``function`` returned; it must pickle) or ``{"ok": False, "error": ..., "traceback": ...}``.
+    ``function`` returned; it must pickle) or ``{"ok": False, "error": ..., "traceback": ...}``,
+    each with the worker's process id (``"pid"``).
     An exception in the block stops the workers and propagates. With ``workers`` 0 nothing is
     started and the list stays empty.
 
@@ -131,14 +132,23 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
         Its other keyword arguments; they must pickle.
     workers : int
         Processes started beside this one.
+    per_worker : sequence of mapping, optional
+        One mapping per worker: keyword arguments for that worker alone, on top of ``kwargs``
+        (which part of the work it takes, say). Empty: every worker gets ``kwargs``.
 
     Raises
     ------
     ConfigError
-        If ``workers`` is not a whole number >= 0, or ``function`` or an argument cannot reach a
-        worker (a lambda, a function defined in ``__main__``, something that does not pickle).
+        If ``workers`` is not a whole number >= 0, ``per_worker`` is neither empty nor one mapping
+        per worker, or ``function`` or an argument cannot reach a worker (a lambda, a function
+        defined in ``__main__``, something that does not pickle).
     """
     workers = check_int(workers, name="workers", minimum=0, error=ConfigError)
+    per_worker = list(per_worker)
+    if per_worker and len(per_worker) != workers:
+        raise ConfigError(f"per_worker has {len(per_worker)} entries for {workers} workers; give "
+                          f"one mapping per worker, or none")
+    calls = [{**kwargs, **extra} for extra in per_worker] or [dict(kwargs)] * workers
     outcomes: list[dict] = []
     if workers == 0:
         yield outcomes
@@ -146,12 +156,12 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
     # Spawned workers receive functions by name and the arguments pickled: a lambda cannot be
     # sent, and a function defined in a notebook or script (``__main__``) is not there to be
     # found. Refused here, with the argument's name, rather than in a worker.
-    for name, value in {"function": function, **kwargs}.items():
+    for name, value in [("function", function), *(item for call in calls for item in call.items())]:
         if callable(value) and getattr(value, "__module__", None) == "__main__":
             raise ConfigError(f"{name}={value!r} is defined in __main__ (a notebook or script); "
                               f"a worker process cannot import it: define it in a module")
     try:
-        pickle.dumps((function, dict(kwargs)))
+        pickle.dumps((function, calls))
     except Exception as error:  # noqa: BLE001 -- any pickling failure means the same thing
         raise ConfigError(f"function={getattr(function, '__qualname__', function)!r} and its "
                           f"arguments must pickle to reach a worker process (module-level "
@@ -162,10 +172,10 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
         context = multiprocessing.get_context("spawn")
         processes = []
         try:
-            for k in range(workers):
+            for k, call in enumerate(calls):
                 out_path = str(Path(folder) / f"worker{k}.pickle")
                 process = context.Process(target=_call_in_worker, name=f"ser-worker-{k}",
-                                          args=(function, x_path, dict(kwargs), out_path))
+                                          args=(function, x_path, call, out_path))
                 process.start()
                 processes.append((process, out_path))
             yield outcomes
@@ -182,10 +192,10 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
 
 
 def _outcome(process, out_path: str) -> dict:
-    """What a finished worker reported, or why it reported nothing."""
+    """What a finished worker reported, or why it reported nothing; with its process id."""
     if not Path(out_path).is_file():
-        return {"ok": False, "traceback": "",
+        return {"ok": False, "traceback": "", "pid": process.pid,
                 "error": f"worker exited with code {process.exitcode} and reported nothing "
                          f"(killed?)"}
     with open(out_path, "rb") as handle:
-        return pickle.load(handle)
+        return {**pickle.load(handle), "pid": process.pid}

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -52,8 +54,13 @@ __all__ = [
     "make_storage",
     "as_storage",
     "redact_url",
+    "shareable_url",
+    "worker_count",
     "open_study",
     "fail_stale_trials",
+    "process_label",
+    "mark_process",
+    "fail_trials_of",
     "study_name",
     "describe_pruner",
     "match_grid_value",
@@ -159,6 +166,43 @@ def redact_url(url: str) -> str:
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
+def shareable_url(storage: str | optuna.storages.BaseStorage | None,
+                  storage_object: optuna.storages.BaseStorage) -> str | None:
+    """The URL other processes open the same studies with, or None where there is none.
+
+    ``storage`` as the searches take it (None or ``""``: :func:`default_storage_url`; a URL; a
+    storage object, whose ``url`` is used where it has one); ``storage_object`` what
+    :func:`as_storage` made of it. An in-memory SQLite database is private to its process.
+    """
+    if storage is None or storage == "":
+        return default_storage_url()
+    url = storage if isinstance(storage, str) else getattr(storage_object, "url", None)
+    if not isinstance(url, str) or url.startswith("sqlite:///:memory:") or url == "sqlite://":
+        return None
+    return url
+
+
+def worker_count(jobs: int, shared_url: str | None, storage_object, *, force: bool,
+                 say: Callable[[str], None], what: str) -> int:
+    """How many worker processes may share a search: ``jobs - 1``, or 0 where they cannot.
+
+    0 with ``force`` (a worker could reopen a study that this process is about to delete)
+    or without a ``shared_url`` (:func:`shareable_url` found none); ``say`` is told why.
+    ``what`` names the search in that message (``"the sweep"``).
+    """
+    if jobs <= 1:
+        return 0
+    if force:
+        say(f"jobs={jobs}: {what} runs in this process alone with force (a worker could "
+            f"reopen a study that this process is about to delete)")
+        return 0
+    if shared_url is None:
+        say(f"jobs={jobs}: {what} runs in this process alone (its storage, "
+            f"{type(storage_object).__name__}, cannot be opened by another process; pass a URL)")
+        return 0
+    return jobs - 1
+
+
 @contextlib.contextmanager
 def _quiet_experimental() -> Iterator[None]:
     """Silence Optuna's ExperimentalWarning: heartbeats and their retry callback have carried it
@@ -199,6 +243,41 @@ def fail_stale_trials(study: optuna.Study) -> None:
     """
     with _quiet_experimental():
         optuna.storages.fail_stale_trials(study)
+
+
+#: A trial's user attribute: the process that runs it (:func:`process_label`).
+PROCESS_ATTR = "process"
+
+
+def process_label(pid: int | None = None) -> str:
+    """``host:pid`` of this process (or of ``pid`` on this host): who runs a trial."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+def mark_process(trial: optuna.Trial) -> None:
+    """Record on ``trial`` the process that runs it (:data:`PROCESS_ATTR`)."""
+    trial.set_user_attr(PROCESS_ATTR, process_label())
+
+
+def fail_trials_of(study: optuna.Study, process: str) -> int:
+    """Mark failed the running trials of ``process`` (:func:`process_label`), known to be dead.
+
+    Heartbeats would fail them too, but only after the grace period; a search that resumes a
+    dead worker's study at once (:func:`helpers.ours_search.run_ours_sweep`) must not count
+    them as running. Trials of other processes (other machines sharing the storage) are left
+    alone. Returns how many were failed.
+    """
+    storage = study._storage  # noqa: SLF001 -- as optuna.storages.fail_stale_trials does
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(PROCESS_ATTR) != process:
+            continue
+        try:
+            failed += storage.set_trial_state_values(trial._trial_id,  # noqa: SLF001
+                                                     state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # finished meanwhile (failed by its heartbeat in another process)
+    return failed
 
 
 def study_name(*, data_key: str, variant: str, protocol: str, stage: str, settings: dict,

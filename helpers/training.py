@@ -35,6 +35,7 @@ from typing import Any, Union
 import keras
 import numpy as np
 import pandas as pd
+import threadpoolctl
 
 from helpers import config, frame_gmm, model_files, models
 from helpers import io as project_io
@@ -413,7 +414,12 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     # scikit-learn >= 1.8 spells "no penalty" C = inf.
     solver = LogisticRegression(C=1.0 / (2.0 * l2 * n) if l2 > 0 else np.inf,
                                 max_iter=LBFGS_MAX_ITER)
-    with warnings.catch_warnings():
+    # The solve on SER_THREADS threads (its BLAS and OpenMP pools), as TensorFlow's (0: the
+    # libraries' default, every core): processes that solve side by side (--jobs) then share
+    # the cores instead of each taking them all, and no solve's thread count depends on the
+    # machine's cores.
+    threads = config.training_threads() or None
+    with threadpoolctl.threadpool_limits(limits=threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         solver.fit(z, labels)
     solve_seconds = time.perf_counter() - started

@@ -609,8 +609,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     pruner = pruner if pruner is not None else default_pruner(profile)
     base_settings["pruner"] = studies.describe_pruner(pruner)
     say = progress or (lambda message: None)
-    shared_url = _shareable_url(storage, storage_object)
-    workers = _sweep_workers(jobs, shared_url, storage_object, force=force, say=say)
+    shared_url = studies.shareable_url(storage, storage_object)
+    workers = studies.worker_count(jobs, shared_url, storage_object, force=force, say=say,
+                                   what="the sweep")
     if workers and _sweep_finished(storage_object, grids=grids, base_settings=base_settings,
                                    data_key=data_key, variant=variant, protocol=protocol,
                                    start_learning_rate=start_learning_rate):
@@ -663,33 +664,6 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     return SweepResult(variant=variant, protocol=protocol, split=split, stages=results,
                        best=best_hyperparameters, seconds=time.perf_counter() - start,
                        workers=workers, in_workers=in_workers)
-
-
-def _shareable_url(storage, storage_object) -> str | None:
-    """The URL other processes open the same studies with, or None (an in-memory storage)."""
-    if storage is None or storage == "":
-        return studies.default_storage_url()
-    url = storage if isinstance(storage, str) else getattr(storage_object, "url", None)
-    if not isinstance(url, str) or url.startswith("sqlite:///:memory:") or url == "sqlite://":
-        return None
-    return url
-
-
-def _sweep_workers(jobs: int, shared_url: str | None, storage_object, *, force: bool,
-                   say: Callable[[str], None]) -> int:
-    """How many worker processes share the sweep: ``jobs - 1``, or 0 where they cannot
-    (``shared_url`` None: :func:`_shareable_url` found none)."""
-    if jobs <= 1:
-        return 0
-    if force:
-        say(f"jobs={jobs}: the sweep runs in this process alone with force (a worker could "
-            f"reopen a study that this process is about to delete)")
-        return 0
-    if shared_url is None:
-        say(f"jobs={jobs}: the sweep runs in this process alone (its storage, "
-            f"{type(storage_object).__name__}, cannot be opened by another process; pass a URL)")
-        return 0
-    return jobs - 1
 
 
 def _sweep_in_worker(x: np.ndarray, **kwargs) -> dict:

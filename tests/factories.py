@@ -127,6 +127,22 @@ def tiny_cnn_meeting_a_worker(input_shape, **kwargs):
     return tiny_cnn(input_shape, **kwargs)
 
 
+def functionals_model_failing_in_a_worker(input_shape, **kwargs):
+    """``ours``' model (:func:`helpers.models.build_functionals_mlp`), whose build fails in a
+    spawned worker process (:mod:`helpers.parallel`) while :data:`WORKER_FAILS_ENV` is set: a
+    parallel search's test of a worker that fails on its first trial. Set to ``"exit"``, the
+    worker dies at once instead (as if killed: no report, its trial left running)."""
+    import multiprocessing
+    import os
+
+    how = os.environ.get(WORKER_FAILS_ENV)
+    if how and multiprocessing.parent_process() is not None:
+        if how == "exit":
+            os._exit(3)
+        raise RuntimeError("the worker's build fails, as the test asked")
+    return models.build_functionals_mlp(input_shape, **kwargs)
+
+
 def shape_after_a_nap(x: np.ndarray, *, seconds: float) -> tuple[int, ...]:
     """A worker's task for :func:`helpers.parallel.alongside`'s tests: sleep, then ``x.shape``."""
     import time

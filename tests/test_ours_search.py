@@ -8,9 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import config, experiments, ours_search, recipes, splits, training  # noqa: E402
+from tests import factories  # noqa: E402
 from tests.tuning_support import make_functionals  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -31,7 +33,7 @@ def finished(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ours-sweep")
     kwargs = dict(recipe=recipe, split_list=outer[:2], seed=3, data_key="tiny:clean",
                   n_trials=3, n_inner=2, storage=f"sqlite:///{folder / 'study.db'}",
-                  cache_folder=folder / "cache")
+                  cache_folder=folder / "cache", jobs=1)
     messages = []
     sweep = ours_search.run_ours_sweep(x, items, progress=messages.append, **kwargs)
     return {"sweep": sweep, "kwargs": kwargs, "messages": messages}
@@ -112,6 +114,89 @@ def test_finished_search_is_read_back_without_training(finished, data, monkeypat
     assert again.new_trials == 0
     for before, after in zip(finished["sweep"].folds, again.folds):
         assert after.chosen == before.chosen and after.study_name == before.study_name
+
+
+def _same_trials(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """The trials two searches ran, in order, with their scores; failed ones and times aside."""
+    columns = ["state", "l2", "clip", "val_uar", "inner_folds", "untuned"]
+    pd.testing.assert_frame_equal(a.loc[a["state"] != "fail", columns].reset_index(drop=True),
+                                  b.loc[b["state"] != "fail", columns].reset_index(drop=True))
+
+
+def test_outer_folds_searched_in_parallel_give_the_serial_result(finished, data, tmp_path):
+    x, items, _, _ = data
+    kwargs = {**finished["kwargs"], "storage": f"sqlite:///{tmp_path / 'study.db'}",
+              "cache_folder": tmp_path / "cache", "jobs": 2}
+    training.cache_tally(reset=True)
+    sweep = ours_search.run_ours_sweep(x, items, **kwargs)
+    # Fold 1 searched here, fold 2 in the worker; this process read fold 2's study back.
+    assert sweep.workers == 1 and sweep.in_workers["trained"] > 0
+    for serial, parallel_fold in zip(finished["sweep"].folds, sweep.folds):
+        assert parallel_fold.study_name == serial.study_name
+        _same_trials(parallel_fold.trials, serial.trials)
+        assert parallel_fold.chosen == serial.chosen
+        assert parallel_fold.chosen_validation_uar == serial.chosen_validation_uar
+        assert parallel_fold.new_trials == 3  # run now, here or in the worker
+    # Every inner fit once (a pruned trial stopped after one), counted with the worker's.
+    fits = sum(int(fold.trials["inner_folds"].sum()) for fold in sweep.folds)
+    assert training.cache_tally()["trained"] == fits
+    assert sweep.to_dict()["workers"] == 1
+    # Read back with jobs: nothing to run, so no worker is started.
+    again = ours_search.run_ours_sweep(x, items, **kwargs)
+    assert again.workers == 0 and again.new_trials == 0
+    assert [f.chosen for f in again.folds] == [f.chosen for f in sweep.folds]
+
+
+@pytest.mark.parametrize("how, error", [("raise", "RuntimeError"),
+                                        ("exit", "exited with code 3")])
+def test_a_failed_workers_folds_are_searched_here_with_the_untuned_trial(data, tmp_path,
+                                                                         monkeypatch, how, error):
+    x, items, outer, recipe = data
+    recipe = recipe.replace(builder=factories.functionals_model_failing_in_a_worker)
+    monkeypatch.setenv(factories.WORKER_FAILS_ENV, how)
+    common = dict(recipe=recipe, split_list=outer[:2], seed=3, data_key="tiny:clean",
+                  n_trials=2, n_inner=2)
+    serial = ours_search.run_ours_sweep(x, items, storage=f"sqlite:///{tmp_path / 'a.db'}",
+                                        cache_folder=tmp_path / "a", jobs=1, **common)
+    messages = []
+    with pytest.warns(UserWarning, match=f"worker 1 of 1 failed .*{error}"):
+        shared = ours_search.run_ours_sweep(x, items, storage=f"sqlite:///{tmp_path / 'b.db'}",
+                                            cache_folder=tmp_path / "b", jobs=2,
+                                            progress=messages.append, **common)
+    assert shared.workers == 1 and shared.folds[1].new_trials == 2
+    assert any("searched in this process" in m for m in messages)
+    # The worker's untuned trial failed (a dead worker's at once, not after the heartbeat's
+    # grace period); it ran again here (Optuna's skip_if_exists would have skipped it for
+    # good), so the fold's search is the serial one.
+    worker_fold = shared.folds[1].trials
+    assert list(worker_fold["state"]).count("fail") == 1
+    assert worker_fold.loc[worker_fold["state"] == "complete", "untuned"].any()
+    for a, b in zip(serial.folds, shared.folds):
+        _same_trials(a.trials, b.trials)
+        assert a.chosen == b.chosen and a.untuned_validation_uar == b.untuned_validation_uar
+
+
+def test_a_search_runs_alone_where_workers_cannot_share_it(data, tmp_path):
+    x, items, outer, recipe = data
+    common = dict(recipe=recipe, split_list=outer[:2], seed=3, data_key="tiny:clean",
+                  n_trials=1, n_inner=1, cache_folder=tmp_path / "cache", jobs=2)
+    messages = []
+    memory = ours_search.run_ours_sweep(x, items, storage=optuna.storages.InMemoryStorage(),
+                                        progress=messages.append, **common)
+    assert memory.workers == 0
+    assert any("runs in this process alone" in m and "InMemoryStorage" in m for m in messages)
+    forced = ours_search.run_ours_sweep(x, items, storage=f"sqlite:///{tmp_path / 's.db'}",
+                                        force=True, progress=messages.append, **common)
+    assert forced.workers == 0 and any("alone with force" in m for m in messages)
+    one_copy = {**common, "recipe": recipe.replace(speed_perturbation=(1.1,))}
+    mixed = ours_search.run_ours_sweep(x, items, storage=f"sqlite:///{tmp_path / 'm.db'}",
+                                       augmented=[x.astype(np.float64)], progress=messages.append,
+                                       **one_copy)
+    assert mixed.workers == 0 and any("differ in dtype" in m for m in messages)
+    with pytest.raises(ours_search.OursSearchError, match=r"augmented\[0\] has shape"):
+        ours_search.run_ours_sweep(x, items, augmented=[x[:, :2]], **common)
+    with pytest.raises(ours_search.OursSearchError, match="jobs=0 must be"):
+        ours_search.run_ours_sweep(x, items, **{**common, "jobs": 0})
 
 
 def test_table2_ours_pairs_untuned_and_tuned_on_the_test_actors(finished, data):

@@ -125,11 +125,29 @@ def test_alongside_returns_each_workers_result_once_the_block_is_done():
     before = set(multiprocessing.active_children())
     with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=2) as outcomes:
         assert outcomes == []  # filled when the block is left
-    assert outcomes == [{"ok": True, "result": (3, 4)}] * 2
+    assert [{k: v for k, v in o.items() if k != "pid"} for o in outcomes] == \
+        [{"ok": True, "result": (3, 4)}] * 2
+    assert len({o["pid"] for o in outcomes}) == 2  # each worker's own process
     assert _started_here(before) == set()
     with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=0) as outcomes:
         assert _started_here(before) == set()  # nothing started
     assert outcomes == []
+
+
+def test_alongside_gives_each_worker_its_own_arguments_on_top_of_the_shared_ones():
+    x = np.zeros((3, 4), dtype=np.float32)
+    with parallel.alongside(shape_after_a_nap, x, {"seconds": 0.0}, workers=2,
+                            per_worker=[{}, {"seconds": "long"}]) as outcomes:
+        pass
+    assert outcomes[0]["ok"] and outcomes[0]["result"] == (3, 4)
+    assert not outcomes[1]["ok"] and outcomes[1]["error"].startswith("TypeError")
+    with pytest.raises(ConfigError, match="per_worker has 1 entries for 2 workers"):
+        with parallel.alongside(shape_after_a_nap, x, {}, workers=2, per_worker=[{}]):
+            pass
+    with pytest.raises(ConfigError, match="must pickle"):
+        with parallel.alongside(shape_after_a_nap, x, {}, workers=1,
+                                per_worker=[{"seconds": lambda: 0}]):
+            pass
 
 
 def test_alongside_reports_a_workers_error_and_stops_its_workers_when_the_block_fails():

@@ -233,3 +233,18 @@ def test_a_trial_on_a_grid_point_already_done_gives_way_whatever_its_number(tmp_
         other = study.ask()
     other.suggest_float("x", 0.1, 0.3)
     studies.give_way(other, "x", GRID)
+
+
+def test_fail_trials_of_fails_only_the_running_trials_of_that_process(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    dead, alive, done = study.ask(), study.ask(), study.ask()
+    dead.set_user_attr(studies.PROCESS_ATTR, "host:1")
+    alive.set_user_attr(studies.PROCESS_ATTR, "host:2")  # another machine's, still running
+    done.set_user_attr(studies.PROCESS_ATTR, "host:1")
+    study.tell(done, 1.0)
+    assert studies.fail_trials_of(study, "host:1") == 1
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {dead.number: optuna.trial.TrialState.FAIL,
+                      alive.number: optuna.trial.TrialState.RUNNING,
+                      done.number: optuna.trial.TrialState.COMPLETE}
+    assert studies.process_label(7).endswith(":7")

@@ -217,9 +217,9 @@ def test_jobs_fall_back_to_one_process_where_workers_cannot_share_the_study(tmp_
     assert result.workers == 0
     assert any("runs in this process alone" in m and "InMemoryStorage" in m for m in messages)
     # Nor can an in-memory SQLite database, given as a URL; a file or a server can.
-    assert tuning._shareable_url("sqlite:///:memory:", None) is None
-    assert tuning._shareable_url("sqlite:///study.db", None) == "sqlite:///study.db"
-    assert tuning._shareable_url(None, None) == studies.default_storage_url()
+    assert studies.shareable_url("sqlite:///:memory:", None) is None
+    assert studies.shareable_url("sqlite:///study.db", None) == "sqlite:///study.db"
+    assert studies.shareable_url(None, None) == studies.default_storage_url()
     with pytest.raises(tuning.TuningError, match="jobs=0 must be"):
         tuning.run_sweep(*data, jobs=0, **SHARED)
 

@@ -223,9 +223,10 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         worker's folds are resumed here (the trial it was running failed, the untuned trial
         queued again if it was that one), as any interrupted search: a fresh sampler then
         proposes the rest, so such a fold can differ from a serial run's. The models a failed
-        worker trained are not in the tally. Default :func:`helpers.config.jobs` (``SER_JOBS``, 1); serial with ``force``, a
-        storage other processes cannot open, every study already finished, copies of another
-        dtype than ``x``, or a recipe builder defined in ``__main__``.
+        worker trained are not in the tally. Default :func:`helpers.config.jobs` (``SER_JOBS``,
+        1); serial with ``force``, a storage other processes cannot open, every study already
+        finished, copies of another dtype than ``x``, or a recipe builder defined in
+        ``__main__``.
 
     Returns
     -------

@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     data = parameters["RAVDESS_DIR"] or "the generated stand-in corpus"
     print(f"profile {args.profile}; data: {data}; {len(notebooks)} notebooks; log-mel CNNs in "
           f"{precision['cnn_compute']} ({config.PRECISION_ENV}={precision['setting']}); "
-          f"{threads['setting'] or 'all'} threads a model, {threads['jobs']} at once", flush=True)
+          f"{threads['setting'] or 'all'} threads a model (L-BFGS solves {threads['lbfgs']}), "
+          f"{threads['jobs']} at once", flush=True)
     total = time.perf_counter()
     for index, notebook in enumerate(notebooks, 1):
         print(f"[{index}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)

@@ -368,6 +368,11 @@ DEFAULT_THREADS = 2
 JOBS_ENV = "SER_JOBS"
 #: TensorFlow's own variable for its intra-op threads, read when it starts computing.
 TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
+#: Threads of an L-BFGS solve (:func:`helpers.training.solve_logistic`: its BLAS and OpenMP
+#: pools), whatever ``SER_THREADS`` says: one, so that its weights are the same on every machine
+#: (other thread counts take other iterate paths), and because its matrices are too small for
+#: threads to pay (on a 2-core Xeon the one-thread solve took half the time of the two-thread one).
+LBFGS_THREADS = 1
 
 
 def _whole_number_setting(name: str, default: int, *, minimum: int) -> int:
@@ -417,6 +422,7 @@ def pin_threads() -> None:
 
 
 def describe_threads() -> dict:
-    """JSON-ready: ``SER_THREADS``, ``TF_NUM_INTRAOP_THREADS`` as this process has it, and jobs."""
+    """JSON-ready: ``SER_THREADS``, ``TF_NUM_INTRAOP_THREADS`` as this process has it, the
+    L-BFGS solves' threads (:data:`LBFGS_THREADS`), and jobs."""
     return {"setting": training_threads(), "tensorflow_intra_op": os.environ.get(TF_THREADS_ENV),
-            "jobs": jobs()}
+            "lbfgs": LBFGS_THREADS, "jobs": jobs()}

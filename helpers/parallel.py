@@ -5,8 +5,9 @@ every process: :data:`helpers.config.DEFAULT_THREADS`), not on which process run
 workers here train exactly the models the serial code would, each goes into the
 content-addressed model cache (:func:`helpers.training.train_or_load`), and the serial code then
 loads it from there and scores it as before: ``jobs`` changes how long a study takes, never its
-numbers. It pays on a machine with at least ``jobs`` × ``SER_THREADS`` cores; on 2 cores it
-does not (the README has the measurements).
+numbers. For CNNs it pays on a machine with at least ``jobs`` × ``SER_THREADS`` cores; on 2
+cores it does not (the README has the measurements). L-BFGS solves compute on one thread
+(:data:`helpers.config.LBFGS_THREADS`), so ``jobs`` of them can share ``jobs`` cores.
 
 Workers are started fresh (``spawn``: TensorFlow must not be forked) with the parent's
 environment, so they use its data, cache folders, precision and threads. As with any spawned

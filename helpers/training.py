@@ -65,11 +65,6 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Names the gradient-training loop in the model cache key (see :func:`train_recipe`).
 FIT_LOOP = "run_epochs-1"
 
-#: Threads of an L-BFGS solve (:func:`solve_logistic`): one, so that its weights are the same on
-#: every machine; named in the model cache key of L-BFGS recipes (:func:`train_recipe`), as
-#: solves on other thread counts (before it) gave other weights.
-SOLVE_THREADS = 1
-
 # Models this process loaded from the cache and trained (`train_or_load` counts them), so a
 # notebook's last line can say how much of its work was reused.
 _TALLY = {"cached": 0, "trained": 0}
@@ -419,12 +414,11 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     # scikit-learn >= 1.8 spells "no penalty" C = inf.
     solver = LogisticRegression(C=1.0 / (2.0 * l2 * n) if l2 > 0 else np.inf,
                                 max_iter=LBFGS_MAX_ITER)
-    # The solve on one thread (its BLAS and OpenMP pools), whatever SER_THREADS says: its
-    # weights then do not depend on the machine's cores (1 and 2 threads take other iterate
-    # paths: 161 against 167 iterations on a real fold, weights up to 0.036 apart), and the
-    # matrices are too small for threads to pay (on a 2-core Xeon the 1-thread solve took half
-    # the time of the 2-thread one). Processes solving side by side (--jobs) take a core each.
-    with threadpoolctl.threadpool_limits(limits=SOLVE_THREADS), warnings.catch_warnings():
+    # The solve on config.LBFGS_THREADS (one) thread, whatever SER_THREADS says: its weights then
+    # do not depend on the machine's cores (1 and 2 threads took 161 and 167 iterations on a
+    # real fold, weights up to 0.036 apart), and processes solving side by side (--jobs) take a
+    # core each.
+    with threadpoolctl.threadpool_limits(limits=config.LBFGS_THREADS), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         solver.fit(z, labels)
     solve_seconds = time.perf_counter() - started
@@ -904,7 +898,7 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
                 # own tf.data shuffle: other batches, other models). L-BFGS names its thread
                 # count (solves on SER_THREADS threads gave other weights); EM keeps its key.
                 **({"fit_loop": FIT_LOOP} if recipe.solver == "gradient" else {}),
-                **({"solve_threads": SOLVE_THREADS} if recipe.solver == "lbfgs" else {}),
+                **({"solve_threads": config.LBFGS_THREADS} if recipe.solver == "lbfgs" else {}),
                 extra=sorted(extra_inputs) if extra_inputs else None,
                 extra_values=[extra_inputs[k] for k in sorted(extra_inputs)] if extra_inputs else None)
             model, history, cached = train_or_load(key, build=build, fit=fit, force=force,

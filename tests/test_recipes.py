@@ -265,7 +265,7 @@ def test_the_lbfgs_solve_runs_on_one_thread_and_names_it_in_the_cache_key(model_
         first = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
     assert len(seen) == 1 and seen[0] and set(seen[0].values()) == {1}
     # A model solved on another thread count is another cache entry, not this one.
-    monkeypatch.setattr(training, "SOLVE_THREADS", 2)
+    monkeypatch.setattr(config, "LBFGS_THREADS", 2)
     other = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
     assert not first.cached and not other.cached and len(seen) == 2
     assert set(seen[1].values()) == {2}

@@ -301,9 +301,7 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
     for k, outcome in enumerate(outcomes):
         mine = [plans[index]["name"] for index in per_worker[k]["fold_numbers"]]
         if outcome["ok"]:
-            training.count_elsewhere(outcome["result"]["tally"])
-            in_workers = {key: in_workers[key] + outcome["result"]["tally"][key]
-                          for key in in_workers}
+            in_workers = training.count_elsewhere(outcome["result"]["tally"], total=in_workers)
             worker_seconds.update(outcome["result"]["seconds"])
             if sorted(outcome["result"]["seconds"]) != sorted(mine):
                 # Its settings described themselves otherwise after pickling: it searched

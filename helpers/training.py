@@ -662,9 +662,16 @@ def count_as_trained(n: int = 1) -> None:
     _TALLY["trained"] += n
 
 
-def count_elsewhere(counts: Mapping[str, int]) -> None:
+def count_elsewhere(counts: Mapping[str, int], *,
+                    total: Mapping[str, int] | None = None) -> dict[str, int]:
     """Add what another process loaded and trained for this one (a shared sweep's workers,
-    :func:`helpers.tuning.run_sweep`), so that the notebook's tally counts every model once.
+    :func:`helpers.tuning.run_sweep`, :func:`helpers.ours_search.run_ours_sweep`), so that the
+    notebook's tally counts every model once.
+
+    Returns
+    -------
+    dict
+        ``total`` (the workers' counts so far; None for none) plus ``counts``.
 
     Raises
     ------
@@ -677,6 +684,8 @@ def count_elsewhere(counts: Mapping[str, int]) -> None:
                             f"whole numbers >= 0")
     for key in _TALLY:
         _TALLY[key] += int(counts[key])
+    total = total if total is not None else {"cached": 0, "trained": 0}
+    return {key: int(total[key]) + int(counts[key]) for key in _TALLY}
 
 
 def describe_cache_tally() -> str:

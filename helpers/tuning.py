@@ -638,9 +638,7 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
     names = [stage.study_name for stage in results]
     for k, outcome in enumerate(outcomes):
         if outcome["ok"]:
-            training.count_elsewhere(outcome["result"]["tally"])
-            in_workers = {key: in_workers[key] + outcome["result"]["tally"][key]
-                          for key in in_workers}
+            in_workers = training.count_elsewhere(outcome["result"]["tally"], total=in_workers)
             if outcome["result"]["study_names"] != names:
                 # Its settings described themselves otherwise after pickling (a pruner whose
                 # description holds an address): it ran a sweep of its own, with the same result.

@@ -185,9 +185,11 @@ def test_alongside_refuses_what_cannot_reach_a_worker_before_starting_one():
 
 def test_count_elsewhere_adds_another_process_models_to_the_tally():
     training.cache_tally(reset=True)
-    training.count_elsewhere({"cached": 2, "trained": 3})
-    training.count_elsewhere({"cached": 0, "trained": 1})
+    first = training.count_elsewhere({"cached": 2, "trained": 3})
+    both = training.count_elsewhere({"cached": 0, "trained": 1}, total=first)
     assert training.cache_tally(reset=True) == {"cached": 2, "trained": 4}
+    # The workers' own running sum, for the sweep's record.
+    assert (first, both) == ({"cached": 2, "trained": 3}, {"cached": 2, "trained": 4})
     for counts in ({"cached": -1, "trained": 0}, {"trained": 1}, {"cached": 1.5, "trained": 0}):
         with pytest.raises(training.TrainingError, match="must be"):
             training.count_elsewhere(counts)

@@ -73,8 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "instructions, else float32)")
     parser.add_argument("--jobs", type=int,
                         help="train up to this many models at once, each in its own process with "
-                             f"{config.THREADS_ENV} threads (default {config.DEFAULT_THREADS}): the same numbers "
-                             "as one at a time; worth it with at least jobs x threads cores (sets "
+                             f"{config.THREADS_ENV} threads (default {config.DEFAULT_THREADS}; "
+                             f"L-BFGS solves {config.LBFGS_THREADS}): the same numbers as one at a "
+                             "time; worth it with at least jobs x threads cores (sets "
                              f"{config.JOBS_ENV}; default 1)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set any notebook parameter, e.g. --param VARIANTS=clean,aggregation "

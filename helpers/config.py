@@ -358,7 +358,8 @@ def describe_precision() -> dict:
 # Threads of each model, and trainings run side by side (helpers.parallel)
 # ----------------------------------------------------------------------------------------------
 
-#: Environment variable: the threads each model computes on (TensorFlow's intra-op threads).
+#: Environment variable: the threads each Keras-trained model computes on (TensorFlow's intra-op
+#: threads); L-BFGS solves use :data:`LBFGS_THREADS`.
 THREADS_ENV = "SER_THREADS"
 #: The default: what a 2-core machine (the CI, a free cloud notebook) uses anyway. A training's
 #: floating-point sums are split by thread, so the trained weights depend on this number: pinned,
@@ -369,9 +370,11 @@ JOBS_ENV = "SER_JOBS"
 #: TensorFlow's own variable for its intra-op threads, read when it starts computing.
 TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
 #: Threads of an L-BFGS solve (:func:`helpers.training.solve_logistic`: its BLAS and OpenMP
-#: pools), whatever ``SER_THREADS`` says: one, so that its weights are the same on every machine
-#: (other thread counts take other iterate paths), and because its matrices are too small for
-#: threads to pay (on a 2-core Xeon the one-thread solve took half the time of the two-thread one).
+#: pools), whatever ``SER_THREADS`` says: one, so that its weights do not depend on the
+#: machine's number of cores (other thread counts take other iterate paths), and because its
+#: matrices are too small for threads to pay (on a 2-core Xeon the one-thread solve took half
+#: the time of the two-thread one). The baselines (:mod:`helpers.baselines`) keep the libraries'
+#: defaults.
 LBFGS_THREADS = 1
 
 

@@ -1,7 +1,8 @@
 """Several trainings at once: worker processes that train models into the model cache.
 
 A training's numbers depend on its inputs, its seed and the threads it computes on (pinned for
-every process: :data:`helpers.config.DEFAULT_THREADS`), not on which process runs it. So the
+every process: :data:`helpers.config.DEFAULT_THREADS`, :data:`helpers.config.LBFGS_THREADS` for
+L-BFGS solves), not on which process runs it. So the
 workers here train exactly the models the serial code would, each goes into the
 content-addressed model cache (:func:`helpers.training.train_or_load`), and the serial code then
 loads it from there and scores it as before: ``jobs`` changes how long a study takes, never its

@@ -682,10 +682,11 @@ def count_elsewhere(counts: Mapping[str, int], *,
                                                         for v in counts.values()):
         raise TrainingError(f"counts={dict(counts)!r} must be {{'cached': n, 'trained': m}} with "
                             f"whole numbers >= 0")
+    total = total if total is not None else {"cached": 0, "trained": 0}
+    summed = {key: int(total[key]) + int(counts[key]) for key in _TALLY}
     for key in _TALLY:
         _TALLY[key] += int(counts[key])
-    total = total if total is not None else {"cached": 0, "trained": 0}
-    return {key: int(total[key]) + int(counts[key]) for key in _TALLY}
+    return summed
 
 
 def describe_cache_tally() -> str:

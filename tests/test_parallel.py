@@ -77,8 +77,8 @@ def test_threads_and_jobs_settings(monkeypatch):
     monkeypatch.setenv(config.THREADS_ENV, "1")
     config.pin_threads()
     assert os.environ[config.TF_THREADS_ENV] == "3"
-    assert config.describe_threads() == {"setting": 1, "tensorflow_intra_op": "3", "lbfgs": 1,
-                                      "jobs": 1}
+    assert config.describe_threads() == {"setting": 1, "tensorflow_intra_op": "3",
+                                         "lbfgs": 1, "jobs": 1}
 
 
 def test_the_fusion_study_with_jobs_gives_the_numbers_of_a_serial_run(tmp_path, monkeypatch):

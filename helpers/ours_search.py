@@ -313,10 +313,10 @@ def run_ours_sweep(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recipe
         # Its folds' studies are resumed here: the trials it finished count, the one it was
         # running is failed now (its heartbeat would fail it only after the grace period),
         # and the rest run here.
-        started_studies = set(optuna.study.get_all_study_names(storage_object))
-        for name in set(mine) & started_studies:
-            studies.fail_trials_of(optuna.load_study(study_name=name, storage=storage_object),
-                                   studies.process_label(outcome["pid"]))
+        for name in mine:
+            study = studies.existing_study(name, storage_object)
+            if study is not None:
+                studies.fail_trials_of(study, studies.process_label(outcome["pid"]))
         message = (f"search of ours: worker {k + 1} of {workers} failed ({outcome['error']}); "
                    f"its outer folds are searched in this process")
         warnings.warn(message, stacklevel=2)
@@ -359,10 +359,8 @@ _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 def _finished_count(storage_object, name: str) -> int:
     """Finished (complete or pruned) trials of the study ``name``; 0 where there is none."""
-    if name not in set(optuna.study.get_all_study_names(storage_object)):
-        return 0
-    study = optuna.load_study(study_name=name, storage=storage_object)
-    return len(study.get_trials(deepcopy=False, states=_FINISHED))
+    study = studies.existing_study(name, storage_object)
+    return 0 if study is None else len(study.get_trials(deepcopy=False, states=_FINISHED))
 
 
 def _search_fold(x, y, plan, *, recipe, seed, data_key, n_trials, augmented, storage_object,

@@ -61,6 +61,7 @@ __all__ = [
     "process_label",
     "mark_process",
     "fail_trials_of",
+    "existing_study",
     "study_name",
     "describe_pruner",
     "match_grid_value",
@@ -232,6 +233,14 @@ def open_study(name: str, *, storage: optuna.storages.BaseStorage, direction: st
             pass
     return optuna.create_study(study_name=name, storage=storage, direction=direction,
                                load_if_exists=True, sampler=sampler, pruner=pruner)
+
+
+def existing_study(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
+    """The study ``name`` in ``storage``, or None where it was never created (a read that
+    creates nothing, unlike :func:`open_study`)."""
+    if name not in set(optuna.study.get_all_study_names(storage)):
+        return None
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

@@ -736,16 +736,15 @@ def _sweep_finished(storage_object, *, grids, base_settings, data_key, variant, 
                     start_learning_rate) -> bool:
     """Whether both stages' studies exist with their whole grids done (a read-back needs no
     workers, and starting them would only cost their imports)."""
-    names = set(optuna.study.get_all_study_names(storage_object))
     fixed = {"learning_rate": float(start_learning_rate)}
     for stage, parameter in STAGES:
         grid = grids[parameter]
         name = studies.study_name(data_key=data_key, variant=variant, protocol=protocol,
                                   stage=stage,
                                   settings=_stage_settings(base_settings, stage, grid, fixed))
-        if name not in names:
+        study = studies.existing_study(name, storage_object)
+        if study is None:
             return False
-        study = optuna.load_study(study_name=name, storage=storage_object)
         if not all(s["done"] for s in studies.grid_status(study, parameter, grid).values()):
             return False
         trials = _trials_frame(study, parameter, grid)

@@ -248,3 +248,11 @@ def test_fail_trials_of_fails_only_the_running_trials_of_that_process(tmp_path):
                       alive.number: optuna.trial.TrialState.RUNNING,
                       done.number: optuna.trial.TrialState.COMPLETE}
     assert studies.process_label(7).endswith(":7")
+
+
+def test_existing_study_reads_without_creating(tmp_path):
+    storage = studies.as_storage(f"sqlite:///{tmp_path / 's.db'}")
+    assert studies.existing_study("absent", storage) is None
+    assert optuna.study.get_all_study_names(storage) == []
+    optuna.create_study(study_name="present", storage=storage).optimize(lambda t: 1.0, n_trials=2)
+    assert len(studies.existing_study("present", storage).trials) == 2

@@ -516,7 +516,7 @@ class _EpochBatches(keras.utils.PyDataset):
 # ----------------------------------------------------------------------------------------------
 
 
-def training_key(**parts: Any) -> str:
+def training_key(*, tensorflow_threads: bool = True, **parts: Any) -> str:
     """Hash everything that determines a trained model into a short file-name-safe key.
 
     Arrays are hashed by dtype, shape and bytes (fast, no copy when contiguous); pandas
@@ -525,10 +525,14 @@ def training_key(**parts: Any) -> str:
     library versions the results files record (:func:`helpers.io.library_versions`: Python,
     NumPy, Keras, TensorFlow and the rest) are always included, so a library upgrade retrains;
     so is TensorFlow's thread count when it is not the pinned default
-    (:data:`helpers.config.DEFAULT_THREADS`).
+    (:data:`helpers.config.DEFAULT_THREADS`), unless ``tensorflow_threads`` is false.
 
     Parameters
     ----------
+    tensorflow_threads : bool
+        Whether TensorFlow computes the training (Keras's gradient steps), so that its thread
+        count shapes the weights. False for a model fitted by another library (scikit-learn's
+        L-BFGS solve and EM: they name their own threads in ``parts`` where those matter).
     **parts
         Named ingredients, e.g. ``x=x_train, y=y_train, builder=build_emotion_cnn,
         hyperparameters={...}, epochs=200, seed=42``. Order does not matter.
@@ -555,7 +559,7 @@ def training_key(**parts: Any) -> str:
     # TensorFlow splits a training's sums by thread: another thread count is another model. The
     # pinned default (helpers.config.pin_threads) adds nothing, so older cache entries stay valid.
     threads = os.environ.get(config.TF_THREADS_ENV) or f"all {os.cpu_count()} cores"
-    if threads != str(config.DEFAULT_THREADS):
+    if tensorflow_threads and threads != str(config.DEFAULT_THREADS):
         digest.update(f"\x00threads:{threads}\x00".encode())
     return digest.hexdigest()
 
@@ -907,6 +911,9 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
                 # Gradient training's epoch loop (run_epochs; before it, Keras's fit with its
                 # own tf.data shuffle: other batches, other models). L-BFGS names its thread
                 # count (solves on SER_THREADS threads gave other weights); EM keeps its key.
+                # Only gradient training computes in TensorFlow: another SER_THREADS solves no
+                # L-BFGS or EM model again.
+                tensorflow_threads=recipe.solver == "gradient",
                 **({"fit_loop": FIT_LOOP} if recipe.solver == "gradient" else {}),
                 **({"solve_threads": config.LBFGS_THREADS} if recipe.solver == "lbfgs" else {}),
                 extra=sorted(extra_inputs) if extra_inputs else None,

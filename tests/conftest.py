@@ -32,6 +32,12 @@ os.environ["SER_PRECISION"] = "float32"
 import notebook_support  # noqa: E402
 from notebook_support import smoke_run  # noqa: E402,F401
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "beside_chain: a long test that compares its own notebook run with the "
+                   "session's smoke run (notebook_support.chain_tables); queued right after it")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Keep the notebook chain on one worker, and start it first.
@@ -39,7 +45,8 @@ def pytest_collection_modifyitems(config, items):
     Under pytest-xdist (``-n``, with ``--dist loadgroup``) every test that uses the session's
     smoke run is one group, so the notebooks run once, in order, in one process, while the
     other tests share the remaining workers. It is the longest serial stretch of the suite, so
-    it is moved to the front of the queue.
+    it is moved to the front of the queue, followed by the ``beside_chain`` tests: the next
+    worker starts them at once, and they run their own notebooks while the chain runs.
     """
     chain = [item for item in items if "smoke_run" in getattr(item, "fixturenames", ())]
     # The last notebook the collected chain tests need: the first of them runs the whole chain
@@ -52,8 +59,11 @@ def pytest_collection_modifyitems(config, items):
     for item in chain:
         item.add_marker(pytest.mark.xdist_group("smoke_chain"))
     in_chain = {id(item) for item in chain}
-    others = [item for item in items if id(item) not in in_chain]
-    items[:] = chain + others
+    beside = [item for item in items
+              if id(item) not in in_chain and item.get_closest_marker("beside_chain")]
+    first = in_chain | {id(item) for item in beside}
+    others = [item for item in items if id(item) not in first]
+    items[:] = chain + beside + others
 
 
 RAVDESS_RATE = 48_000  # the sample rate of the real RAVDESS speech files

@@ -4,14 +4,22 @@
 ``smoke_run.ensure("03")``: notebooks not yet run in this session (and the ones before the
 requested one that it depends on) are executed in order into a temporary outputs folder, on
 the generated stand-in corpus, exactly as a user's ``python run_all.py`` would run them.
+
+The tests that use it form one pytest-xdist group, run by one worker. That worker publishes
+each finished run's tables in a folder every worker of the session sees
+(:func:`chain_tables`), so a test on another worker can compare its own run with them without
+joining the group: it runs beside the chain instead of after it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,9 +40,10 @@ CHAIN_THROUGH: dict[str, str | None] = {"number": None}
 class SmokeRun:
     """A session's smoke outputs: ``outputs`` (results), ``standin`` (generated corpus)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, shared: Path | None = None):
         self.outputs = root / "outputs"
         self.standin = root / "standin"
+        self.shared = shared  # where finished runs are published for other workers (or None)
         self.done: dict[str, subprocess.CompletedProcess] = {}
         self.env = {**os.environ, "SER_OUTPUTS_DIR": str(self.outputs),
                     "SER_STANDIN_DIR": str(self.standin), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -60,10 +69,36 @@ class SmokeRun:
         pending = [n for n in notebooks if n <= through and n not in self.done]
         if pending:
             params = [arg for n in pending for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
-            result = self.run_all("--only", ",".join(pending), *params)
+            self._announce("claim.json", {"pid": os.getpid(), "through": pending[-1]})
+            try:
+                result = self.run_all("--only", ",".join(pending), *params)
+            except BaseException as error:
+                self._announce("failed.json", {"pid": os.getpid(), "error": str(error)[-3000:]})
+                raise
             for current in pending:
                 self.done[current] = result
+            self._publish(pending[-1])
         return self.done[number]
+
+    def _announce(self, name: str, payload: dict) -> None:
+        if self.shared is not None:
+            self.shared.mkdir(parents=True, exist_ok=True)
+            temporary = self.shared / f".{name}.{os.getpid()}"
+            temporary.write_text(json.dumps(payload))
+            os.replace(temporary, self.shared / name)
+
+    def _publish(self, through: str) -> None:
+        """Copy the tables to the shared folder, then say where they are (``done.json``)."""
+        if self.shared is None:
+            return
+        snapshot = self.shared / f"tables-through-{through}"
+        staging = self.shared / f".staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(self.outputs / "tables", staging)
+        shutil.rmtree(snapshot, ignore_errors=True)
+        os.replace(staging, snapshot)
+        self._announce("done.json", {"pid": os.getpid(), "through": through, "tables": str(snapshot),
+                                     "outputs": str(self.outputs), "standin": str(self.standin)})
 
     def table(self, stem: str):
         import pandas as pd
@@ -74,6 +109,71 @@ class SmokeRun:
         return json.loads((self.outputs / "metrics" / f"{name}.json").read_text())
 
 
+def shared_folder(tmp_path_factory) -> Path:
+    """A folder that every worker of this test session sees (the session's own temporary root
+    when pytest-xdist is not running it)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "smoke_chain"
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> SmokeRun:
-    return SmokeRun(tmp_path_factory.mktemp("smoke"))
+    return SmokeRun(tmp_path_factory.mktemp("smoke"), shared=shared_folder(tmp_path_factory))
+
+
+@dataclass(frozen=True)
+class ChainTables:
+    """The session smoke run's tables (``tables``: file name -> bytes) and its folders."""
+
+    tables: dict[str, bytes]
+    outputs: Path
+    standin: Path
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTables:
+    """The tables of the session's smoke run through notebook ``through``.
+
+    Where another worker runs the chain (it claimed it, through this notebook or a later one, and
+    is alive), wait for its published tables; otherwise run the chain here, as the ``smoke_run``
+    fixture (chain tests that this worker gets later reuse it). Never waits on itself: a chain
+    this process claimed has finished before any other test of it runs.
+    """
+    shared = shared_folder(request.getfixturevalue("tmp_path_factory"))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = _read(shared / "done.json")
+        if done and done["through"] >= through:
+            break
+        failed = _read(shared / "failed.json")
+        if failed and failed["pid"] != os.getpid():
+            pytest.fail(f"the session's smoke run failed in another worker:\n{failed['error']}")
+        claim = _read(shared / "claim.json")
+        if (not claim or claim["through"] < through or claim["pid"] == os.getpid()
+                or not _alive(claim["pid"])):
+            request.getfixturevalue("smoke_run").ensure(through)
+            done = _read(shared / "done.json")
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the session's smoke run (process {claim['pid']}) did not finish "
+                        f"notebook {through} within {timeout_s:.0f} s")
+        time.sleep(1.0)
+    folder = Path(done["tables"])
+    return ChainTables(tables={p.name: p.read_bytes() for p in sorted(folder.glob("*.csv"))},
+                       outputs=Path(done["outputs"]), standin=Path(done["standin"]))

@@ -107,10 +107,13 @@ def test_another_thread_count_is_another_cache_key(monkeypatch):
     parts = {"x": np.arange(6, dtype=np.float32), "seed": 1}
     monkeypatch.setenv(config.TF_THREADS_ENV, str(config.DEFAULT_THREADS))
     pinned = training.training_key(**parts)
+    fitted_elsewhere = training.training_key(tensorflow_threads=False, **parts)
     monkeypatch.setenv(config.TF_THREADS_ENV, "8")
     eight = training.training_key(**parts)
+    assert training.training_key(tensorflow_threads=False, **parts) == fitted_elsewhere
     monkeypatch.delenv(config.TF_THREADS_ENV)
     every_core = training.training_key(**parts)
+    assert training.training_key(tensorflow_threads=False, **parts) == fitted_elsewhere == pinned
     assert len({pinned, eight, every_core}) == 3
     monkeypatch.setenv(config.TF_THREADS_ENV, str(config.DEFAULT_THREADS))
     assert training.training_key(**parts) == pinned

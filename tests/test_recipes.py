@@ -273,6 +273,11 @@ def test_the_lbfgs_solve_runs_on_one_thread_and_names_it_in_the_cache_key(model_
     other = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
     assert not first.cached and not other.cached and len(seen) == 2
     assert seen[1] == {path: two[path] for path in seen[1]}
+    # TensorFlow's thread count (SER_THREADS) does not solve it again: the solve does not use it.
+    monkeypatch.setattr(config, "LBFGS_THREADS", 1)
+    monkeypatch.setenv(config.TF_THREADS_ENV, "8")
+    again = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
+    assert again.cached and len(seen) == 2
 
 
 def test_the_lbfgs_solver_refuses_a_model_with_hidden_layers(model_cache):

@@ -111,8 +111,21 @@ def _call_in_worker(function: Callable, x_path: str, kwargs: Mapping, out_path: 
 
 
 @contextlib.contextmanager
+class Outcomes(list):
+    """What :func:`alongside` yields: a list of the workers' outcomes, filled when the block is
+    left, and :meth:`exited` to see, inside the block, which workers have already stopped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._processes: list = []
+
+    def exited(self) -> list[int]:
+        """Process ids of the workers that have exited so far (done, failed or killed)."""
+        return [process.pid for process in self._processes if process.exitcode is not None]
+
+
 def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
-              workers: int, per_worker: Sequence[Mapping] = ()) -> Iterator[list[dict]]:
+              workers: int, per_worker: Sequence[Mapping] = ()) -> Iterator[Outcomes]:
     """Run ``function(x, **kwargs)`` in ``workers`` fresh processes while the ``with`` block runs.
 
     For work that processes share through a store of their own, such as the trials of one
@@ -120,9 +133,10 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
     process, and the workers take parts of it. Leaving the block normally waits for the workers
     and fills the yielded list with one outcome per worker: ``{"ok": True, "result": ...}`` (what
     ``function`` returned; it must pickle) or ``{"ok": False, "error": ..., "traceback": ...}``,
-    each with the worker's process id (``"pid"``).
-    An exception in the block stops the workers and propagates. With ``workers`` 0 nothing is
-    started and the list stays empty.
+    each with the worker's process id (``"pid"``). Inside the block its
+    :meth:`Outcomes.exited` names the workers that have stopped already (a killed worker's share
+    of the work can then be taken over at once). An exception in the block stops the workers
+    and propagates. With ``workers`` 0 nothing is started and the list stays empty.
 
     Parameters
     ----------
@@ -151,7 +165,7 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
         raise ConfigError(f"per_worker has {len(per_worker)} entries for {workers} workers; give "
                           f"one mapping per worker, or none")
     calls = [{**kwargs, **extra} for extra in per_worker] or [dict(kwargs)] * workers
-    outcomes: list[dict] = []
+    outcomes = Outcomes()
     if workers == 0:
         yield outcomes
         return
@@ -180,6 +194,7 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
                                           args=(function, x_path, call, out_path))
                 process.start()
                 processes.append((process, out_path))
+                outcomes._processes.append(process)  # noqa: SLF001 -- its own class
             yield outcomes
             for process, out_path in processes:
                 process.join()

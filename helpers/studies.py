@@ -37,7 +37,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import optuna
@@ -438,7 +438,8 @@ def requeue_failed(study: optuna.Study, parameter: str, value: float) -> None:
 def run_grid_stage(study: optuna.Study, *, parameter: str, grid: Sequence[float],
                    objective: Callable[[optuna.Trial], float], max_attempts: int = 2,
                    poll_s: float = 10.0, max_wait_s: float | None = 3600.0,
-                   progress: Callable[[str], None] | None = None) -> int:
+                   progress: Callable[[str], None] | None = None,
+                   lost: Callable[[], Iterable[str]] | None = None) -> int:
     """Run the grid's missing trials; return how many trials were added during this call.
 
     A grid value counts as done once one of its trials completed or was pruned. A value whose
@@ -462,6 +463,11 @@ def run_grid_stage(study: optuna.Study, *, parameter: str, grid: Sequence[float]
         process is running.
     progress : callable, optional
         Called with a one-line status when the stage starts waiting for another process.
+    lost : callable, optional
+        Returns the processes (:func:`process_label`) known to have died, such as the workers of
+        :func:`helpers.parallel.alongside` that exited: their running trials (marked by
+        :func:`mark_process`) are failed at once and run again, not waited for until the
+        heartbeat grace period has passed.
 
     Returns
     -------
@@ -491,8 +497,11 @@ def run_grid_stage(study: optuna.Study, *, parameter: str, grid: Sequence[float]
 
     while True:
         # A running trial whose process died stops sending heartbeats; after the grace period
-        # this marks it failed so that the loop below runs it again.
+        # this marks it failed so that the loop below runs it again. A process known to be
+        # dead (``lost``) has its trials failed now.
         fail_stale_trials(study)
+        for process in lost() if lost is not None else ():
+            fail_trials_of(study, process)
         status = grid_status(study, parameter, grid)
         todo = [v for v, s in status.items()
                 if not s["done"] and not s["active"] and s["failed"] < max_attempts]

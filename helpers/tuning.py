@@ -27,7 +27,8 @@ started, and waits for the others before a stage's result is read. A study's nam
 data fingerprint, variant, protocol, stage and every setting that changes a trial's result, so
 a changed dataset or profile starts a new study, an interrupted sweep continues where it
 stopped (an interrupted trial runs again; one whose process was killed, once its heartbeat is
-older than the grace period), and a finished one is read back without training.
+older than the grace period, or at once when the process was one of this sweep's own ``jobs``
+workers), and a finished one is read back without training.
 
 Hopeless trials are pruned: each epoch's validation loss is reported to Optuna and the
 default pruner (:func:`default_pruner`) stops a trial whose validation loss, after a warm-up of
@@ -633,7 +634,9 @@ def run_sweep(x: np.ndarray, items: pd.DataFrame, *, protocol: str, profile: con
                                      model_data_key=model_data_key, builder=builder,
                                      force=force, cache_folder=cache_folder,
                                      max_attempts=max_attempts, poll_s=poll_s,
-                                     max_wait_s=max_wait_s, progress=progress, say=say)
+                                     max_wait_s=max_wait_s, progress=progress, say=say,
+                                     lost=lambda: [studies.process_label(pid)
+                                                   for pid in outcomes.exited()])
     in_workers = {"cached": 0, "trained": 0}
     names = [stage.study_name for stage in results]
     for k, outcome in enumerate(outcomes):
@@ -675,7 +678,8 @@ def _sweep_in_worker(x: np.ndarray, **kwargs) -> dict:
 
 def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protocol,
                 storage_object, seed, pruner, start_learning_rate, profile, model_data_key,
-                builder, force, cache_folder, max_attempts, poll_s, max_wait_s, progress, say):
+                builder, force, cache_folder, max_attempts, poll_s, max_wait_s, progress, say,
+                lost=None):
     """Both stages of :func:`run_sweep`, in order: their results and the chosen values."""
     fixed = {"learning_rate": float(start_learning_rate)}
     results = []
@@ -703,7 +707,7 @@ def _run_stages(x, y, split, *, grids, base_settings, data_key, variant, protoco
                 f"{protocol} {stage}: study {name} is finished; reading it back")
         new = studies.run_grid_stage(study, parameter=parameter, grid=grid, objective=objective,
                                      max_attempts=max_attempts, poll_s=poll_s,
-                                     max_wait_s=max_wait_s, progress=progress)
+                                     max_wait_s=max_wait_s, progress=progress, lost=lost)
         trials = _trials_frame(study, parameter, grid)
         best = _best_trial(trials, name=name, parameter=parameter, grid=grid)
         results.append(StageResult(stage=stage, parameter=parameter, study_name=name, grid=grid,
@@ -762,6 +766,7 @@ def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, 
             value = trial.suggest_float(parameter, min(grid), max(grid), log=True)
         else:
             value = trial.suggest_float(parameter, min(grid), max(grid))
+        studies.mark_process(trial)  # a worker that dies has its trial failed at once
         studies.give_way(trial, parameter, grid)
         hyperparameters = {"dropout_rate": fixed.get("dropout_rate"),
                            "learning_rate": fixed.get("learning_rate"), parameter: float(value)}

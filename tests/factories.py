@@ -104,7 +104,8 @@ def tiny_cnn_meeting_a_worker(input_shape, **kwargs):
 
     So a test of a shared sweep knows that the worker trained (or, with :data:`WORKER_FAILS_ENV`,
     failed) a trial, however slowly it started: a tiny sweep would otherwise be over before a
-    spawned process has imported TensorFlow.
+    spawned process has imported TensorFlow. :data:`WORKER_FAILS_ENV` set to ``"exit"``: the
+    worker dies in its build instead (as if killed: no report, its trial left running).
     """
     import multiprocessing
     import os
@@ -116,6 +117,8 @@ def tiny_cnn_meeting_a_worker(input_shape, **kwargs):
         seen = Path(folder) / "worker-built"
         if multiprocessing.parent_process() is not None:  # a spawned worker
             seen.touch()
+            if os.environ.get(WORKER_FAILS_ENV) == "exit":
+                os._exit(3)
             if os.environ.get(WORKER_FAILS_ENV):
                 raise RuntimeError("the worker's build fails, as the test asked")
         else:

@@ -151,17 +151,17 @@ def serial_sweep(tmp_path_factory, data):
     return result
 
 
-def _shared_sweep(folder, data, monkeypatch, *, worker_fails=False):
+def _shared_sweep(folder, data, monkeypatch, *, worker_fails: str | None = None, **settings):
     meeting = folder / "meeting"
     meeting.mkdir()
     monkeypatch.setenv(factories.WORKER_MEETING_ENV, str(meeting))
     if worker_fails:
-        monkeypatch.setenv(factories.WORKER_FAILS_ENV, "1")
+        monkeypatch.setenv(factories.WORKER_FAILS_ENV, worker_fails)
     messages = []
     training.cache_tally(reset=True)
     result = tuning.run_sweep(*data, storage=f"sqlite:///{folder / 'study.db'}",
                               cache_folder=folder / "cache", jobs=2, progress=messages.append,
-                              **SHARED)
+                              **{**SHARED, **settings})
     # The tally counts the worker's models too: each trained once, as when one process ran them
     # all (a twin that two processes loaded from the cache at one moment is counted twice).
     tally = training.cache_tally(reset=True)
@@ -199,10 +199,23 @@ def test_two_jobs_share_the_sweep_and_give_the_serial_result(tmp_path, data, ser
 def test_a_failed_worker_is_reported_and_its_trial_run_here(tmp_path, data, serial_sweep,
                                                            monkeypatch):
     with pytest.warns(UserWarning, match="worker 1 of 1 failed"):
-        result, messages = _shared_sweep(tmp_path, data, monkeypatch, worker_fails=True)
+        result, messages = _shared_sweep(tmp_path, data, monkeypatch, worker_fails="raise")
     assert any("the worker's build fails" in m and "run again in this process" in m
                for m in messages), messages
     # The value whose trial failed in the worker was queued again and trained here.
+    trials = result.trials_table()
+    assert (trials["state"] == "fail").sum() == 1
+    _assert_same_trials(result, serial_sweep)
+
+
+def test_a_killed_workers_trial_is_run_here_without_waiting_for_its_heartbeat(
+        tmp_path, data, serial_sweep, monkeypatch):
+    # The worker dies in its first build, its trial left running. Its heartbeat would fail
+    # that trial only after the storage's grace period (180 s); the sweep sees the worker exit
+    # and runs the value here at once (with max_wait_s=60 it would otherwise give up waiting).
+    with pytest.warns(UserWarning, match="worker 1 of 1 failed .*exited with code 3"):
+        result, messages = _shared_sweep(tmp_path, data, monkeypatch, worker_fails="exit",
+                                         max_wait_s=60.0)
     trials = result.trials_table()
     assert (trials["state"] == "fail").sum() == 1
     _assert_same_trials(result, serial_sweep)

@@ -110,7 +110,6 @@ def _call_in_worker(function: Callable, x_path: str, kwargs: Mapping, out_path: 
     os.replace(out_path + ".part", out_path)
 
 
-@contextlib.contextmanager
 class Outcomes(list):
     """What :func:`alongside` yields: a list of the workers' outcomes, filled when the block is
     left, and :meth:`exited` to see, inside the block, which workers have already stopped."""
@@ -124,6 +123,7 @@ class Outcomes(list):
         return [process.pid for process in self._processes if process.exitcode is not None]
 
 
+@contextlib.contextmanager
 def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
               workers: int, per_worker: Sequence[Mapping] = ()) -> Iterator[Outcomes]:
     """Run ``function(x, **kwargs)`` in ``workers`` fresh processes while the ``with`` block runs.

@@ -146,14 +146,6 @@ def functionals_model_failing_in_a_worker(input_shape, **kwargs):
     return models.build_functionals_mlp(input_shape, **kwargs)
 
 
-def shape_after_a_nap(x: np.ndarray, *, seconds: float) -> tuple[int, ...]:
-    """A worker's task for :func:`helpers.parallel.alongside`'s tests: sleep, then ``x.shape``."""
-    import time
-
-    time.sleep(seconds)
-    return tuple(x.shape)
-
-
 def paired_fold_table() -> pd.DataFrame:
     """Three folds: plain, fusion with true and with predicted gender."""
     values = {

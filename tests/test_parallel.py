@@ -10,7 +10,7 @@ import pytest
 
 from helpers import config, experiments, parallel, training
 from helpers.errors import ConfigError
-from tests.factories import shape_after_a_nap
+from tests.light_tasks import shape_after_a_nap
 from tests.test_experiments import TINY, tiny_items
 
 HYPER = {"dropout_rate": 0.1, "learning_rate": 0.01, "filters": (4, 8), "dense_units": 16}

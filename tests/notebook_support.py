@@ -109,16 +109,34 @@ class SmokeRun:
         return json.loads((self.outputs / "metrics" / f"{name}.json").read_text())
 
 
-def shared_folder(tmp_path_factory) -> Path:
+def shared_root(tmp_path_factory) -> Path:
     """A folder that every worker of this test session sees (the session's own temporary root
     when pytest-xdist is not running it)."""
     base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "smoke_chain"
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """Where the smoke run publishes its runs (:func:`chain_tables`)."""
+    return shared_root(tmp_path_factory) / "smoke_chain"
+
+
+def shared_standin(tmp_path_factory) -> Path:
+    """The stand-in corpus folder of every notebook run of the session (``SER_STANDIN_DIR``).
+
+    The smoke run and the resumed run beside it would each write the same 1,440 generated clips
+    (about 0.5 GB, 20 s of a core); sharing the folder, the first to reach notebook 01 generates
+    them and the other waits on the generator's lock, then finds them complete. Tests only read it.
+    """
+    return shared_root(tmp_path_factory) / "standin"
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> SmokeRun:
-    return SmokeRun(tmp_path_factory.mktemp("smoke"), shared=shared_folder(tmp_path_factory))
+    run = SmokeRun(tmp_path_factory.mktemp("smoke"), shared=shared_folder(tmp_path_factory))
+    run.standin = shared_standin(tmp_path_factory)
+    run.env["SER_STANDIN_DIR"] = str(run.standin)
+    return run
 
 
 @dataclass(frozen=True)

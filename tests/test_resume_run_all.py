@@ -9,7 +9,7 @@ temporary file beside its target, the worst moment for a reader), the notebook's
 ``run_all.py`` (its parent) and itself with SIGKILL. Nothing is cleaned up.
 
 Same inputs, same numbers (issue 13): the resumed run starts from empty outputs (feature cache,
-model cache and Optuna storage) and generates its own stand-in corpus; every table of every
+model cache and Optuna storage) and reads the session's stand-in corpus; every table of every
 notebook (the tuning sweep, gender, case studies and fusion included) must equal the session's
 smoke run's (:func:`notebook_support.chain_tables`: run by another worker at the same time,
 or here), cell for cell. Allowed to differ: the ``seconds`` column (wall time of a sweep trial)
@@ -29,7 +29,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from notebook_support import SMOKE_PARAMS, chain_tables
+from notebook_support import SMOKE_PARAMS, chain_tables, shared_standin
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -96,11 +96,14 @@ def comparable(data: bytes, *folders: tuple[Path, str]) -> list[list[str]]:
 
 
 @pytest.mark.beside_chain
-def test_killed_run_all_resumes_and_writes_the_tables_of_an_uninterrupted_run(request, tmp_path):
+def test_killed_run_all_resumes_and_writes_the_tables_of_an_uninterrupted_run(
+        request, tmp_path, tmp_path_factory):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    standin, killed = tmp_path / "standin", tmp_path / "killed"
+    # The smoke run's corpus (generated once, by whichever run gets there first: the generator
+    # locks it); the outputs are this run's own.
+    standin, killed = shared_standin(tmp_path_factory), tmp_path / "killed"
 
     # 1. Killed in notebook 02, with the feature cache's temporary file complete but not renamed.
     first = run_all(killed, standin, hooks, "01", kill_before="*/cache/features/*.npz")

@@ -36,8 +36,9 @@ def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (``pyproject.toml``): one worker more than the cores this process may use.
 
     Many tests wait on something other than the CPU (a spawned worker importing TensorFlow, a
-    notebook kernel starting, a database server): on the 2-core CI machine a third worker
-    fills those gaps (the whole suite 639 s with 2 workers, 597 s with 3, session 21).
+    notebook kernel starting, a database server): on a 2-core machine a third worker fills
+    those gaps (session 21, the same machine at the same time: the whole suite 726 s with 2
+    workers, 646 s with 3).
     ``--maxprocesses`` still caps the count.
     """
     try:

@@ -194,7 +194,7 @@ def alongside(function: Callable, x: np.ndarray, kwargs: Mapping, *,
                                           args=(function, x_path, call, out_path))
                 process.start()
                 processes.append((process, out_path))
-                outcomes._processes.append(process)  # noqa: SLF001 -- its own class
+                outcomes._processes.append(process)  # noqa: SLF001 -- Outcomes is this module's
             yield outcomes
             for process, out_path in processes:
                 process.join()

@@ -762,11 +762,11 @@ def _sweep_finished(storage_object, *, grids, base_settings, data_key, variant, 
 def _objective(x, y, split, *, parameter, grid, fixed, profile, seed, data_key, builder, force,
                cache_folder, say, label):
     def objective(trial: optuna.Trial) -> float:
+        studies.mark_process(trial)  # a worker that dies has its trial failed at once
         if parameter == "learning_rate":
             value = trial.suggest_float(parameter, min(grid), max(grid), log=True)
         else:
             value = trial.suggest_float(parameter, min(grid), max(grid))
-        studies.mark_process(trial)  # a worker that dies has its trial failed at once
         studies.give_way(trial, parameter, grid)
         hyperparameters = {"dropout_rate": fixed.get("dropout_rate"),
                            "learning_rate": fixed.get("learning_rate"), parameter: float(value)}

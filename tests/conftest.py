@@ -32,8 +32,11 @@ os.environ["SER_PRECISION"] = "float32"
 import notebook_support  # noqa: E402
 from notebook_support import smoke_run  # noqa: E402,F401
 
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
-    """``-n auto`` (``pyproject.toml``): one worker more than the cores this process may use.
+    """``-n auto`` (``pyproject.toml``): one worker more than the cores this process may use,
+    unless ``PYTEST_XDIST_AUTO_NUM_WORKERS`` says otherwise (as pytest-xdist reads it).
 
     Many tests wait on something other than the CPU (a spawned worker importing TensorFlow, a
     notebook kernel starting, a database server): on a 2-core machine a third worker fills
@@ -41,6 +44,8 @@ def pytest_xdist_auto_num_workers(config):
     workers, 646 s with 3).
     ``--maxprocesses`` still caps the count.
     """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

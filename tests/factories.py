@@ -94,7 +94,7 @@ def tiny_cnn(input_shape, *, normalization=None, seed=0, dropout_rate=0.25,
 
 #: Set by a test to a folder, it makes :func:`tiny_cnn_meeting_a_worker` wait for a worker.
 WORKER_MEETING_ENV = "SER_TEST_WORKER_MEETING"
-#: Set (to anything) beside it, a worker's build fails once it has been seen.
+#: Set beside it, a worker's build fails once it has been seen (``"exit"``: the worker dies).
 WORKER_FAILS_ENV = "SER_TEST_WORKER_FAILS"
 
 

@@ -69,16 +69,26 @@ class SmokeRun:
         pending = [n for n in notebooks if n <= through and n not in self.done]
         if pending:
             params = [arg for n in pending for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
+            self._withdraw("failed.json")  # an earlier attempt's failure is not this one's
             self._announce("claim.json", {"pid": os.getpid(), "through": pending[-1]})
             try:
                 result = self.run_all("--only", ",".join(pending), *params)
+                self._publish(pending[-1])
             except BaseException as error:
                 self._announce("failed.json", {"pid": os.getpid(), "error": str(error)[-3000:]})
                 raise
             for current in pending:
                 self.done[current] = result
-            self._publish(pending[-1])
         return self.done[number]
+
+    def own_tables(self) -> ChainTables:
+        """This run's tables and folders, read from its outputs."""
+        return ChainTables(tables=read_tables(self.outputs / "tables"), outputs=self.outputs,
+                           standin=self.standin)
+
+    def _withdraw(self, name: str) -> None:
+        if self.shared is not None:
+            (self.shared / name).unlink(missing_ok=True)
 
     def _announce(self, name: str, payload: dict) -> None:
         if self.shared is not None:
@@ -91,7 +101,7 @@ class SmokeRun:
         """Copy the tables to the shared folder, then say where they are (``done.json``)."""
         if self.shared is None:
             return
-        snapshot = self.shared / f"tables-through-{through}"
+        snapshot = self.shared / f"tables-through-{through}-{os.getpid()}"
         staging = self.shared / f".staging-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(self.outputs / "tables", staging)
@@ -180,18 +190,23 @@ def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTa
         if done and done["through"] >= through:
             break
         failed = _read(shared / "failed.json")
-        if failed and failed["pid"] != os.getpid():
-            pytest.fail(f"the session's smoke run failed in another worker:\n{failed['error']}")
+        if failed:
+            where = "this worker" if failed["pid"] == os.getpid() else "another worker"
+            pytest.fail(f"the session's smoke run failed in {where}:\n{failed['error']}")
         claim = _read(shared / "claim.json")
         if (not claim or claim["through"] < through or claim["pid"] == os.getpid()
                 or not _alive(claim["pid"])):
-            request.getfixturevalue("smoke_run").ensure(through)
-            done = _read(shared / "done.json")
-            break
+            run = request.getfixturevalue("smoke_run")
+            run.ensure(through)
+            return run.own_tables()
         if time.monotonic() > deadline:
             pytest.fail(f"the session's smoke run (process {claim['pid']}) did not finish "
                         f"notebook {through} within {timeout_s:.0f} s")
         time.sleep(1.0)
-    folder = Path(done["tables"])
-    return ChainTables(tables={p.name: p.read_bytes() for p in sorted(folder.glob("*.csv"))},
-                       outputs=Path(done["outputs"]), standin=Path(done["standin"]))
+    return ChainTables(tables=read_tables(Path(done["tables"])), outputs=Path(done["outputs"]),
+                       standin=Path(done["standin"]))
+
+
+def read_tables(folder: Path) -> dict[str, bytes]:
+    """Every CSV table in ``folder``: file name -> bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.csv"))}

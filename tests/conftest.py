@@ -39,9 +39,10 @@ def pytest_xdist_auto_num_workers(config):
     unless ``PYTEST_XDIST_AUTO_NUM_WORKERS`` says otherwise (as pytest-xdist reads it).
 
     Many tests wait on something other than the CPU (a spawned worker importing TensorFlow, a
-    notebook kernel starting, a database server): on a 2-core machine a third worker fills
-    those gaps (session 21, the same machine at the same time: the whole suite 726 s with 2
-    workers, 646 s with 3).
+    notebook kernel starting, a database server): on a 2-core machine a third worker can fill
+    those gaps. Measured on a 2-core VM whose speed drifted by 10 % or more within the session
+    (session 21): the whole suite 639 and 726 s with 2 workers, 597-731 s (mean 646) with 3;
+    suggestive, not conclusive.
     ``--maxprocesses`` still caps the count.
     """
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):

@@ -33,6 +33,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PARAMS = {"03": ["VARIANTS=clean,aggregation", "ABLATION=False"],
                 "04": ["PANEL_MAX_ITEMS=96"]}
 
+#: The notebooks' two-digit numbers, in order.
+NOTEBOOKS = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def smoke_params(notebooks) -> list[str]:
+    """``--param`` arguments of :data:`SMOKE_PARAMS` for these notebooks."""
+    return [arg for n in notebooks for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
+
+
 #: The last notebook any collected test needs (set by ``conftest.py`` at collection).
 CHAIN_THROUGH: dict[str, str | None] = {"number": None}
 
@@ -40,9 +49,9 @@ CHAIN_THROUGH: dict[str, str | None] = {"number": None}
 class SmokeRun:
     """A session's smoke outputs: ``outputs`` (results), ``standin`` (generated corpus)."""
 
-    def __init__(self, root: Path, *, shared: Path | None = None):
+    def __init__(self, root: Path, *, shared: Path | None = None, standin: Path | None = None):
         self.outputs = root / "outputs"
-        self.standin = root / "standin"
+        self.standin = standin if standin is not None else root / "standin"
         self.shared = shared  # where finished runs are published for other workers (or None)
         self.done: dict[str, subprocess.CompletedProcess] = {}
         self.env = {**os.environ, "SER_OUTPUTS_DIR": str(self.outputs),
@@ -64,11 +73,10 @@ class SmokeRun:
         all of them), through :data:`CHAIN_THROUGH` when the session collected tests of later
         notebooks: they would each pay that overhead again.
         """
-        notebooks = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
         through = max(number, CHAIN_THROUGH["number"] or number)
-        pending = [n for n in notebooks if n <= through and n not in self.done]
+        pending = [n for n in NOTEBOOKS if n <= through and n not in self.done]
         if pending:
-            params = [arg for n in pending for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
+            params = smoke_params(pending)
             self._withdraw("failed.json")  # an earlier attempt's failure is not this one's
             self._announce("claim.json", {"pid": os.getpid(), "through": pending[-1]})
             try:
@@ -143,10 +151,8 @@ def shared_standin(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> SmokeRun:
-    run = SmokeRun(tmp_path_factory.mktemp("smoke"), shared=shared_folder(tmp_path_factory))
-    run.standin = shared_standin(tmp_path_factory)
-    run.env["SER_STANDIN_DIR"] = str(run.standin)
-    return run
+    return SmokeRun(tmp_path_factory.mktemp("smoke"), shared=shared_folder(tmp_path_factory),
+                    standin=shared_standin(tmp_path_factory))
 
 
 @dataclass(frozen=True)

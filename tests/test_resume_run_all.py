@@ -29,10 +29,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from notebook_support import SMOKE_PARAMS, chain_tables, shared_standin
+from notebook_support import NOTEBOOKS, chain_tables, read_tables, shared_standin, smoke_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.name[:2] for p in (PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 #: Columns that hold wall-clock times: the only ones allowed to differ between two runs.
 TIME_COLUMNS = frozenset({"seconds"})
@@ -69,7 +68,7 @@ def run_all(outputs: Path, standin: Path, hooks: Path, first: str,
     if kill_before:
         env.update(SER_TEST_KILL_BEFORE=kill_before, SER_TEST_KILL_NTH=str(nth))
     notebooks = [n for n in NOTEBOOKS if n >= first]
-    params = [arg for n in notebooks for p in SMOKE_PARAMS.get(n, []) for arg in ("--param", p)]
+    params = smoke_params(notebooks)
     return subprocess.run([sys.executable, str(PROJECT_ROOT / "run_all.py"), "--profile", "smoke",
                            "--only", ",".join(notebooks), *params], env=env, capture_output=True,
                           text=True, timeout=1200, cwd=PROJECT_ROOT)
@@ -77,10 +76,6 @@ def run_all(outputs: Path, standin: Path, hooks: Path, first: str,
 
 def ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-
-
-def tables(outputs: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((outputs / "tables").glob("*.csv"))}
 
 
 def comparable(data: bytes, outputs: Path) -> list[list[str]]:
@@ -128,7 +123,7 @@ def test_killed_run_all_resumes_and_writes_the_tables_of_an_uninterrupted_run(
 
     # Same inputs, same numbers: every table of the resumed run equals the session smoke run's.
     chain = chain_tables(request, NOTEBOOKS[-1])
-    expected, got = chain.tables, tables(killed)
+    expected, got = chain.tables, read_tables(killed / "tables")
     # Every notebook wrote tables, and the two runs wrote the same ones.
     assert {"table1_emotion.csv", "table3_gender.csv", "tuning_trials.csv", "fusion.csv"} <= set(expected)
     assert set(got) == set(expected)

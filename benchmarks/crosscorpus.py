@@ -56,7 +56,7 @@ import pandas as pd
 
 from benchmarks import arguments
 from helpers import (audio, baselines, config, crosscorpus, datasets, evaluation, experiments,
-                     features, functionals, io, pretrained, recipes, splits)
+                     features, functionals, io, predict, pretrained, recipes, splits)
 from helpers.errors import ProjectError, is_int
 
 ALL_RECIPES = ("ours", "ours-robust", "original", "compare", "egemaps")
@@ -178,7 +178,7 @@ def run_recipe(name: str, train_items: pd.DataFrame, test_sets: dict, *, modes, 
         for mode in (modes if task == "emotion" else ("single-clip",)):
 
             def adapt(x, items, mode=mode):
-                return crosscorpus.speaker_standardised(x, items) if mode == "speaker-adaptive" else x
+                return predict.speaker_standardised(x, items["actor"]) if mode == "speaker-adaptive" else x
 
             mode_tests = {corpus: (adapt(x, test_sets[corpus][0]),
                                    [adapt(copy, test_sets[corpus][0]) for copy in test_copies], recipe)

@@ -11,9 +11,11 @@ hold. Two modes, as within RAVDESS (:data:`helpers.recipes.MODES`):
   clips (:func:`helpers.functionals.per_speaker_standardise`), which needs unlabelled
   enrollment audio of the speaker. A model trained in this mode (``benchmarks.crosscorpus``
   without ``--shipped``) saw standardised training speakers too. A single-clip model (the
-  shipped ones, :func:`evaluate_predictor`) gets the standardised values mapped back into its
-  training scale, ``mean + std * z`` with its own normalisation layer's statistics: the same
-  speaker-level correction, applied to a model that was not trained for it.
+  shipped ones, :func:`evaluate_predictor`) is scored by
+  :meth:`helpers.predict.Predictor.predict_speakers`, what ``python -m helpers.predict
+  --speakers`` runs: the standardised values mapped back into its training scale, ``mean + std
+  * z`` with its own normalisation layer's statistics (the same speaker-level correction,
+  applied to a model that was not trained for it).
 
 Gender is never standardised per speaker (that removes what tells voices apart, gender
 included): its speaker-adaptive accuracy averages the single-clip P(female) over each test
@@ -33,10 +35,6 @@ import pandas as pd
 
 from helpers import config, datasets, evaluation, functionals, other_corpora
 from helpers.errors import ProjectError
-
-#: Where a single-clip model's normalisation statistics live (``models.build_functionals_mlp``).
-NORMALIZATION_LAYER = "normalization"
-
 
 class CrossCorpusError(ProjectError):
     """A cross-corpus request cannot be run: a bad corpus name, folder or argument."""
@@ -184,34 +182,6 @@ def load_test_corpus(name: str, root: str | os.PathLike) -> tuple[pd.DataFrame, 
     return items.reset_index(drop=True), facts
 
 
-def speaker_standardised(x: np.ndarray, items: pd.DataFrame) -> np.ndarray:
-    """Functionals (``(n, d)``, or ``(n, copies, d)`` with test-time speed copies) standardised
-    per speaker (``items["actor"]``), each copy on its own."""
-    if x.ndim == 3:
-        return np.stack([speaker_standardised(x[:, k], items) for k in range(x.shape[1])], axis=1)
-    return functionals.per_speaker_standardise(x, items["actor"].to_numpy())
-
-
-def into_model_scale(model, z: np.ndarray) -> np.ndarray:
-    """Standardised values mapped into a single-clip model's input scale: ``mean + std * z``.
-
-    The model's first normalisation layer then hands the model ``z`` itself.
-
-    Raises
-    ------
-    CrossCorpusError
-        If the model has no per-feature normalisation layer.
-    """
-    try:
-        layer = model.get_layer(NORMALIZATION_LAYER)
-    except ValueError:
-        raise CrossCorpusError(f"model {model.name!r} has no {NORMALIZATION_LAYER!r} layer: "
-                               f"speaker-adaptive scores need a functionals model") from None
-    mean = np.asarray(layer.mean, dtype=np.float64).reshape(-1)
-    std = np.sqrt(np.asarray(layer.variance, dtype=np.float64).reshape(-1))
-    return (mean + std * np.asarray(z, dtype=np.float64)).astype(np.float32)
-
-
 def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
                        say: Callable[[str], None] = lambda message: None) -> dict[str, dict]:
     """Score a :class:`helpers.predict.Predictor`'s models on each test corpus.
@@ -266,10 +236,17 @@ def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
         modes = {"single-clip": score(items, probabilities, corpus=name, p_female=p_female),
                  "speaker-adaptive": None}
         if x is not None:
-            adapted = into_model_scale(predictor.emotion.model, speaker_standardised(x, items))
+            # What `python -m helpers.predict --speakers` runs, with the corpus's speakers.
+            adapted = predictor.predict_speakers(items["path"].tolist(), items["actor"].tolist(),
+                                                 single=predictions)
+            failed = [p.message for p in adapted if not p.ok]
+            if failed:
+                raise CrossCorpusError(f"{len(failed)} {name} files could not be predicted speaker-adaptively: "
+                                       f"{'; '.join(failed[:3])}")
             modes["speaker-adaptive"] = score(
-                items, predictor.probabilities_from_features(adapted), corpus=name,
-                p_female=gender_for_mode(p_female, items, "speaker-adaptive"))
+                items, np.array([[p.emotion_probabilities.get(label, 0.0) for label in config.EMOTIONS]
+                                 for p in adapted]), corpus=name,
+                p_female=(np.array([p.p_female for p in adapted]) if predictor.gender is not None else None))
         results[name] = {**facts, "modes": modes}
     return results
 

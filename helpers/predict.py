@@ -69,6 +69,10 @@ __all__ = [
     "resolve_models",
     "load_model",
     "predictions_table",
+    "MIN_SPEAKER_FILES",
+    "FEW_SPEAKER_FILES",
+    "speaker_standardised",
+    "into_model_scale",
 ]
 
 #: Files this long or longer are refused: the models saw 3 s windows, and a recording of many
@@ -81,6 +85,16 @@ GENDER_MODEL_NAME = "gender"
 #: Suffixes looked for when a folder is walked (a file named explicitly is always tried): the
 #: project's one list, ``audio.AUDIO_SUFFIXES``.
 AUDIO_SUFFIXES = audio.AUDIO_SUFFIXES
+
+#: Speaker-adaptive prediction (:meth:`Predictor.predict_speakers`) standardises each speaker's
+#: functionals over that speaker's usable files: a mean and a spread need at least two.
+MIN_SPEAKER_FILES = 2
+#: Fewer usable files than this per speaker get a caution: the standardisation assumes a
+#: speaker's files cover several emotions, and on a few it moves with whatever they happen to
+#: hold (the README measures how far, by the number of files per speaker).
+FEW_SPEAKER_FILES = 10
+#: The layer that holds a functionals model's normalisation statistics (``models.build_functionals_mlp``).
+NORMALIZATION_LAYER = "normalization"
 
 #: What to run when a model is missing (said in the messages).
 TRAIN_EMOTION = "`python run_all.py --only 01,02,03` (notebook 03_emotion.ipynb saves the emotion models)"
@@ -681,6 +695,11 @@ class Prediction:
     window_starts_s : list of float or None
     emotion_model, gender_model : str or None
         The model files that made the prediction (shipped models are marked ``(shipped)``).
+    mode : str
+        ``"single-clip"`` (the file alone) or ``"speaker-adaptive"``
+        (:meth:`Predictor.predict_speakers`: with the statistics of the speaker's other files).
+    speaker : str or None
+        Who speaks in the file, as the caller said (speaker-adaptive mode only).
     """
 
     path: str
@@ -694,6 +713,8 @@ class Prediction:
     window_starts_s: list[float] | None = None
     emotion_model: str | None = None
     gender_model: str | None = None
+    mode: str = "single-clip"
+    speaker: str | None = None
 
     @property
     def ranked(self) -> list[tuple[str, float]]:
@@ -708,14 +729,16 @@ class Prediction:
     def to_dict(self) -> dict:
         """The ``--json`` object: ``path, ok`` and ``error`` or the predictions."""
         if not self.ok:
-            return {"path": self.path, "ok": False, "error": self.error}
+            return {"path": self.path, "ok": False, "error": self.error,
+                    **({"speaker": self.speaker} if self.speaker is not None else {})}
         ranked = self.ranked
         return {"path": self.path, "ok": True, "emotion": self.emotion, "p_emotion": ranked[0][1],
                 "runner_up": ranked[1][0] if len(ranked) > 1 else None,
                 "p_runner_up": ranked[1][1] if len(ranked) > 1 else None,
                 "emotion_probabilities": self.emotion_probabilities, "gender": self.gender,
                 "p_female": self.p_female, "windows": self.windows,
-                "emotion_model": self.emotion_model, "gender_model": self.gender_model}
+                "emotion_model": self.emotion_model, "gender_model": self.gender_model,
+                "mode": self.mode, "speaker": self.speaker}
 
 
 class Predictor:
@@ -902,15 +925,26 @@ class Predictor:
         return prediction
 
     def predict_paths(self, paths: Iterable[str | os.PathLike], *,
+                      speaker_of: Callable[[Path], str] | None = None,
                       progress: Callable[[Prediction], None] | None = None) -> list[Prediction]:
-        """Predict files and every audio file below folders; failures are returned, not raised."""
+        """Predict files and every audio file below folders; failures are returned, not raised.
+
+        With ``speaker_of`` (a file's path to who speaks in it) the files are predicted in the
+        speaker-adaptive mode (:meth:`predict_speakers`); without it, each file alone.
+        """
         entries = collect_audio_files(paths)
         bad = {index: reason for index, (_, reason) in enumerate(entries) if reason}
-        good = self.predict_files([p for p, reason in entries if not reason], progress=progress)
+        usable = [p for p, reason in entries if not reason]
+        if speaker_of is None:
+            good = self.predict_files(usable, progress=progress)
+        else:
+            good = self.predict_speakers(usable, [speaker_of(p) for p in usable], progress=progress)
         results, iterator = [], iter(good)
         for index, (path, _) in enumerate(entries):
             if index in bad:
-                results.append(Prediction(path=str(path), ok=False, error=bad[index]))
+                results.append(Prediction(path=str(path), ok=False, error=bad[index],
+                                          mode="single-clip" if speaker_of is None else "speaker-adaptive",
+                                          speaker=None if speaker_of is None else speaker_of(path)))
                 if progress is not None:
                     progress(results[-1])
             else:
@@ -944,6 +978,108 @@ class Predictor:
                 results.append(prediction)
                 if progress is not None:
                     progress(prediction)
+        return results
+
+    def check_speaker_adaptive(self) -> None:
+        """Check that the emotion model can be adapted to speakers (:meth:`predict_speakers`).
+
+        Raises
+        ------
+        PredictionError
+            If it does not take functionals (a log-mel CNN, or a fusion model: they have no
+            per-feature scale to adapt).
+        """
+        if self.emotion.features == "log_mel" or self.emotion.needs_gender:
+            raise PredictionError(
+                f"speaker-adaptive prediction needs an emotion model of functionals (recipe ours or "
+                f"ours-robust, e.g. the shipped emotion_ours); {self.emotion.name} takes "
+                f"{'log-mels and a gender label' if self.emotion.needs_gender else 'log-mel windows'}")
+
+    def predict_speakers(self, paths: Sequence[str | os.PathLike], speakers: Sequence[str], *,
+                         single: Sequence[Prediction] | None = None,
+                         progress: Callable[[Prediction], None] | None = None) -> list[Prediction]:
+        """Predict files knowing who speaks in each: the speaker-adaptive mode.
+
+        Within RAVDESS and on other corpora, what a single clip loses most is each speaker's own
+        scale of the features (a voice's pitch, loudness and timbre). With several recordings of
+        a speaker that scale is measured, without labels, from the recordings themselves:
+
+        * emotion: each speaker's functionals are standardised over that speaker's usable files
+          (:func:`speaker_standardised`, each test-time speed copy on its own) and mapped into
+          the model's own training scale (:func:`into_model_scale`), so the model sees how far
+          a file lies from the speaker's average, not from the training speakers';
+        * gender: P(female) averaged over the speaker's usable files, one decision per speaker
+          (:func:`helpers.evaluation.pool_by_speaker`; standardising would remove the voice).
+
+        It assumes a speaker's files hold several emotions: on files that all hold one, the
+        standardisation moves each to the speaker's average. Files that cannot be predicted
+        fail as in :meth:`predict_files` and are left out of their speaker's statistics; the
+        files of a speaker with fewer than :data:`MIN_SPEAKER_FILES` usable ones fail too,
+        with the reason.
+
+        Parameters
+        ----------
+        paths : sequence of path [shape=(n,)]
+        speakers : sequence of str [shape=(n,)]
+            Who speaks in each file (any labels; files with the same label are one speaker).
+        single : sequence of Prediction [shape=(n,)], optional
+            :meth:`predict_files`'s predictions of the same paths, when already made.
+        progress : callable, optional
+            Called with each finished prediction.
+
+        Returns
+        -------
+        list of Prediction
+            ``mode="speaker-adaptive"`` and ``speaker`` set, in the order of ``paths``.
+
+        Raises
+        ------
+        PredictionError
+            If the emotion model does not take functionals (a log-mel CNN, or a fusion model:
+            they have no per-feature scale to adapt), or the lengths differ.
+        """
+        self.check_speaker_adaptive()
+        paths = [str(p) for p in paths]
+        speakers = [str(s) for s in speakers]
+        if len(speakers) != len(paths) or (single is not None and len(single) != len(paths)):
+            raise PredictionError(f"paths ({len(paths)}), speakers ({len(speakers)}) and single "
+                                  f"({'-' if single is None else len(single)}) must have one entry per file")
+        single = list(single) if single is not None else self.predict_files(paths)
+        usable = [i for i, p in enumerate(single) if p.ok]
+        counts = pd.Series([speakers[i] for i in usable], dtype=object).value_counts().to_dict()
+        rows = [i for i in usable if counts[speakers[i]] >= MIN_SPEAKER_FILES]
+        adapted: dict[int, Prediction] = {}
+        if rows:
+            who = np.array([speakers[i] for i in rows], dtype=object)
+            # Through the functionals cache, which predict_files filled: (n, copies, features).
+            x = np.stack([self._functionals(paths[i], self.emotion, {}) for i in rows])
+            z = speaker_standardised(x[:, 0] if x.shape[1] == 1 else x, who)
+            probabilities = self.probabilities_from_features(into_model_scale(self.emotion.model, z))
+            p_female = [None] * len(rows)
+            if self.gender is not None:
+                from helpers import evaluation
+
+                p_female = evaluation.pool_by_speaker(
+                    np.array([single[i].p_female for i in rows], dtype=np.float64), who).tolist()
+            for k, i in enumerate(rows):
+                prediction = self._prediction(paths[i], probabilities[k], p_female[k], starts=[0.0])
+                adapted[i] = dataclasses.replace(prediction, windows=single[i].windows,
+                                                 window_starts_s=single[i].window_starts_s)
+        results = []
+        for i, path in enumerate(paths):
+            if i in adapted:
+                prediction = adapted[i]
+            elif single[i].ok:
+                n = counts[speakers[i]]
+                prediction = Prediction(
+                    path=path, ok=False,
+                    error=f"speaker {speakers[i]!r} has {n} usable file{'s' * (n != 1)}; speaker-adaptive "
+                          f"prediction needs at least {MIN_SPEAKER_FILES} (a mean and a spread of the speaker's files)")
+            else:
+                prediction = single[i]
+            results.append(dataclasses.replace(prediction, mode="speaker-adaptive", speaker=speakers[i]))
+            if progress is not None:
+                progress(results[-1])
         return results
 
     # -- internals ------------------------------------------------------------------------------
@@ -1038,6 +1174,55 @@ class Predictor:
             path=path, ok=True, emotion=max(named, key=named.get), emotion_probabilities=named,
             gender=gender, p_female=p_female, windows=len(starts), window_starts_s=list(starts),
             emotion_model=self.emotion.name, gender_model=self.gender.name if self.gender else None)
+
+
+def speaker_standardised(x: np.ndarray, speakers: Sequence) -> np.ndarray:
+    """Functionals standardised over each speaker's own rows (the speaker-adaptive mode).
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, n_features) or (n, n_copies, n_features)]
+        With test-time speed copies, each copy is standardised on its own.
+    speakers : sequence [shape=(n,)]
+        Who speaks in each row.
+
+    Returns
+    -------
+    np.ndarray [same shape as ``x``, dtype=float32]
+
+    Raises
+    ------
+    helpers.functionals.FunctionalsError
+        If ``x`` has another shape, or ``speakers`` another length.
+    """
+    from helpers import functionals
+
+    x = np.asarray(x)
+    if x.ndim == 3:
+        return np.stack([speaker_standardised(x[:, k], speakers) for k in range(x.shape[1])], axis=1)
+    return functionals.per_speaker_standardise(x, np.asarray(speakers))
+
+
+def into_model_scale(model, z: np.ndarray) -> np.ndarray:
+    """Standardised values mapped into a single-clip model's input scale: ``mean + std * z``.
+
+    The model's normalisation layer (:data:`NORMALIZATION_LAYER`) then hands the model ``z``
+    itself: a speaker's standardised functionals reach a model trained on single clips as if
+    the speaker had the training speakers' average scale.
+
+    Raises
+    ------
+    PredictionError
+        If the model has no per-feature normalisation layer.
+    """
+    try:
+        layer = model.get_layer(NORMALIZATION_LAYER)
+    except ValueError:
+        raise PredictionError(f"model {model.name!r} has no {NORMALIZATION_LAYER!r} layer: "
+                              f"speaker-adaptive prediction needs a functionals model") from None
+    mean = np.asarray(layer.mean, dtype=np.float64).reshape(-1)
+    std = np.sqrt(np.asarray(layer.variance, dtype=np.float64).reshape(-1))
+    return (mean + std * np.asarray(z, dtype=np.float64)).astype(np.float32)
 
 
 def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLike], x: np.ndarray, *,

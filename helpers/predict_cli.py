@@ -7,12 +7,19 @@ finding, loading and predicting. ``python -m helpers.predict`` (the documented f
     python -m helpers.predict FILE_OR_FOLDER... [--json] [--emotion-model NAME_OR_PATH]
                               [--gender-model NAME_OR_PATH | --no-gender] [--models-dir DIR]
                               [--max-duration SECONDS] [--hop SECONDS] [--calm-as-neutral]
+                              [--speakers one|folder|LIST.csv]
 
 A folder is walked recursively for audio files. The default output is a table; ``--json``
 prints a list with one object per file (``path``, ``ok``, and either ``error`` or
-``emotion``, ``emotion_probabilities``, ``gender``, ``p_female``, ``windows``). The exit
-status is 0 when every file was predicted, 1 when at least one failed (the others are still
-predicted), 2 for a usage error or when no model is found or a model cannot be loaded.
+``emotion``, ``emotion_probabilities``, ``gender``, ``p_female``, ``windows``, ``mode``,
+``speaker``). The exit status is 0 when every file was predicted, 1 when at least one failed
+(the others are still predicted), 2 for a usage error or when no model is found or a model
+cannot be loaded.
+
+``--speakers`` says who speaks in which file and predicts in the speaker-adaptive mode
+(:meth:`helpers.predict.Predictor.predict_speakers`): ``one`` (every file is one speaker),
+``folder`` (each folder holds one speaker's files) or a CSV file with the columns ``path`` and
+``speaker`` (paths absolute or relative to the CSV's folder).
 """
 
 from __future__ import annotations
@@ -21,18 +28,77 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
 
 from helpers import config, predict
 from helpers.errors import ProjectError
 
-__all__ = ["format_table", "main"]
+__all__ = ["format_table", "main", "speaker_lookup"]
+
+#: The ``--speakers`` values that are not a CSV file.
+SPEAKER_MODES = ("one", "folder")
+
+
+def speaker_lookup(spec: str, files: Sequence[Path]) -> Callable[[Path], str]:
+    """Who speaks in each file, from ``--speakers``: ``one``, ``folder`` or a CSV file.
+
+    Parameters
+    ----------
+    spec : str
+        ``"one"`` (every file is one speaker), ``"folder"`` (a file's folder is its speaker) or
+        the path of a CSV file with the columns ``path`` and ``speaker`` (a path absolute or
+        relative to the CSV's folder).
+    files : sequence of Path
+        The files to be predicted: each must have a speaker.
+
+    Returns
+    -------
+    callable
+        A file's path to its speaker.
+
+    Raises
+    ------
+    helpers.predict.PredictionError
+        If ``spec`` is neither a mode nor a readable CSV with those columns, or a file is not
+        in the CSV (the message names up to five).
+    """
+    if spec == "one":
+        return lambda path: "one"
+    if spec == "folder":
+        return lambda path: str(Path(path).resolve().parent)
+    table_path = Path(spec).expanduser()
+    if not table_path.is_file():
+        raise predict.PredictionError(f"--speakers {spec!r} must be one of {', '.join(SPEAKER_MODES)} "
+                                      f"or a CSV file with the columns path and speaker (no such file)")
+    try:
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise predict.PredictionError(f"--speakers {str(table_path)!r} is not a readable CSV file: {error}") from None
+    missing = {"path", "speaker"} - set(table.columns)
+    if missing:
+        raise predict.PredictionError(f"--speakers {str(table_path)!r} has the columns {list(table.columns)}; "
+                                      f"expected path and speaker")
+    blank = table[(table["path"].str.strip() == "") | (table["speaker"].str.strip() == "")]
+    if len(blank):
+        raise predict.PredictionError(f"--speakers {str(table_path)!r}: row {int(blank.index[0]) + 2} has an "
+                                      f"empty path or speaker")
+    speakers = {(table_path.parent / Path(path).expanduser()).resolve(): speaker.strip()
+                for path, speaker in zip(table["path"], table["speaker"])}
+    unlisted = [str(f) for f in files if Path(f).resolve() not in speakers]
+    if unlisted:
+        raise predict.PredictionError(f"--speakers {str(table_path)!r} does not list {len(unlisted)} of the "
+                                      f"files: {', '.join(unlisted[:5])}")
+    return lambda path: speakers[Path(path).resolve()]
 
 
 def format_table(predictions: Sequence[predict.Prediction], *, gender_available: bool = True) -> str:
     """The command's readable table: one line per file, failures with their reason."""
     lines = []
-    header = ["file", "emotion", "p", "runner-up", "gender", "p_female", "windows"]
+    adaptive = any(p.mode == "speaker-adaptive" for p in predictions)
+    header = ["file", "emotion", "p", "runner-up", "gender", "p_female", "windows"] + ["speaker"] * adaptive
     rows = []
     for p in predictions:
         if not p.ok:
@@ -42,7 +108,7 @@ def format_table(predictions: Sequence[predict.Prediction], *, gender_available:
         runner = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else ""
         rows.append([p.path, p.emotion, f"{ranked[0][1]:.2f}", runner,
                      p.gender or "-", "-" if p.p_female is None else f"{p.p_female:.2f}",
-                     str(p.windows)])
+                     str(p.windows)] + [str(p.speaker)] * adaptive)
     width = max([len(header[0])] + [len(r[0]) for r in rows])
     widths = [width] + [max([len(header[i])] + [len(r[i]) for r in rows if len(r) > 2])
                         for i in range(1, len(header))]
@@ -55,7 +121,22 @@ def format_table(predictions: Sequence[predict.Prediction], *, gender_available:
                  f"{len(predictions) - n_failed} predicted, {n_failed} failed")
     if not gender_available:
         lines.append("gender is not predicted (--no-gender)")
+    if adaptive:
+        lines.extend(speaker_notes(predictions))
     return "\n".join(lines)
+
+
+def speaker_notes(predictions: Sequence[predict.Prediction]) -> list[str]:
+    """What the speaker-adaptive mode did, and a caution for speakers with few usable files."""
+    counts = pd.Series([p.speaker for p in predictions if p.ok], dtype=object).value_counts()
+    notes = [f"speaker-adaptive: {len(counts)} speaker{'s' * (len(counts) != 1)}; emotion from each "
+             f"speaker's functionals standardised over that speaker's files, gender one decision per speaker"]
+    few = counts[counts < predict.FEW_SPEAKER_FILES]
+    if len(few):
+        notes.append(f"caution: {', '.join(f'{speaker!r} ({n})' for speaker, n in few.items())} "
+                     f"{'has' if len(few) == 1 else 'have'} fewer than {predict.FEW_SPEAKER_FILES} usable files: "
+                     f"the statistics assume a speaker's files hold several emotions")
+    return notes
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -82,6 +163,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"refuse files longer than this (default {predict.MAX_DURATION_S:g}; 0 for no limit)")
     parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
                         help="seconds between analysis windows of a long file (default: one window)")
+    parser.add_argument("--speakers", metavar="one|folder|LIST.csv",
+                        help="predict with each speaker's own statistics (speaker-adaptive; needs an "
+                             "emotion model of functionals, e.g. the shipped one, and at least "
+                             f"{predict.MIN_SPEAKER_FILES} files per speaker, better {predict.FEW_SPEAKER_FILES} "
+                             "or more of several emotions): one (all files one speaker), folder (one "
+                             "speaker per folder) or a CSV with the columns path and speaker")
     args = parser.parse_args(argv)
     if args.max_duration < 0:
         parser.error(f"--max-duration {args.max_duration} must be >= 0")
@@ -108,17 +195,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.emotion_model, args.gender_model, use_gender=not args.no_gender,
             models_dir=args.models_dir)
         entries = predict.collect_audio_files(args.paths)
+        speaker_of = (speaker_lookup(args.speakers, [p for p, _ in entries])
+                      if args.speakers is not None else None)
         predictor = None
         if any(reason is None for _, reason in entries):
             predictor = predict.Predictor.from_files(emotion_path, gender_path, hop_s=args.hop,
                                                      max_duration_s=max_duration,
                                                      calm_as_neutral=args.calm_as_neutral)
+            if speaker_of is not None:
+                predictor.check_speaker_adaptive()  # before any file is predicted
             print(predictor.describe(), file=info, flush=True)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if predictor is not None:
-        predictions = predictor.predict_paths(args.paths)
+        predictions = predictor.predict_paths(args.paths, speaker_of=speaker_of)
     else:
         predictions = [predict.Prediction(path=str(p), ok=False, error=reason) for p, reason in entries]
     if args.json:

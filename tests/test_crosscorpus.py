@@ -87,9 +87,9 @@ def test_scores_count_calm_as_neutral_and_leave_out_classes_the_corpus_lacks():
 def test_speaker_standardisation_uses_each_speakers_own_clips_and_each_copy_alone():
     items = pd.DataFrame({"actor": ["a", "a", "b", "b"]})
     x = np.array([[1.0, 10.0], [3.0, 30.0], [100.0, 0.0], [300.0, 2.0]])
-    z = crosscorpus.speaker_standardised(x, items)
+    z = predict.speaker_standardised(x, items["actor"])
     np.testing.assert_allclose(z, [[-1, -1], [1, 1], [-1, -1], [1, 1]])
-    stacked = crosscorpus.speaker_standardised(np.stack([x, 2 * x + 5], axis=1), items)
+    stacked = predict.speaker_standardised(np.stack([x, 2 * x + 5], axis=1), items["actor"])
     np.testing.assert_allclose(stacked[:, 1], z, atol=1e-6)
 
 

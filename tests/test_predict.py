@@ -23,7 +23,7 @@ from helpers.errors import AudioError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FEATURES = config.FEATURES
 JSON_OK_KEYS = {"path", "ok", "emotion", "p_emotion", "runner_up", "p_runner_up", "emotion_probabilities",
-                "gender", "p_female", "windows", "emotion_model", "gender_model"}
+                "gender", "p_female", "windows", "emotion_model", "gender_model", "mode", "speaker"}
 
 
 def truncate(path: Path, fraction: float = 0.5) -> Path:
@@ -455,6 +455,18 @@ def test_a_gender_model_given_as_emotion_model_is_refused(models_dir, tmp_path, 
     status, _, err = run_command(capsys, clip, "--emotion-model", models_dir / "gender.keras")
 
     assert status == 2 and "task='gender', expected a emotion model" in err
+
+
+def test_speakers_with_a_log_mel_emotion_model_is_refused_before_any_file_is_predicted(models_dir, tmp_path, capsys):
+    clips = [write_clip(tmp_path / f"clip{k}.wav", duration_s=3.5) for k in range(2)]
+
+    status, out, err = run_command(capsys, *clips, "--speakers", "one", "--models-dir", models_dir)
+
+    assert status == 2 and "file" not in out.split()
+    assert ("speaker-adaptive prediction needs an emotion model of functionals (recipe ours or ours-robust, "
+            "e.g. the shipped emotion_ours); emotion_clean_speaker-independent.keras takes log-mel windows") in err
+    with pytest.raises(predict.PredictionError, match="needs an emotion model of functionals"):
+        predict.Predictor.load(models_dir=models_dir).predict_speakers(clips, ["a", "a"])
 
 
 def test_no_gender_predicts_emotion_only(emotion_only_dir, tmp_path, capsys):

@@ -13,6 +13,7 @@ joining the group: it runs beside the chain instead of after it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -78,13 +79,22 @@ class SmokeRun:
         if pending:
             params = smoke_params(pending)
             self._withdraw("failed.json")  # an earlier attempt's failure is not this one's
-            self._announce("claim.json", {"pid": os.getpid(), "through": pending[-1]})
+            # The claim's lock is held until the run has published or failed: a waiter that
+            # can take it knows the claimant is gone (a zombie or a reused pid would still
+            # look alive to os.kill), and the kernel releases it however the process ends.
+            lock = self._hold_claim_lock()
             try:
-                result = self.run_all("--only", ",".join(pending), *params)
-                self._publish(pending[-1])
-            except BaseException as error:
-                self._announce("failed.json", {"pid": os.getpid(), "error": str(error)[-3000:]})
-                raise
+                self._announce("claim.json", {"pid": os.getpid(), "through": pending[-1],
+                                              "lock": lock.name if lock else None})
+                try:
+                    result = self.run_all("--only", ",".join(pending), *params)
+                    self._publish(pending[-1])
+                except BaseException as error:
+                    self._announce("failed.json", {"pid": os.getpid(), "error": str(error)[-3000:]})
+                    raise
+            finally:
+                if lock is not None:
+                    lock.close()
             for current in pending:
                 self.done[current] = result
         return self.done[number]
@@ -93,6 +103,15 @@ class SmokeRun:
         """This run's tables and folders, read from its outputs."""
         return ChainTables(tables=read_tables(self.outputs / "tables"), outputs=self.outputs,
                            standin=self.standin)
+
+    def _hold_claim_lock(self):
+        """This process's claim lock file, open and exclusively locked (None without a shared folder)."""
+        if self.shared is None:
+            return None
+        self.shared.mkdir(parents=True, exist_ok=True)
+        lock = open(self.shared / f"claim-{os.getpid()}.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return lock
 
     def _withdraw(self, name: str) -> None:
         if self.shared is not None:
@@ -171,21 +190,26 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def _claimant_running(claim: dict) -> bool:
+    """Whether the process that wrote ``claim`` still holds its claim lock (it is running the chain)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(claim["lock"], os.O_RDONLY)
+    except (FileNotFoundError, KeyError, TypeError):
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)  # also drops the shared lock, if it was taken
+    return False
 
 
 def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTables:
     """The tables of the session's smoke run through notebook ``through``.
 
     Where another worker runs the chain (it claimed it, through this notebook or a later one, and
-    is alive), wait for its published tables; otherwise run the chain here, as the ``smoke_run``
+    still holds its claim's lock), wait for its published tables; otherwise run the chain here, as the ``smoke_run``
     fixture (chain tests that this worker gets later reuse it). Never waits on itself: a chain
     this process claimed has finished before any other test of it runs.
     """
@@ -201,7 +225,10 @@ def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTa
             pytest.fail(f"the session's smoke run failed in {where}:\n{failed['error']}")
         claim = _read(shared / "claim.json")
         if (not claim or claim["through"] < through or claim["pid"] == os.getpid()
-                or not _alive(claim["pid"])):
+                or not _claimant_running(claim)):
+            done = _read(shared / "done.json")  # it may have published just before letting go
+            if done and done["through"] >= through:
+                break
             run = request.getfixturevalue("smoke_run")
             run.ensure(through)
             return run.own_tables()

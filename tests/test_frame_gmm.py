@@ -230,7 +230,8 @@ def test_ours_robust_trains_caches_and_reloads_with_its_floor_and_map_adaptation
     # One Gaussian (see test_the_map_adapted_model_scores_with_one_background_and_two_sets_of_means),
     # and no mean normalisation: the tiny voices differ only in their mean band.
     robust = recipes.get_recipe("gender", "ours-robust", n_components=1, n_cepstra=6, range_db=50.0,
-                                mean_normalise=False, low_bands=8, low_cepstra=4).for_profile(config.get_profile("quick"))
+                                mean_normalise=False, fuse_unnormalised=False, low_bands=8,
+                                low_cepstra=4).for_profile(config.get_profile("quick"))
     first = training.train_recipe(robust, x, y, split, seed=1, data_key="tiny", cache_folder=tmp_path)
     layer = first.model.get_layer("frame_gmm")
     assert (layer.range_db, layer.relevance) == (50.0, recipes.OURS_ROBUST_GENDER_HYPERPARAMETERS["relevance"])
@@ -246,6 +247,41 @@ def test_ours_robust_trains_caches_and_reloads_with_its_floor_and_map_adaptation
     for change in ({"range_db": 70.0}, {"relevance": 16.0}, {"low_cepstra": 3}):
         assert not training.train_recipe(robust.with_hyperparameters(**change), x, y, split, seed=1,
                                          data_key="tiny", cache_folder=tmp_path).cached
+
+
+def test_the_fused_model_scores_the_mean_of_the_normalised_and_unnormalised_ratios(tmp_path):
+    items = make_items()
+    x = make_logmels(items)
+    x[1::2, :, 4:24] += np.linspace(-6.0, 6.0, SHAPE[0])[:, np.newaxis]  # a tilt: normalised away
+    female = (items["gender"] == "female").to_numpy().astype(int)
+    options = {"n_components": 2, "n_cepstra": 6, "floor_db": 20.0, "range_db": 50.0, "relevance": 4.0}
+    fused = frame_gmm.build_frame_gmm(SHAPE, mean_normalise=True, fuse_unnormalised=True, **options)
+    history = frame_gmm.fit_frame_gmm(fused, x, female, seed=3)
+    # Each path is the single model it would be on its own (same frames, same seed).
+    singles = {}
+    for normalise in (True, False):
+        singles[normalise] = frame_gmm.build_frame_gmm(SHAPE, mean_normalise=normalise, **options)
+        frame_gmm.fit_frame_gmm(singles[normalise], x, female, seed=3)
+    for name, normalise in (("frame_gmm", True), ("frame_gmm_unnormalised", False)):
+        layer = fused.get_layer(name)
+        assert layer.mean_normalise is normalise
+        for got, expected in zip(layer.get_weights(), singles[normalise].get_layer("frame_gmm").get_weights()):
+            np.testing.assert_array_equal(got, expected)
+
+    def logit(model):
+        p = model.predict(x, verbose=0)[:, 0].astype(np.float64)
+        return np.clip(np.log(p) - np.log1p(-p), -10, 10)
+
+    np.testing.assert_allclose(logit(fused), np.clip((logit(singles[True]) + logit(singles[False])) / 2, -10, 10),
+                               atol=2e-3)
+    assert not np.allclose(logit(singles[True]), logit(singles[False]), atol=0.1)  # two different views
+    assert np.isfinite(history["loss"][0]) and history["em_iterations"][0] >= 1
+    # Saved and loaded as one model.
+    path = tmp_path / "fused.keras"
+    fused.save(path)
+    np.testing.assert_allclose(logit(training.keras.models.load_model(path)), logit(fused), atol=1e-6)
+    with pytest.raises(ConfigError, match="fuse_unnormalised=True needs mean_normalise=True"):
+        frame_gmm.build_frame_gmm(SHAPE, fuse_unnormalised=True, **options)
 
 
 def test_the_fit_refuses_what_it_cannot_fit():

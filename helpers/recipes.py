@@ -619,6 +619,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
         variants["every frame of the window, not only speech"] = recipe.with_hyperparameters(floor_db=200.0)
         if recipe.channel_copies:
             variants["clean windows only, no response copies"] = recipe.replace(channel_copies=0)
+        if recipe.params.get("fuse_unnormalised"):
+            variants["mean-normalised frames alone"] = recipe.with_hyperparameters(fuse_unnormalised=False)
         return variants
     if recipe.test_time_speeds:
         variants["without test-time speed averaging"] = recipe.replace(test_time_speeds=())

@@ -323,6 +323,12 @@ def test_the_recipes_ours_and_ours_robust_are_frame_gmms_and_only_ours_robust_me
     assert ours.for_profile(config.get_profile("smoke")).channel_copies == 0
     assert ours.for_profile(config.get_profile("full")).channel_copies == recipes.OURS_GENDER_RESPONSE_COPIES
     assert all(v.solver == "gmm" for v in variants.values())
+    robust_variants = recipes.ablation(robust)
+    assert list(robust_variants) == ["full recipe", "32 Gaussians per gender, not 64",
+                                     "every frame of the window, not only speech",
+                                     "mean-normalised frames alone"]
+    assert robust_variants["mean-normalised frames alone"].params["fuse_unnormalised"] is False
+    assert robust.params["fuse_unnormalised"] is True and robust.params["mean_normalise"] is True
 
 
 def test_recipe_features_gives_a_log_mel_recipe_each_files_training_window(tmp_path):

@@ -381,6 +381,11 @@ def model_card(results: dict, sizes: dict[str, int]) -> str:
                           f"{gender_settings['low_bands']} bands alone (centred up to "
                           f"{band_hz[gender_settings['low_bands'] - 1]:.0f} Hz, where a voice's "
                           f"harmonics, its pitch, show)")
+    fused_text = ""
+    if gender_settings.get("fuse_unnormalised"):
+        fused_text = (", averaged with that of a second background mixture, MAP-adapted the same "
+                      "way, over the same frames without the mean subtracted (the mean of a short "
+                      "window's cepstra depends on its words; each view covers the other's weakness)")
     fold_rows = [["test actors", "emotion UAR", "emotion accuracy", "gender accuracy"]]
     for e, g in zip(emotion["folds"], gender_numbers["folds"]):
         fold_rows.append([", ".join(map(str, e["test_actors"])), f"{e['uar']:.3f}", f"{e['accuracy']:.3f}",
@@ -426,14 +431,16 @@ Both follow the recipe `{SHIPPED_RECIPE}` (`helpers/recipes.py`), made for other
   colouring (the same dB added to a band in every frame) and its gain change nothing. One
   background mixture of {gender_settings['n_components']} diagonal Gaussians is fitted by EM to both genders'
   frames, and its means are MAP-adapted to each gender's (relevance {gender_settings['relevance']:g}); P(female)
-  is the logistic function of the mean frame log-likelihood ratio (`helpers/frame_gmm.py`, one
+  is the logistic function of the mean frame log-likelihood ratio{fused_text} (`helpers/frame_gmm.py`, one
   Keras model).
 - **`emotion_ours`**: 8 emotions (neutral, calm, happy, sad, angry, fearful, disgust,
   surprised); also trained on copies of every clip played at 0.9x and 1.1x speed, and it
   averages its probabilities over the clip played at 1, 0.9 and 1.1x speed.
 - **`gender_ours`**: P(female), one sigmoid output.
 - Both work on **one clip at a time** (no enrollment audio of the speaker), at any sample rate,
-  from any format libsndfile reads.
+  from any format libsndfile reads; given several recordings of each speaker,
+  `python -m helpers.predict --speakers one|folder|LIST.csv` uses each speaker's own statistics
+  (speaker-adaptive; see the README).
 
 ## Training data
 The speech subset of RAVDESS: {results['n_clips']} clips of 24 professional North-American

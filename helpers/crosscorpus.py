@@ -19,7 +19,8 @@ hold. Two modes, as within RAVDESS (:data:`helpers.recipes.MODES`):
 
 Gender is never standardised per speaker (that removes what tells voices apart, gender
 included): its speaker-adaptive accuracy averages the single-clip P(female) over each test
-speaker's clips (:func:`gender_for_mode`), one decision per speaker from unlabelled audio.
+speaker's clips (:func:`gender_for_mode`; :meth:`helpers.predict.Predictor.predict_speakers` for
+the shipped models), one decision per speaker from unlabelled audio.
 
 The benchmark (``python -m benchmarks.crosscorpus``) and notebook 06 call these functions.
 """
@@ -218,11 +219,11 @@ def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
         items, facts = load_test_corpus(name, root)
         say(f"{name}: {facts['n_clips']} clips of {facts['n_speakers']} speakers "
             f"({facts['skipped']} skipped, dropped {facts['dropped'] or 'none'})")
-        x = None
-        if predictor.emotion.features != "log_mel":
+        functionals_model = predictor.emotion.features != "log_mel"
+        if functionals_model:
             # Extract every file's functionals in parallel through the cache first: prediction
             # then reads them from there, file by file.
-            x = predictor.features_for(items, None)
+            predictor.features_for(items, None)
             if predictor.gender is not None and predictor.gender.features != "log_mel":
                 functionals.extract_for_items(items, feature_set=predictor.gender.features,
                                               **predictor.gender.signal_options)
@@ -230,25 +231,33 @@ def evaluate_predictor(predictor, corpora: Mapping[str, str | os.PathLike], *,
         failed = [p.message for p in predictions if not p.ok]
         if failed:
             raise CrossCorpusError(f"{len(failed)} {name} files could not be predicted: {'; '.join(failed[:3])}")
-        probabilities = np.array([[p.emotion_probabilities.get(label, 0.0) for label in config.EMOTIONS]
-                                  for p in predictions])
+        probabilities = _probabilities(predictions)
         p_female = (np.array([p.p_female for p in predictions]) if predictor.gender is not None else None)
         modes = {"single-clip": score(items, probabilities, corpus=name, p_female=p_female),
                  "speaker-adaptive": None}
-        if x is not None:
+        if functionals_model:
             # What `python -m helpers.predict --speakers` runs, with the corpus's speakers.
             adapted = predictor.predict_speakers(items["path"].tolist(), items["actor"].tolist(),
                                                  single=predictions)
-            failed = [p.message for p in adapted if not p.ok]
-            if failed:
-                raise CrossCorpusError(f"{len(failed)} {name} files could not be predicted speaker-adaptively: "
-                                       f"{'; '.join(failed[:3])}")
-            modes["speaker-adaptive"] = score(
-                items, np.array([[p.emotion_probabilities.get(label, 0.0) for label in config.EMOTIONS]
-                                 for p in adapted]), corpus=name,
-                p_female=(np.array([p.p_female for p in adapted]) if predictor.gender is not None else None))
+            kept = np.array([p.ok for p in adapted])
+            if not kept.all():
+                # A speaker with a single clip has no statistics of its own: scored single clip only.
+                say(f"{name}: speaker-adaptive scores leave out {int((~kept).sum())} clips: "
+                    f"{next(p.error for p in adapted if not p.ok)}")
+            adapted = [p for p in adapted if p.ok]
+            if adapted:
+                modes["speaker-adaptive"] = score(
+                    items[kept].reset_index(drop=True), _probabilities(adapted), corpus=name,
+                    p_female=(np.array([p.p_female for p in adapted]) if predictor.gender is not None else None))
         results[name] = {**facts, "modes": modes}
     return results
+
+
+def _probabilities(predictions) -> np.ndarray:
+    """Each prediction's probabilities in ``config.EMOTIONS`` order ``[shape=(n, 8)]`` (calm 0
+    where the predictor reports it as neutral)."""
+    return np.array([[p.emotion_probabilities.get(label, 0.0) for label in config.EMOTIONS]
+                     for p in predictions])
 
 
 def summary_table(results: Mapping[str, dict]) -> pd.DataFrame:

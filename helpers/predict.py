@@ -729,8 +729,8 @@ class Prediction:
     def to_dict(self) -> dict:
         """The ``--json`` object: ``path, ok`` and ``error`` or the predictions."""
         if not self.ok:
-            return {"path": self.path, "ok": False, "error": self.error,
-                    **({"speaker": self.speaker} if self.speaker is not None else {})}
+            return {"path": self.path, "ok": False, "error": self.error, "mode": self.mode,
+                    "speaker": self.speaker}
         ranked = self.ranked
         return {"path": self.path, "ok": True, "emotion": self.emotion, "p_emotion": ranked[0][1],
                 "runner_up": ranked[1][0] if len(ranked) > 1 else None,
@@ -987,13 +987,19 @@ class Predictor:
         ------
         PredictionError
             If it does not take functionals (a log-mel CNN, or a fusion model: they have no
-            per-feature scale to adapt).
+            per-feature scale to adapt), or holds its scale in no normalisation layer.
         """
         if self.emotion.features == "log_mel" or self.emotion.needs_gender:
             raise PredictionError(
                 f"speaker-adaptive prediction needs an emotion model of functionals (recipe ours or "
                 f"ours-robust, e.g. the shipped emotion_ours); {self.emotion.name} takes "
                 f"{'log-mels and a gender label' if self.emotion.needs_gender else 'log-mel windows'}")
+        try:
+            self.emotion.model.get_layer(NORMALIZATION_LAYER)
+        except ValueError:
+            raise PredictionError(f"speaker-adaptive prediction maps a speaker's standardised functionals "
+                                  f"into the model's own scale, and {self.emotion.name} has no "
+                                  f"{NORMALIZATION_LAYER!r} layer that holds it") from None
 
     def predict_speakers(self, paths: Sequence[str | os.PathLike], speakers: Sequence[str], *,
                          single: Sequence[Prediction] | None = None,
@@ -1045,7 +1051,17 @@ class Predictor:
             raise PredictionError(f"paths ({len(paths)}), speakers ({len(speakers)}) and single "
                                   f"({'-' if single is None else len(single)}) must have one entry per file")
         single = list(single) if single is not None else self.predict_files(paths)
-        usable = [i for i, p in enumerate(single) if p.ok]
+        # A file given twice (a folder and a file in it) counts once in its speaker's statistics
+        # and gets the same prediction both times; with two speakers it is refused.
+        first: dict[str, int] = {}
+        for i, path in enumerate(paths):
+            first.setdefault(os.path.abspath(path), i)
+        twice = {i: first[os.path.abspath(path)] for i, path in enumerate(paths) if first[os.path.abspath(path)] != i}
+        clash = [i for i, j in twice.items() if speakers[i] != speakers[j]]
+        if clash:
+            raise PredictionError(f"{paths[clash[0]]} is given twice, as speaker {speakers[twice[clash[0]]]!r} "
+                                  f"and as {speakers[clash[0]]!r}")
+        usable = [i for i, p in enumerate(single) if p.ok and i not in twice]
         counts = pd.Series([speakers[i] for i in usable], dtype=object).value_counts().to_dict()
         rows = [i for i in usable if counts[speakers[i]] >= MIN_SPEAKER_FILES]
         adapted: dict[int, Prediction] = {}
@@ -1065,16 +1081,21 @@ class Predictor:
                 prediction = self._prediction(paths[i], probabilities[k], p_female[k], starts=[0.0])
                 adapted[i] = dataclasses.replace(prediction, windows=single[i].windows,
                                                  window_starts_s=single[i].window_starts_s)
+        for i, j in twice.items():
+            if j in adapted:
+                adapted[i] = dataclasses.replace(adapted[j], path=paths[i])
         results = []
         for i, path in enumerate(paths):
             if i in adapted:
                 prediction = adapted[i]
-            elif single[i].ok:
+            elif single[i].ok and i not in twice:
                 n = counts[speakers[i]]
                 prediction = Prediction(
                     path=path, ok=False,
                     error=f"speaker {speakers[i]!r} has {n} usable file{'s' * (n != 1)}; speaker-adaptive "
                           f"prediction needs at least {MIN_SPEAKER_FILES} (a mean and a spread of the speaker's files)")
+            elif i in twice and single[i].ok:
+                prediction = dataclasses.replace(results[twice[i]], path=paths[i])
             else:
                 prediction = single[i]
             results.append(dataclasses.replace(prediction, mode="speaker-adaptive", speaker=speakers[i]))

@@ -52,7 +52,8 @@ def speaker_lookup(spec: str, files: Sequence[Path]) -> Callable[[Path], str]:
         the path of a CSV file with the columns ``path`` and ``speaker`` (a path absolute or
         relative to the CSV's folder).
     files : sequence of Path
-        The files to be predicted: each must have a speaker.
+        The usable files to be predicted: each must have a speaker (a file the CSV does not
+        list gets None).
 
     Returns
     -------
@@ -62,19 +63,20 @@ def speaker_lookup(spec: str, files: Sequence[Path]) -> Callable[[Path], str]:
     Raises
     ------
     helpers.predict.PredictionError
-        If ``spec`` is neither a mode nor a readable CSV with those columns, or a file is not
-        in the CSV (the message names up to five).
+        If ``spec`` is neither a mode nor a readable CSV with those columns, a row gives a file
+        a second speaker, or one of ``files`` is not in the CSV (the message names up to five).
     """
     if spec == "one":
         return lambda path: "one"
     if spec == "folder":
-        return lambda path: str(Path(path).resolve().parent)
+        # The folder the path names (not where a link points: annexed files live elsewhere).
+        return lambda path: os.path.dirname(os.path.abspath(path))
     table_path = Path(spec).expanduser()
     if not table_path.is_file():
         raise predict.PredictionError(f"--speakers {spec!r} must be one of {', '.join(SPEAKER_MODES)} "
                                       f"or a CSV file with the columns path and speaker (no such file)")
     try:
-        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise predict.PredictionError(f"--speakers {str(table_path)!r} is not a readable CSV file: {error}") from None
     missing = {"path", "speaker"} - set(table.columns)
@@ -85,13 +87,18 @@ def speaker_lookup(spec: str, files: Sequence[Path]) -> Callable[[Path], str]:
     if len(blank):
         raise predict.PredictionError(f"--speakers {str(table_path)!r}: row {int(blank.index[0]) + 2} has an "
                                       f"empty path or speaker")
-    speakers = {(table_path.parent / Path(path).expanduser()).resolve(): speaker.strip()
-                for path, speaker in zip(table["path"], table["speaker"])}
+    speakers: dict[Path, str] = {}
+    for row, (path, speaker) in enumerate(zip(table["path"], table["speaker"]), start=2):
+        key = (table_path.parent / Path(path.strip()).expanduser()).resolve()
+        if speakers.get(key, speaker.strip()) != speaker.strip():
+            raise predict.PredictionError(f"--speakers {str(table_path)!r}: row {row} gives {path} the speaker "
+                                          f"{speaker.strip()!r}, an earlier row {speakers[key]!r}")
+        speakers[key] = speaker.strip()
     unlisted = [str(f) for f in files if Path(f).resolve() not in speakers]
     if unlisted:
         raise predict.PredictionError(f"--speakers {str(table_path)!r} does not list {len(unlisted)} of the "
                                       f"files: {', '.join(unlisted[:5])}")
-    return lambda path: speakers[Path(path).resolve()]
+    return lambda path: speakers.get(Path(path).resolve())
 
 
 def format_table(predictions: Sequence[predict.Prediction], *, gender_available: bool = True) -> str:
@@ -195,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.emotion_model, args.gender_model, use_gender=not args.no_gender,
             models_dir=args.models_dir)
         entries = predict.collect_audio_files(args.paths)
-        speaker_of = (speaker_lookup(args.speakers, [p for p, _ in entries])
+        speaker_of = (speaker_lookup(args.speakers, [p for p, reason in entries if reason is None])
                       if args.speakers is not None else None)
         predictor = None
         if any(reason is None for _, reason in entries):

@@ -226,9 +226,12 @@ def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTa
         claim = _read(shared / "claim.json")
         if (not claim or claim["through"] < through or claim["pid"] == os.getpid()
                 or not _claimant_running(claim)):
-            done = _read(shared / "done.json")  # it may have published just before letting go
+            # It may have published, or failed, just before letting go.
+            done, failed = _read(shared / "done.json"), _read(shared / "failed.json")
             if done and done["through"] >= through:
                 break
+            if failed and claim and failed["pid"] == claim["pid"] != os.getpid():
+                pytest.fail(f"the session's smoke run failed in another worker:\n{failed['error']}")
             run = request.getfixturevalue("smoke_run")
             run.ensure(through)
             return run.own_tables()

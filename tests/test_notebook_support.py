@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -31,6 +32,8 @@ def test_a_claimant_counts_as_running_while_it_holds_its_lock_and_not_once_dead_
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped: a zombie
         os.kill(child.pid, 0)  # which a signal check still takes for a live process
         assert not _claimant_running(claim)
+        with open(lock) as handle:  # and looking left no lock of its own behind
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:
         child.kill()
         child.wait()

@@ -347,7 +347,7 @@ def test_a_batch_with_bad_files_still_predicts_the_rest(models_dir, tmp_path, ca
         assert records[name]["ok"] is True and set(records[name]) == JSON_OK_KEYS
         assert records[name]["emotion"] in config.EMOTIONS and records[name]["windows"] == 1
     assert records["empty.wav"] == {"path": str(folder / "empty.wav"), "ok": False,
-                                    "error": "empty file (0 bytes)"}
+                                    "error": "empty file (0 bytes)", "mode": "single-clip", "speaker": None}
     assert records["gone.wav"]["error"] == "file or folder not found"
     assert "empty.wav: empty file (0 bytes)" in err and "gone.wav: file or folder not found" in err
 
@@ -608,7 +608,8 @@ def test_python_dash_m_helpers_predict(models_dir, tmp_path):
     assert result.returncode == 1, result.stderr
     ok, missing = json.loads(result.stdout)
     assert set(ok) == JSON_OK_KEYS and ok["ok"] is True and ok["windows"] == 1
-    assert missing == {"path": str(tmp_path / "x.wav"), "ok": False, "error": "file or folder not found"}
+    assert missing == {"path": str(tmp_path / "x.wav"), "ok": False, "error": "file or folder not found",
+                       "mode": "single-clip", "speaker": None}
 
 
 def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, capsys):

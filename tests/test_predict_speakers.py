@@ -117,8 +117,26 @@ def test_a_failed_file_is_left_out_of_its_speakers_statistics_and_a_lone_file_fa
         shipped.predict_speakers(paths[:2], ["anna"])
 
 
+def test_a_file_given_twice_counts_once_in_its_speakers_statistics(shipped, voices):
+    a0, a1 = voices["anna"][:2]
+    pair = shipped.predict_speakers([a0, a1], ["anna", "anna"])
+    again = shipped.predict_speakers([a0, a1, a0], ["anna", "anna", "anna"])
+    assert [p.ok for p in again] == [True, True, True]
+    for got, expected in zip(again, [*pair, pair[0]]):
+        assert got.emotion_probabilities == pytest.approx(expected.emotion_probabilities, abs=1e-6)
+        assert got.p_female == pytest.approx(expected.p_female)
+    # One file twice is one file: too few for statistics.
+    assert [p.error for p in shipped.predict_speakers([a0, a0], ["anna", "anna"])] == [
+        "speaker 'anna' has 1 usable file; speaker-adaptive prediction needs at least 2 (a mean and a "
+        "spread of the speaker's files)"] * 2
+    with pytest.raises(predict.PredictionError, match=f"{a0} is given twice, as speaker 'anna' and as 'ben'"):
+        shipped.predict_speakers([a0, a1, a0], ["anna", "anna", "ben"])
+
+
 def run_command(capsys, *args) -> tuple[int, str, str]:
-    status = predict_cli.main([str(a) for a in args])
+    """The command with the shipped models named (a trained model in outputs/ would be the default)."""
+    status = predict_cli.main([str(a) for a in args] + ["--emotion-model", str(pretrained.shipped_model("emotion")),
+                                                        "--gender-model", str(pretrained.shipped_model("gender"))])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -174,6 +192,7 @@ def test_relative_paths_in_the_csv_are_read_from_its_folder(voices, tmp_path):
     ("file,who\nx.wav,a\n", "has the columns ['file', 'who']; expected path and speaker"),
     ("path,speaker\n{anna0},anna\n,ben\n", "row 3 has an empty path or speaker"),
     ("path,speaker\n{anna0},anna\n", "does not list 5 of the files: {anna1}"),
+    ("path,speaker\n{anna0},anna\n{anna0},ben\n", "row 3 gives {anna0} the speaker 'ben', an earlier row 'anna'"),
 ])
 def test_a_bad_speaker_list_is_a_usage_error_naming_it(voices, capsys, tmp_path, content, message):
     files = voices["anna"] + voices["ben"]
@@ -182,4 +201,16 @@ def test_a_bad_speaker_list_is_a_usage_error_naming_it(voices, capsys, tmp_path,
         listing.write_text(content.format(anna0=files[0]))
     status, out, err = run_command(capsys, *files, "--speakers", listing)
     assert status == 2 and out == ""
-    assert message.format(csv=listing, anna1=files[1]) in err
+    assert message.format(csv=listing, anna0=files[0], anna1=files[1]) in err
+
+
+def test_a_missing_file_is_reported_as_missing_not_as_unlisted(voices, capsys, tmp_path):
+    files = voices["anna"]
+    listing = tmp_path / "speakers.csv"
+    listing.write_text("path,speaker\n" + "".join(f"{p},anna\n" for p in files))
+    status, out, err = run_command(capsys, *files, tmp_path / "missing.wav", "--speakers", listing, "--json")
+    assert status == 1, err
+    records = json.loads(out)
+    assert [r["ok"] for r in records] == [True, True, True, False]
+    assert records[-1]["mode"] == "speaker-adaptive" and records[-1]["speaker"] is None
+    assert "not found" in records[-1]["error"]

@@ -133,6 +133,19 @@ def test_a_file_given_twice_counts_once_in_its_speakers_statistics(shipped, voic
         shipped.predict_speakers([a0, a1, a0], ["anna", "anna", "ben"])
 
 
+def test_a_functionals_model_without_its_scale_is_refused(shipped, voices):
+    import dataclasses
+
+    import keras
+
+    inputs = keras.Input((shipped.emotion.model.input_shape[-1],))
+    bare = keras.Model(inputs, keras.layers.Dense(len(config.EMOTIONS), activation="softmax")(inputs), name="bare")
+    predictor = predict.Predictor(dataclasses.replace(shipped.emotion, model=bare))
+    with pytest.raises(predict.PredictionError, match="emotion_ours.keras .*has no 'normalization' layer"):
+        predictor.predict_speakers(voices["anna"], ["anna"] * 3)
+    shipped.check_speaker_adaptive()  # the shipped model has its scale
+
+
 def run_command(capsys, *args) -> tuple[int, str, str]:
     """The command with the shipped models named (a trained model in outputs/ would be the default)."""
     status = predict_cli.main([str(a) for a in args] + ["--emotion-model", str(pretrained.shipped_model("emotion")),

@@ -994,12 +994,7 @@ class Predictor:
                 f"speaker-adaptive prediction needs an emotion model of functionals (recipe ours or "
                 f"ours-robust, e.g. the shipped emotion_ours); {self.emotion.name} takes "
                 f"{'log-mels and a gender label' if self.emotion.needs_gender else 'log-mel windows'}")
-        try:
-            self.emotion.model.get_layer(NORMALIZATION_LAYER)
-        except ValueError:
-            raise PredictionError(f"speaker-adaptive prediction maps a speaker's standardised functionals "
-                                  f"into the model's own scale, and {self.emotion.name} has no "
-                                  f"{NORMALIZATION_LAYER!r} layer that holds it") from None
+        _normalization_layer(self.emotion.model, self.emotion.name)
 
     def predict_speakers(self, paths: Sequence[str | os.PathLike], speakers: Sequence[str], *,
                          single: Sequence[Prediction] | None = None,
@@ -1053,10 +1048,11 @@ class Predictor:
         single = list(single) if single is not None else self.predict_files(paths)
         # A file given twice (a folder and a file in it) counts once in its speaker's statistics
         # and gets the same prediction both times; with two speakers it is refused.
+        keys = [os.path.abspath(path) for path in paths]
         first: dict[str, int] = {}
-        for i, path in enumerate(paths):
-            first.setdefault(os.path.abspath(path), i)
-        twice = {i: first[os.path.abspath(path)] for i, path in enumerate(paths) if first[os.path.abspath(path)] != i}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        twice = {i: first[key] for i, key in enumerate(keys) if first[key] != i}
         clash = [i for i, j in twice.items() if speakers[i] != speakers[j]]
         if clash:
             raise PredictionError(f"{paths[clash[0]]} is given twice, as speaker {speakers[twice[clash[0]]]!r} "
@@ -1081,23 +1077,20 @@ class Predictor:
                 prediction = self._prediction(paths[i], probabilities[k], p_female[k], starts=[0.0])
                 adapted[i] = dataclasses.replace(prediction, windows=single[i].windows,
                                                  window_starts_s=single[i].window_starts_s)
-        for i, j in twice.items():
-            if j in adapted:
-                adapted[i] = dataclasses.replace(adapted[j], path=paths[i])
         results = []
         for i, path in enumerate(paths):
-            if i in adapted:
+            if not single[i].ok:
+                prediction = single[i]
+            elif i in twice:
+                prediction = dataclasses.replace(results[twice[i]], path=path)
+            elif i in adapted:
                 prediction = adapted[i]
-            elif single[i].ok and i not in twice:
+            else:
                 n = counts[speakers[i]]
                 prediction = Prediction(
                     path=path, ok=False,
                     error=f"speaker {speakers[i]!r} has {n} usable file{'s' * (n != 1)}; speaker-adaptive "
                           f"prediction needs at least {MIN_SPEAKER_FILES} (a mean and a spread of the speaker's files)")
-            elif i in twice and single[i].ok:
-                prediction = dataclasses.replace(results[twice[i]], path=paths[i])
-            else:
-                prediction = single[i]
             results.append(dataclasses.replace(prediction, mode="speaker-adaptive", speaker=speakers[i]))
             if progress is not None:
                 progress(results[-1])
@@ -1236,14 +1229,20 @@ def into_model_scale(model, z: np.ndarray) -> np.ndarray:
     PredictionError
         If the model has no per-feature normalisation layer.
     """
-    try:
-        layer = model.get_layer(NORMALIZATION_LAYER)
-    except ValueError:
-        raise PredictionError(f"model {model.name!r} has no {NORMALIZATION_LAYER!r} layer: "
-                              f"speaker-adaptive prediction needs a functionals model") from None
+    layer = _normalization_layer(model, f"model {model.name!r}")
     mean = np.asarray(layer.mean, dtype=np.float64).reshape(-1)
     std = np.sqrt(np.asarray(layer.variance, dtype=np.float64).reshape(-1))
     return (mean + std * np.asarray(z, dtype=np.float64)).astype(np.float32)
+
+
+def _normalization_layer(model, name: str):
+    """The layer that holds ``model``'s per-feature scale; ``name`` says which model in the error."""
+    try:
+        return model.get_layer(NORMALIZATION_LAYER)
+    except ValueError:
+        raise PredictionError(f"speaker-adaptive prediction maps a speaker's standardised functionals "
+                              f"into the model's own scale, and {name} has no "
+                              f"{NORMALIZATION_LAYER!r} layer that holds it") from None
 
 
 def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLike], x: np.ndarray, *,

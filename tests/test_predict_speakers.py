@@ -15,6 +15,7 @@ import pytest
 import soundfile
 from conftest import tone_noise
 from helpers import config, functionals, predict, predict_cli, pretrained, training
+from tests.test_predict import run_command as run_predict
 
 RATE = 16_000
 
@@ -148,10 +149,8 @@ def test_a_functionals_model_without_its_scale_is_refused(shipped, voices):
 
 def run_command(capsys, *args) -> tuple[int, str, str]:
     """The command with the shipped models named (a trained model in outputs/ would be the default)."""
-    status = predict_cli.main([str(a) for a in args] + ["--emotion-model", str(pretrained.shipped_model("emotion")),
-                                                        "--gender-model", str(pretrained.shipped_model("gender"))])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+    return run_predict(capsys, *args, "--emotion-model", pretrained.shipped_model("emotion"),
+                       "--gender-model", pretrained.shipped_model("gender"))
 
 
 def test_the_command_takes_speakers_by_folder_or_from_a_csv(shipped, voices, capsys, tmp_path):

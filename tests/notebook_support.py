@@ -216,6 +216,11 @@ def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTa
     shared = shared_folder(request.getfixturevalue("tmp_path_factory"))
     deadline = time.monotonic() + timeout_s
     while True:
+        # The claim first: a claimant that publishes (or fails) and lets go of its lock after
+        # this look is seen by the reads of done.json and failed.json that follow.
+        claim = _read(shared / "claim.json")
+        waiting = bool(claim and claim["through"] >= through and claim["pid"] != os.getpid()
+                       and _claimant_running(claim))
         done = _read(shared / "done.json")
         if done and done["through"] >= through:
             break
@@ -223,15 +228,7 @@ def chain_tables(request, through: str, *, timeout_s: float = 1800.0) -> ChainTa
         if failed:
             where = "this worker" if failed["pid"] == os.getpid() else "another worker"
             pytest.fail(f"the session's smoke run failed in {where}:\n{failed['error']}")
-        claim = _read(shared / "claim.json")
-        if (not claim or claim["through"] < through or claim["pid"] == os.getpid()
-                or not _claimant_running(claim)):
-            # It may have published, or failed, just before letting go.
-            done, failed = _read(shared / "done.json"), _read(shared / "failed.json")
-            if done and done["through"] >= through:
-                break
-            if failed and claim and failed["pid"] == claim["pid"] != os.getpid():
-                pytest.fail(f"the session's smoke run failed in another worker:\n{failed['error']}")
+        if not waiting:
             run = request.getfixturevalue("smoke_run")
             run.ensure(through)
             return run.own_tables()

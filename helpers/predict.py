@@ -69,6 +69,7 @@ __all__ = [
     "resolve_models",
     "load_model",
     "predictions_table",
+    "speaker_notes",
     "MIN_SPEAKER_FILES",
     "FEW_SPEAKER_FILES",
     "speaker_standardised",
@@ -1306,21 +1307,35 @@ def compare_with_features(predictor: Predictor, paths: Sequence[str | os.PathLik
 
 def predictions_table(predictions: Sequence[Prediction]) -> pd.DataFrame:
     """One row per file: ``path, ok, emotion, p_emotion, runner_up, p_runner_up, gender,
-    p_female, windows, error``."""
+    p_female, windows, mode, speaker, error`` (``mode`` ``"single-clip"`` or
+    ``"speaker-adaptive"``; ``speaker`` as the caller named it, in the speaker-adaptive mode)."""
     rows = []
     for p in predictions:
         row = {"path": p.path, "ok": p.ok, "emotion": p.emotion, "p_emotion": np.nan,
                "runner_up": None, "p_runner_up": np.nan, "gender": p.gender,
                "p_female": np.nan if p.p_female is None else p.p_female,
-               "windows": p.windows, "error": p.error}
+               "windows": p.windows, "mode": p.mode, "speaker": p.speaker, "error": p.error}
         if p.ok:
             ranked = sorted(p.emotion_probabilities.items(), key=lambda kv: -kv[1])
             row.update(p_emotion=ranked[0][1])
             if len(ranked) > 1:
                 row.update(runner_up=ranked[1][0], p_runner_up=ranked[1][1])
         rows.append(row)
-    return pd.DataFrame(rows, columns=["path", "ok", "emotion", "p_emotion", "runner_up",
-                                       "p_runner_up", "gender", "p_female", "windows", "error"])
+    return pd.DataFrame(rows, columns=["path", "ok", "emotion", "p_emotion", "runner_up", "p_runner_up",
+                                       "gender", "p_female", "windows", "mode", "speaker", "error"])
+
+
+def speaker_notes(predictions: Sequence[Prediction]) -> list[str]:
+    """What the speaker-adaptive mode did, and a caution for speakers with few usable files."""
+    counts = pd.Series([p.speaker for p in predictions if p.ok], dtype=object).value_counts()
+    notes = [f"speaker-adaptive: {len(counts)} speaker{'s' * (len(counts) != 1)}; emotion from each "
+             f"speaker's functionals standardised over that speaker's files, gender one decision per speaker"]
+    few = counts[counts < FEW_SPEAKER_FILES]
+    if len(few):
+        notes.append(f"caution: {', '.join(f'{speaker!r} ({n})' for speaker, n in few.items())} "
+                     f"{'has' if len(few) == 1 else 'have'} fewer than {FEW_SPEAKER_FILES} usable files: "
+                     f"the statistics assume a speaker's files hold several emotions")
+    return notes
 
 
 if __name__ == "__main__":

@@ -129,21 +129,8 @@ def format_table(predictions: Sequence[predict.Prediction], *, gender_available:
     if not gender_available:
         lines.append("gender is not predicted (--no-gender)")
     if adaptive:
-        lines.extend(speaker_notes(predictions))
+        lines.extend(predict.speaker_notes(predictions))
     return "\n".join(lines)
-
-
-def speaker_notes(predictions: Sequence[predict.Prediction]) -> list[str]:
-    """What the speaker-adaptive mode did, and a caution for speakers with few usable files."""
-    counts = pd.Series([p.speaker for p in predictions if p.ok], dtype=object).value_counts()
-    notes = [f"speaker-adaptive: {len(counts)} speaker{'s' * (len(counts) != 1)}; emotion from each "
-             f"speaker's functionals standardised over that speaker's files, gender one decision per speaker"]
-    few = counts[counts < predict.FEW_SPEAKER_FILES]
-    if len(few):
-        notes.append(f"caution: {', '.join(f'{speaker!r} ({n})' for speaker, n in few.items())} "
-                     f"{'has' if len(few) == 1 else 'have'} fewer than {predict.FEW_SPEAKER_FILES} usable files: "
-                     f"the statistics assume a speaker's files hold several emotions")
-    return notes
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

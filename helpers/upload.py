@@ -19,8 +19,12 @@ from helpers import audio, config, predict
 
 __all__ = ["upload_widget"]
 
+#: The speaker name the files of a "one speaker" upload are given.
+ONE_SPEAKER = "you"
 
-def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | None = None):
+
+def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | None = None,
+                  one_speaker: bool = False):
     """Let a notebook user upload recordings and see their predictions.
 
     In Jupyter this returns an ``ipywidgets`` file-upload box whose callback saves each upload
@@ -28,25 +32,55 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     that widget cannot read files, it opens Colab's own upload dialog (``files.upload``) and
     shows the same, returning None.
 
+    When the emotion model can be adapted to a speaker (a functionals model, such as the shipped
+    one: :meth:`helpers.predict.Predictor.check_speaker_adaptive`), the box also has a "one
+    speaker" check box: the files of one upload are then predicted as one speaker's
+    (:meth:`helpers.predict.Predictor.predict_speakers`: emotion with that speaker's own
+    statistics, gender one decision for all of them), which on voices the models have not heard
+    is worth much more than one clip alone (the README measures it). It needs at least
+    :data:`helpers.predict.MIN_SPEAKER_FILES` files in the upload; with fewer, each is predicted
+    alone, said under the table.
+
     Parameters
     ----------
     predictor : helpers.predict.Predictor
     folder : path, optional
         Where uploads are saved; default :func:`helpers.config.uploads_dir`.
+    one_speaker : bool
+        Start with the "one speaker" box ticked (in Colab: predict the upload that way).
+
+    Raises
+    ------
+    helpers.predict.PredictionError
+        If ``one_speaker`` is asked of an emotion model that cannot be adapted to a speaker.
     """
     from IPython.display import Audio, display
 
     folder = Path(folder) if folder is not None else config.uploads_dir()
+    adaptable = _adaptable(predictor)
+    if one_speaker and not adaptable:
+        predictor.check_speaker_adaptive()  # raises, saying why
 
-    def show(named_contents: dict[str, bytes]) -> None:
+    def show(named_contents: dict[str, bytes], as_one_speaker: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for name, content in named_contents.items():
             target = folder / (Path(name).name or "upload")  # no folders from the browser's name
             target.write_bytes(bytes(content))
             paths.append(target)
-        predictions = predictor.predict_files(paths)
+        notes = []
+        if as_one_speaker and len(paths) < predict.MIN_SPEAKER_FILES:
+            notes.append(f"one speaker: needs at least {predict.MIN_SPEAKER_FILES} files in one upload; "
+                         f"{'this file was' if len(paths) == 1 else 'these files were'} predicted alone")
+            as_one_speaker = False
+        if as_one_speaker:
+            predictions = predictor.predict_speakers(paths, [ONE_SPEAKER] * len(paths))
+            notes.extend(predict.speaker_notes(predictions))
+        else:
+            predictions = predictor.predict_files(paths)
         display(_upload_table(predictions))
+        for note in notes:
+            print(note)
         for path, prediction in zip(paths, predictions):
             if prediction.ok:
                 display(Audio(filename=str(path)))
@@ -54,7 +88,7 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     if "google.colab" in sys.modules:
         from google.colab import files  # type: ignore[import-not-found]
 
-        show(files.upload())
+        show(files.upload(), one_speaker)
         return None
 
     import ipywidgets as widgets
@@ -62,14 +96,28 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     accept = ",".join(sorted(audio.AUDIO_SUFFIXES)) + ",audio/*"
     upload = widgets.FileUpload(accept=accept, multiple=True, description="Upload audio")
     output = widgets.Output()
+    speaker_box = widgets.Checkbox(
+        value=one_speaker, indent=False, layout=widgets.Layout(width="auto"),
+        description="One speaker: adapt to the voice (2 files or more in one upload)",
+        tooltip="predict the files of each upload as one speaker's, with that speaker's own statistics")
 
     def on_upload(change) -> None:
         with output:
             output.clear_output()
-            show({item["name"]: item["content"] for item in change["new"]})
+            show({item["name"]: item["content"] for item in change["new"]},
+                 adaptable and speaker_box.value)
 
     upload.observe(on_upload, names="value")
-    return widgets.VBox([upload, output])
+    return widgets.VBox([upload, speaker_box, output] if adaptable else [upload, output])
+
+
+def _adaptable(predictor: predict.Predictor) -> bool:
+    """Whether ``predictor``'s emotion model can be adapted to a speaker."""
+    try:
+        predictor.check_speaker_adaptive()
+    except predict.PredictionError:
+        return False
+    return True
 
 
 def _upload_table(predictions: Sequence[predict.Prediction]) -> pd.DataFrame:
@@ -81,7 +129,8 @@ def _upload_table(predictions: Sequence[predict.Prediction]) -> pd.DataFrame:
     """
     table = predict.predictions_table(predictions)
     table.insert(0, "file", [Path(path).name for path in table["path"]])
-    table = table.drop(columns=["path", "ok", "windows"]).set_index("file")
+    # One upload is one speaker at most: the notes under the table say what was done.
+    table = table.drop(columns=["path", "ok", "windows", "mode", "speaker"]).set_index("file")
     if table["error"].isna().all():
         table = table.drop(columns=["error"])
     return table.round(3)

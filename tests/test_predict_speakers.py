@@ -15,6 +15,7 @@ import pytest
 import soundfile
 from conftest import tone_noise
 from helpers import config, functionals, predict, predict_cli, pretrained, training
+from tests.test_predict import models_dir  # noqa: F401 (a fixture)
 from tests.test_predict import run_command as run_predict
 
 RATE = 16_000
@@ -226,3 +227,58 @@ def test_a_missing_file_is_reported_as_missing_not_as_unlisted(voices, capsys, t
     assert [r["ok"] for r in records] == [True, True, True, False]
     assert records[-1]["mode"] == "speaker-adaptive" and records[-1]["speaker"] is None
     assert "not found" in records[-1]["error"]
+
+
+# --- the table and the notebook's upload box ----------------------------------------------------
+
+def test_the_prediction_table_says_each_files_mode_and_speaker(shipped, voices):
+    paths = voices["anna"] + voices["ben"]
+    speakers = ["anna"] * 3 + ["ben"] * 3
+    adapted = predict.predictions_table(shipped.predict_speakers(paths, speakers))
+    single = predict.predictions_table(shipped.predict_files(paths[:2]))
+
+    assert list(adapted.columns[-3:]) == ["mode", "speaker", "error"]
+    assert adapted["mode"].eq("speaker-adaptive").all() and adapted["speaker"].tolist() == speakers
+    assert single["mode"].eq("single-clip").all() and single["speaker"].isna().all()
+
+
+def _upload(box, files: dict[str, bytes]) -> None:
+    """Send ``files`` through the upload box as a browser would."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    box.children[0].value = tuple({"name": name, "type": "audio/wav", "size": len(content),
+                                   "content": memoryview(content), "last_modified": now}
+                                  for name, content in files.items())
+
+
+def test_the_upload_box_predicts_one_speakers_files_with_that_speakers_statistics(shipped, voices, tmp_path, capsys):
+    from helpers import upload
+
+    paths = voices["anna"]
+    box = upload.upload_widget(shipped, folder=tmp_path / "uploads")
+    speaker_box = box.children[1]
+    assert speaker_box.value is False and "One speaker" in speaker_box.description
+
+    speaker_box.value = True
+    _upload(box, {path.name: path.read_bytes() for path in paths})
+    shown = capsys.readouterr().out  # outside a kernel, the widget's output is printed
+    saved = [tmp_path / "uploads" / path.name for path in paths]
+    expected = shipped.predict_speakers(saved, ["you"] * 3)
+    assert "speaker-adaptive: 1 speaker" in shown and "caution: 'you' (3)" in shown, shown
+    for prediction in expected:  # the table shows the speaker-adaptive probabilities
+        assert f"{max(prediction.emotion_probabilities.values()):.3f}" in shown
+
+    _upload(box, {paths[0].name: paths[0].read_bytes()})  # one file cannot be standardised
+    shown = capsys.readouterr().out
+    assert "needs at least 2 files in one upload; this file was predicted alone" in shown, shown
+    assert "speaker-adaptive:" not in shown
+
+
+def test_the_upload_box_offers_no_speaker_mode_for_a_log_mel_model(models_dir, tmp_path):
+    from helpers import upload
+
+    predictor = predict.Predictor.load(models_dir=models_dir)
+    assert len(upload.upload_widget(predictor, folder=tmp_path).children) == 2  # upload, output
+    with pytest.raises(predict.PredictionError, match="speaker-adaptive prediction needs an emotion model of functionals"):
+        upload.upload_widget(predictor, folder=tmp_path, one_speaker=True)

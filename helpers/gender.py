@@ -253,7 +253,7 @@ def train_gender_split(x: np.ndarray, items: pd.DataFrame, split: splits.Split, 
     normalization = trained.normalization
     metrics = evaluation.binary_metrics(y[split.test], p_female)
     result = GenderFoldResult(
-        split=split, metrics=metrics, history=history,
+        split=trained.split, metrics=metrics, history=history,
         test_items=items.iloc[split.test].reset_index(drop=True), y_true=y[split.test],
         p_female=p_female.astype(np.float32), best_epoch=trained.best_epoch,
         normalization=normalization, cached=cached, seconds=seconds,

@@ -104,6 +104,21 @@ class Split:
         """True when the parts were chosen by actor (no speaker on two sides)."""
         return self.test_actors is not None
 
+    def validation_in_training(self) -> Split:
+        """This split with its validation part moved into its training part.
+
+        For a fit that looks at no validation data (:data:`helpers.training.NO_VALIDATION_SOLVERS`):
+        the validation actors would otherwise be left unused. The test part is unchanged.
+        """
+        if not self.validation.size:
+            return self
+        actors = self.train_actors
+        if actors is not None or self.validation_actors:
+            actors = tuple(sorted({*(actors or ()), *(self.validation_actors or ())}))
+        return dataclasses.replace(
+            self, train=np.concatenate([self.train, self.validation]), validation=np.empty(0, np.int64),
+            train_actors=actors, validation_actors=() if self.validation_actors is not None else None)
+
     def sizes(self) -> dict[str, int]:
         """Number of items in each part."""
         return {part: int(getattr(self, part).size) for part in PARTS}

@@ -64,6 +64,10 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 #: Names the gradient-training loop in the model cache key (see :func:`train_recipe`).
 FIT_LOOP = "run_epochs-1"
+#: Solvers that fit to convergence and read no validation data (L-BFGS, EM): :func:`train_recipe`
+#: fits them on a split's validation actors too (until session 23 those actors were left unused,
+#: while the scikit-learn baselines fitted on them).
+NO_VALIDATION_SOLVERS = ("lbfgs", "gmm")
 
 # Models this process loaded from the cache and trained (`train_or_load` counts them), so a
 # notebook's last line can say how much of its work was reused.
@@ -721,6 +725,10 @@ class TrainedModel:
         Wall time of training (or loading) all members.
     train_samples_per_s : float or None
         Training items times epochs run, per second of training (None when cached).
+    split : helpers.splits.Split or None
+        The split the model was fitted on: the one given, or, for a solver that looks at no
+        validation data (:data:`NO_VALIDATION_SOLVERS`), that split with its validation actors
+        moved into training.
     """
 
     model: keras.Model
@@ -731,6 +739,7 @@ class TrainedModel:
     normalization: tuple
     seconds: float
     train_samples_per_s: float | None = None
+    split: Any = None
 
 
 def recipe_inputs(recipe, x: np.ndarray, rows: np.ndarray, *,
@@ -809,6 +818,8 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         Integer classes (emotion) or 0/1 (gender, 1 = female).
     split : helpers.splits.Split
         Positional indices into ``x``; with an empty validation part training runs every epoch.
+        A recipe whose solver reads no validation data (L-BFGS, EM: :data:`NO_VALIDATION_SOLVERS`)
+        is fitted on the training and validation parts together (``TrainedModel.split``).
     seed : int
         Seed of the first ensemble member (member ``k`` uses ``seed + k``).
     data_key : str
@@ -850,6 +861,10 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
     if x.ndim != expected_ndim:
         raise TrainingError(f"x has shape {x.shape}; recipe {recipe.name!r} takes "
                             f"{recipe.features} features of {expected_ndim} dimensions")
+    if recipe.solver in NO_VALIDATION_SOLVERS:
+        # Nothing stops on, or is chosen by, the validation actors: they join the training ones
+        # (left out, they were data thrown away; the baselines always fitted on both).
+        split = split.validation_in_training()
     params = recipe.params
     if recipe.task == "gender" or params.get("n_classes") == 1:
         targets = labels.astype(np.float32)[:, np.newaxis]
@@ -938,7 +953,7 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
         model=models.build_ensemble(members), history=histories[0], histories=histories,
         cached=cached_all, best_epoch=best_epoch,
         normalization=normalization, seconds=seconds,
-        train_samples_per_s=None if cached_all or seconds <= 0 else samples / seconds)
+        train_samples_per_s=None if cached_all or seconds <= 0 else samples / seconds, split=split)
 
 
 # ----------------------------------------------------------------------------------------------

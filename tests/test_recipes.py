@@ -146,6 +146,9 @@ def test_gender_trains_through_the_recipe_path(spy, model_cache):
                                               steps_per_epoch=None, seed=0, data_key="t",
                                               recipe=linear_ours("gender"))
     assert [(r.task, r.name) for r in spy] == [("gender", "functionals")]
+    # L-BFGS reads no validation data: the result names the actors the model was fitted on.
+    assert result.split.validation.size == 0 and result.split.test_actors == split.test_actors
+    assert result.split.train_actors == tuple(sorted({*split.train_actors, *split.validation_actors}))
     # The "pitch" feature separates the genders: trained on two actors, the model gets clearly
     # more than chance (0.5) of the four unseen actors' clips right.
     assert result.metrics["accuracy"] > 0.65
@@ -230,16 +233,45 @@ def test_the_lbfgs_solver_reaches_the_minimum_that_gradient_steps_approach(model
     stepped = training.train_recipe(ours.replace(solver="gradient", epochs=3), x, y, split,
                                     seed=0, data_key="t")
     assert not solved.cached and len(solved.history["loss"]) == 1
-    # The solution is scikit-learn's on the same standardised rows, with C = 1 / (2 l2 n).
+    # The solution is scikit-learn's on the same standardised rows (the split's training and
+    # validation actors: L-BFGS reads no validation data), with C = 1 / (2 l2 n).
+    fitted = solved.split.train
+    assert fitted.size == split.train.size + split.validation.size
     mean, std = solved.normalization
-    z = (x[split.train] - mean) / std
-    reference = LogisticRegression(C=1 / (2 * 0.01 * split.train.size), max_iter=5000).fit(
-        z, y[split.train])
+    z = (x[fitted] - mean) / std
+    reference = LogisticRegression(C=1 / (2 * 0.01 * fitted.size), max_iter=5000).fit(z, y[fitted])
     p = training.predict_proba(solved.model, x[split.test])
     np.testing.assert_allclose(p, reference.predict_proba((x[split.test] - mean) / std), atol=1e-3)
     # ... and a lower training loss (penalty included) than 3 epochs of gradient steps.
     assert solved.history["loss"][0] < stepped.history["loss"][-1]
     assert training.train_recipe(ours, x, y, split, seed=0, data_key="t").cached
+
+
+def test_a_solver_that_reads_no_validation_data_fits_on_the_validation_actors_too(model_cache):
+    x, items = functional_items(clips_per_emotion=2, speaker_offset=0.5)
+    y = experiments.emotion_labels(items)
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    assert split.validation.size and split.validation_actors
+    ours = recipes.get_recipe("emotion", "ours", l2=0.01).replace(
+        speed_perturbation=(), channel_copies=0).for_profile(PROFILE)
+
+    solved = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
+
+    fitted = solved.split
+    assert fitted.validation.size == 0 and fitted.validation_actors == ()
+    assert fitted.train.tolist() == sorted([*split.train.tolist(), *split.validation.tolist()])
+    assert fitted.train_actors == tuple(sorted({*split.train_actors, *split.validation_actors}))
+    assert fitted.test.tolist() == split.test.tolist() and fitted.test_actors == split.test_actors
+    # The same model as the merged split given explicitly (one cache key: the rows fitted) ...
+    assert training.train_recipe(ours, x, y, split.validation_in_training(), seed=0, data_key="t").cached
+    # ... and another than the training actors alone give.
+    alone = dataclasses.replace(split, validation=np.empty(0, np.int64), validation_actors=())
+    p_alone = training.predict_proba(training.train_recipe(ours, x, y, alone, seed=0, data_key="t").model,
+                                     x[split.test])
+    assert np.abs(training.predict_proba(solved.model, x[split.test]) - p_alone).max() > 1e-3
+    # Gradient training stops on (or records) its validation actors: its split is the one given.
+    stepped = training.train_recipe(tiny_ours(epochs=2).for_profile(PROFILE), x, y, split, seed=0, data_key="t")
+    assert stepped.split is split and len(stepped.history["val_uar"]) == 2
 
 
 def test_the_lbfgs_solve_runs_on_one_thread_and_names_it_in_the_cache_key(model_cache, monkeypatch):

@@ -331,20 +331,24 @@ def fit_frame_gmm(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     # Each layer's mixtures from the same seed, as if it were the model's only layer; a fused
     # model's score is the mean of its layers' ratios (build_frame_gmm).
     fitted = [_fit_layer(layer, x_train, labels, seed=seed) for layer in scorers]
+    # Written only when every layer has been fitted: a fit that fails in a later layer leaves
+    # the model as it was, not half fitted.
+    for layer, (_, _, weights) in zip(scorers, fitted):
+        layer.set_weights(weights)
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     solve_seconds = time.perf_counter() - started
-    ratio = np.mean([ratios for ratios, _ in fitted], axis=0)
+    ratio = np.mean([ratios for ratios, _, _ in fitted], axis=0)
     margin = np.where(labels == 1, ratio, -ratio)
     loss = float(np.mean(np.logaddexp(0.0, -margin)))  # binary cross-entropy of sigmoid(ratio)
-    iterations = max(n for _, n in fitted)
+    iterations = max(n for _, n, _ in fitted)
     return {"loss": [loss], "em_iterations": [float(iterations)], "solve_seconds": [solve_seconds]}
 
 
 def _fit_layer(layer: FrameGMMScore, x_train: np.ndarray, labels: np.ndarray, *,
-               seed: int) -> tuple[np.ndarray, int]:
-    """Fit one layer's mixtures and write them in; return its training windows' ratios and
-    the larger EM iteration count."""
+               seed: int) -> tuple[np.ndarray, int, list[np.ndarray]]:
+    """Fit one layer's mixtures; return its training windows' ratios, the larger EM iteration
+    count and the layer's weights (for ``layer.set_weights``; not written here)."""
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(seed)
@@ -378,9 +382,8 @@ def _fit_layer(layer: FrameGMMScore, x_train: np.ndarray, labels: np.ndarray, *,
         iterations = [background.n_iter_]
     parameters = [(m.means_, np.log(m.covariances_), np.log(m.weights_)) for m in mixtures]
     dct, *_ = layer.get_weights()
-    layer.set_weights([dct, *(np.stack([p[i] for p in parameters]).astype(np.float32)
-                              for i in range(3))])
+    weights = [dct, *(np.stack([p[i] for p in parameters]).astype(np.float32) for i in range(3))]
     # The layer's score of each window (its mean frame log-likelihood ratio), from the mixtures
     # themselves rather than a second pass of every window through the model.
     ratio = np.array([mixtures[1].score(f) - mixtures[0].score(f) for f in window_frames])
-    return ratio, int(max(iterations))
+    return ratio, int(max(iterations)), weights

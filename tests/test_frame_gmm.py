@@ -291,6 +291,29 @@ def test_the_fused_model_scores_the_mean_of_the_normalised_and_unnormalised_rati
         frame_gmm.build_frame_gmm(SHAPE, fuse_unnormalised=True, **options)
 
 
+def test_a_fit_that_fails_in_a_later_layer_writes_no_layer(monkeypatch):
+    items = make_items()
+    x = make_logmels(items)
+    female = (items["gender"] == "female").to_numpy().astype(int)
+    fused = frame_gmm.build_frame_gmm(SHAPE, mean_normalise=True, fuse_unnormalised=True,
+                                      n_components=2, n_cepstra=6, floor_db=20.0)
+    before = [w.copy() for w in fused.get_layer("frame_gmm").get_weights()]
+    real, fitted = frame_gmm._fit_layer, []
+
+    def second_fails(layer, *args, **kwargs):
+        if fitted:
+            raise TrainingError("the second layer's EM failed")
+        fitted.append(layer.name)
+        return real(layer, *args, **kwargs)
+
+    monkeypatch.setattr(frame_gmm, "_fit_layer", second_fails)
+    with pytest.raises(TrainingError, match="second layer"):
+        frame_gmm.fit_frame_gmm(fused, x, female, seed=0)
+    assert fitted == ["frame_gmm"]  # the first layer was fitted, and not written
+    for got, expected in zip(fused.get_layer("frame_gmm").get_weights(), before):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_the_fit_refuses_what_it_cannot_fit():
     items = make_items()
     x = make_logmels(items)

@@ -7,7 +7,10 @@
 Every recipe is trained and tested on the same folds of test actors (default: the reference
 baselines' consecutive folds 1-4, 5-8, ..., 21-24; ``--folds FILE`` takes a JSON list of
 test-actor lists). Validation actors (2 per fold, 1 female + 1 male) always come from the
-fold's training actors; the test actors are touched once, for the scores. Clean speech only.
+fold's training actors; a recipe whose solver reads no validation data (``ours`` and
+``ours-robust``: L-BFGS, EM) and the scikit-learn baselines fit on them too (the recipes since
+session 23), the reconstruction's CNNs stop on them. The test actors are touched once, for the
+scores. Clean speech only.
 
 It prints one JSON line per recipe and mode:
 ``task, recipe, mode, folds [{test_actors, uar, accuracy, macro_f1}], uar_mean, uar_std,

@@ -162,7 +162,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "emotion model of functionals, e.g. the shipped one, and at least "
                              f"{predict.MIN_SPEAKER_FILES} files per speaker, better {predict.FEW_SPEAKER_FILES} "
                              "or more of several emotions): one (all files one speaker), folder (one "
-                             "speaker per folder) or a CSV with the columns path and speaker")
+                             "speaker per folder) or a CSV with the columns path and speaker (a CSV "
+                             "file named one or folder: give it as ./one or ./folder)")
     args = parser.parse_args(argv)
     if args.max_duration < 0:
         parser.error(f"--max-duration {args.max_duration} must be >= 0")

@@ -200,6 +200,14 @@ def test_relative_paths_in_the_csv_are_read_from_its_folder(voices, tmp_path):
     assert predict_cli.speaker_lookup("one", files)(files[4]) == "one"
 
 
+def test_a_csv_named_like_a_mode_is_read_when_given_as_a_path(voices, tmp_path, monkeypatch):
+    files = voices["anna"] + voices["ben"]
+    (tmp_path / "one").write_text("path,speaker\n" + "".join(f"{p},{p.parent.name}\n" for p in files))
+    monkeypatch.chdir(tmp_path)
+    assert [predict_cli.speaker_lookup("./one", files)(p) for p in files] == ["anna"] * 3 + ["ben"] * 3
+    assert {predict_cli.speaker_lookup("one", files)(p) for p in files} == {"one"}  # the mode
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "--speakers '{csv}' must be one of one, folder or a CSV file"),
     ("file,who\nx.wav,a\n", "has the columns ['file', 'who']; expected path and speaker"),

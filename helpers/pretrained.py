@@ -455,7 +455,8 @@ reading, a derivative of the data: **these model files are distributed under CC 
 (attribution as above, non-commercial, share-alike), separately from the licence of the code.
 
 ## How well they work (speaker-independent cross-validation)
-The same recipe trained on 20 actors (2 of them validation, unused by this recipe) and tested on
+The same recipe trained on the other 20 actors (the fold's 2 validation actors included: its
+solvers, L-BFGS and EM, read no validation data) and tested on
 4 unseen actors, for each of the 6 folds 1-4, 5-8, …, 21-24 (`python -m benchmarks.quality`);
 single clip, clean studio speech. The shipped models are trained on all 24 actors.
 

@@ -359,7 +359,8 @@ def describe_fit(history: Mapping[str, Sequence[float]]) -> str:
 LBFGS_MAX_ITER = 2000
 
 
-def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray) -> dict[str, list[float]]:
+def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, *,
+                   class_weight: str | None = None) -> dict[str, list[float]]:
     """Fit a model whose only trainable layer is its output ``Dense``, to convergence.
 
     The model must be a (penalised) logistic regression: fixed preprocessing layers (the
@@ -377,11 +378,16 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
         Built (e.g. by :func:`helpers.models.build_functionals_mlp` with ``hidden_units=0``).
     x_train : np.ndarray [shape=(n, n_features)]
     y_train : np.ndarray [shape=(n, n_classes) one-hot, or (n, 1) 0/1 for a sigmoid output]
+    class_weight : None or "balanced"
+        ``"balanced"`` weighs each row by ``n / (n_classes_present * n_rows_of_its_class)``
+        (scikit-learn's ``class_weight="balanced"``; the weights average 1, so the penalty
+        keeps its strength).
 
     Returns
     -------
     dict
-        A one-entry history: ``loss`` (the Keras loss of the solution, penalty included) and
+        A one-entry history: ``loss`` (the Keras loss of the solution, penalty included, every
+        row weighing the same) and
         ``iterations`` (L-BFGS iterations used) and ``solve_seconds``.
 
     Raises
@@ -417,7 +423,7 @@ def solve_logistic(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray)
     started = time.perf_counter()
     # scikit-learn >= 1.8 spells "no penalty" C = inf.
     solver = LogisticRegression(C=1.0 / (2.0 * l2 * n) if l2 > 0 else np.inf,
-                                max_iter=LBFGS_MAX_ITER)
+                                max_iter=LBFGS_MAX_ITER, class_weight=class_weight)
     # The solve on config.LBFGS_THREADS (one) thread, whatever SER_THREADS says: its weights then
     # do not depend on the machine's cores (1 and 2 threads took 161 and 167 iterations on a
     # real fold, weights up to 0.036 apart), and processes solving side by side (--jobs) take a
@@ -903,7 +909,7 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
 
         def fit(model, member_seed=member_seed, member=member):
             if recipe.solver == "lbfgs":
-                return solve_logistic(model, x_train, y_train)
+                return solve_logistic(model, x_train, y_train, class_weight=recipe.class_weight)
             if recipe.solver == "gmm":
                 return frame_gmm.fit_frame_gmm(model, x_train, y_train, seed=member_seed)
             return fit_model(

@@ -435,11 +435,12 @@ class TuningPanel:
         y = experiments.emotion_labels(items)
         # The sliders' quick trials are uncached. `original`: the reconstruction with the
         # panel's settings. `ours`: its model trained by AdamW for the chosen epochs (no
-        # perturbed copies), with the dropout slider on its inputs.
+        # perturbed copies, and unweighted: gradient steps take no class weights), with the dropout
+        # slider on its inputs.
         if recipe == "ours":
             used = recipes.ours_emotion(input_dropout=hyperparameters["dropout_rate"],
                                         learning_rate=hyperparameters["learning_rate"]).replace(
-                solver="gradient", epochs=epochs, batch_size=self.batch_size,
+                solver="gradient", class_weight=None, epochs=epochs, batch_size=self.batch_size,
                 speed_perturbation=(), test_time_speeds=(), channel_copies=0, level_db=None)
         else:
             used = recipes.original_emotion().replace(

@@ -104,7 +104,7 @@ def same_builder(input_shape, **kwargs):
 def base_recipe() -> recipes.Recipe:
     """``ours`` as a tiny logistic regression trained by gradient steps, with two speed copies."""
     return recipes.get_recipe("emotion", "ours").replace(
-        builder=functionals_builder, solver="gradient", epochs=2, batch_size=16, patience=1, monitor="val_loss",
+        builder=functionals_builder, solver="gradient", class_weight=None, epochs=2, batch_size=16, patience=1, monitor="val_loss",
         min_delta=0.0, schedule="constant", ensemble=1, speed_perturbation=(0.9, 1.1),
         test_time_speeds=(), channel_copies=0, level_db=None, steps_per_epoch=None)
 
@@ -132,8 +132,9 @@ CHANGES = {
 }
 #: Fields that do not change the weights (the name, the description, the test-time averaging)
 #: or cannot change alone (a task has its own labels and outputs; the number of multi-condition
-#: copies must match the copies passed, which are hashed themselves).
-NOT_TRAINING_SETTINGS = {"name", "description", "task", "test_time_speeds", "channel_copies"}
+#: copies must match the copies passed, which are hashed themselves; class weights need the
+#: L-BFGS solver, and test_recipes' test of them checks that they are in the key).
+NOT_TRAINING_SETTINGS = {"name", "description", "task", "test_time_speeds", "channel_copies", "class_weight"}
 
 
 def recipe_data(*, n_actors: int = 4, clips_per_emotion: int = 1):

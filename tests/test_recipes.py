@@ -40,7 +40,8 @@ def tiny_mlp(input_shape, **kwargs):
 
 def tiny_ours(task: str = "emotion", **changes) -> recipes.Recipe:
     return recipes.get_recipe(task, "ours", learning_rate=0.01).replace(
-        **{"builder": tiny_mlp, "solver": "gradient", "epochs": 12, "ensemble": 1, "batch_size": 32,
+        **{"builder": tiny_mlp, "solver": "gradient", "class_weight": None, "epochs": 12, "ensemble": 1,
+           "batch_size": 32,
            "monitor": "val_uar", "speed_perturbation": (), "channel_copies": 0, "level_db": None,
            **changes})
 
@@ -230,7 +231,7 @@ def test_the_lbfgs_solver_reaches_the_minimum_that_gradient_steps_approach(model
         speed_perturbation=(), channel_copies=0).for_profile(PROFILE)
     assert ours.solver == "lbfgs" and ours.params["hidden_units"] == 0
     solved = training.train_recipe(ours, x, y, split, seed=0, data_key="t")
-    stepped = training.train_recipe(ours.replace(solver="gradient", epochs=3), x, y, split,
+    stepped = training.train_recipe(ours.replace(solver="gradient", class_weight=None, epochs=3), x, y, split,
                                     seed=0, data_key="t")
     assert not solved.cached and len(solved.history["loss"]) == 1
     # The solution is scikit-learn's on the same standardised rows (the split's training and
@@ -272,6 +273,38 @@ def test_a_solver_that_reads_no_validation_data_fits_on_the_validation_actors_to
     # Gradient training stops on (or records) its validation actors: its split is the one given.
     stepped = training.train_recipe(tiny_ours(epochs=2).for_profile(PROFILE), x, y, split, seed=0, data_key="t")
     assert stepped.split is split and len(stepped.history["val_uar"]) == 2
+
+
+def test_class_balanced_weights_give_scikit_learns_balanced_solution(model_cache):
+    from sklearn.linear_model import LogisticRegression
+
+    x, items = functional_items(clips_per_emotion=4, speaker_offset=0.5)
+    y = experiments.emotion_labels(items)
+    # Three of every four clips of the first emotion dropped: one class a quarter the others' size.
+    keep = np.flatnonzero((y != 0) | (np.arange(len(y)) % 4 == 0))
+    x, items, y = x[keep], items.iloc[keep].reset_index(drop=True), y[keep]
+    split = splits.speaker_folds(items, n_folds=2, seed=0)[0]
+    ours = recipes.get_recipe("emotion", "ours", l2=0.01).replace(
+        speed_perturbation=(), channel_copies=0, test_time_speeds=()).for_profile(PROFILE)
+    weighted = ours.replace(class_weight="balanced")
+
+    solved = training.train_recipe(weighted, x, y, split, seed=0, data_key="t")
+    plain = training.train_recipe(ours.replace(class_weight=None), x, y, split, seed=0, data_key="t")
+
+    assert not plain.cached  # the weights are part of the model's cache key
+    rows = solved.split.train
+    mean, std = solved.normalization
+    reference = LogisticRegression(C=1 / (2 * 0.01 * rows.size), class_weight="balanced", max_iter=5000).fit(
+        (x[rows] - mean) / std, y[rows])
+    test = (x[split.test] - mean) / std
+    p = training.predict_proba(solved.model, x[split.test])
+    np.testing.assert_allclose(p, reference.predict_proba(test), atol=1e-3)
+    # The rare class gets more of the probability than without the weights.
+    assert p[:, 0].mean() > training.predict_proba(plain.model, x[split.test])[:, 0].mean() + 0.01
+    with pytest.raises(recipes.RecipeError, match="'balanced' only with solver='lbfgs'"):
+        weighted.replace(solver="gradient")
+    with pytest.raises(recipes.RecipeError, match="class_weight='inverse'"):
+        ours.replace(class_weight="inverse")
 
 
 def test_the_lbfgs_solve_runs_on_one_thread_and_names_it_in_the_cache_key(model_cache, monkeypatch):
@@ -385,14 +418,19 @@ def test_ablation_changes_one_part_at_a_time():
     assert variants["standardised functionals not clipped"].params["clip"] == 0.0
     assert variants["without test-time speed averaging"].test_time_speeds == ()
     assert variants["without test-time speed averaging"].speed_perturbation == ours.speed_perturbation
+    assert ours.class_weight == "balanced"
+    assert variants["every clip weighing the same, not each class"].class_weight is None
     for name, variant in variants.items():
         changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble",
-                                       "test_time_speeds")
+                                       "test_time_speeds", "class_weight")
                    if getattr(variant, field) != getattr(ours, field)]
         # Without training speeds there are no copies to average over at test either; the
-        # stopping rule and the MLP apply to gradient steps (the solver is changed with them).
+        # stopping rule and the MLP apply to gradient steps (the solver is changed with them),
+        # which take no class weights.
         expected = {"full recipe": 0, "without speed perturbation": 2,
-                    "40 epochs of AdamW + cosine, not solved to convergence": 0}.get(name, 1)
+                    "40 epochs of AdamW + cosine, not solved to convergence": 1,
+                    "epoch of the best validation UAR, not the last": 2,
+                    "MLP (256 GELU units, dropout) instead of linear": 2}.get(name, 1)
         assert len(changed) == expected, (name, changed)
 
 

@@ -138,6 +138,9 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
                 augmented: list[np.ndarray] | tuple = ()) -> tuple[FoldResult, object]:
     """Train on ``split.train`` (stopping on ``split.validation``), test on ``split.test``.
 
+    A recipe whose solver reads no validation data (L-BFGS) fits on both parts
+    (:func:`helpers.training.train_recipe`); the result's ``split`` is the one fitted.
+
     Parameters
     ----------
     x : np.ndarray [shape=(n_items, n_mels, n_frames) or (n_items, n_features)]
@@ -172,7 +175,7 @@ def train_split(x: np.ndarray, y: np.ndarray, split: splits.Split, *, hyperparam
     probabilities = training.predict_recipe(trained.model, recipe, x, split.test, augmented=augmented,
                                            extra_inputs=extra_inputs)
     metrics = evaluate_emotion(y[split.test], probabilities)
-    return FoldResult(split=split, metrics=metrics, history=trained.history, y_true=y[split.test],
+    return FoldResult(split=trained.split, metrics=metrics, history=trained.history, y_true=y[split.test],
                       probabilities=probabilities, cached=trained.cached,
                       seconds=trained.seconds,
                       train_samples_per_s=trained.train_samples_per_s), trained.model

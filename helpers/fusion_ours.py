@@ -174,7 +174,8 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
     common = dict(profile=profile, seed=seed, force=force, cache_folder=cache_folder)
     for index, split in enumerate(split_list):
         test = split.test
-        # The gender classifier of this fold: trained on its training actors only.
+        # The gender classifier of this fold: trained on its training actors only (and its
+        # validation actors, which an EM or L-BFGS fit reads as training data), never its test ones.
         gender = training.train_recipe(gender_recipe, gender_x, female.astype(np.int64), split,
                                        seed=seed, data_key=gender_data_key, force=force,
                                        cache_folder=cache_folder, augmented=gender_augmented)
@@ -203,8 +204,10 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
 
         assigned = {"true": female, "predicted": female.copy()}
         assigned["predicted"][test] = predicted
-        normalised = {source: [per_gender_standardise(a, train_rows=split.train,
-                                                      train_female=female[split.train],
+        # Each gender's statistics from the rows the emotion model is fitted on.
+        fitted = split.validation_in_training() if recipe.solver in training.NO_VALIDATION_SOLVERS else split
+        normalised = {source: [per_gender_standardise(a, train_rows=fitted.train,
+                                                      train_female=female[fitted.train],
                                                       female=flags) for a in (x, *augmented)]
                       for source, flags in assigned.items()}
         by_gender, model = experiments.train_split(

@@ -17,7 +17,8 @@ Three recipes per task:
   scaled to one speech level (:data:`ROBUST_LEVEL_DB`), standardised per feature and clipped
   to ±5, of every training clip and of copies played at 0.8x, 0.9x, 1.1x and 1.2x speed (new
   "speakers"), into an L2-penalised multinomial logistic
-  regression, a Keras model whose weights scikit-learn's L-BFGS solves to convergence (40 epochs
+  regression with each emotion weighing the same (since session 23), a Keras model whose
+  weights scikit-learn's L-BFGS solves to convergence on the training and validation actors (40 epochs
   of AdamW stopped short of it; choosing an epoch on two validation actors was worse still). At
   test, the probabilities are averaged over the clip played at the same five speeds. For gender
   (since session 13) ``ours`` is another kind of model: one Gaussian mixture per gender over the
@@ -626,7 +627,8 @@ def ablation(recipe: Recipe) -> dict[str, Recipe]:
     The parts: test-time speed averaging (none), speed perturbation (none), multi-condition
     copies (none), the ensemble (one model), the class weights (none), the solver (the recipe's
     epochs of minibatch gradient steps instead of L-BFGS; unweighted, as gradient steps take no
-    class weights), the stopping rule (with gradient steps: the epoch of the
+    class weights, and stopping on or recording the fold's validation actors rather than fitting
+    them: those variants change more than one part), the stopping rule (with gradient steps: the epoch of the
     best validation UAR instead of the last one), the clip of the standardised functionals
     (none), and the model (the MLP of
     ``MLP_HYPERPARAMETERS``, trained by gradient steps, instead of the logistic regression). A

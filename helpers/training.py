@@ -807,7 +807,8 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
                  callbacks: Sequence[keras.callbacks.Callback] = (), cache: bool = True,
                  extra_inputs: Mapping[str, np.ndarray] | None = None,
                  augmented: Sequence[np.ndarray] = ()) -> TrainedModel:
-    """Train a recipe on ``split.train``, stopping on ``split.validation``: the one training path.
+    """Train a recipe on ``split.train``, stopping on ``split.validation`` (a solver that reads no
+    validation data fits on both): the one training path.
 
     Every task trains through here: Table 1 (:mod:`helpers.experiments`), the tuning sweep,
     the sliders, gender, fusion and the quality benchmark. The recipe says everything about how

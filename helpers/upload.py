@@ -38,8 +38,9 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     (:meth:`helpers.predict.Predictor.predict_speakers`: emotion with that speaker's own
     statistics, gender one decision for all of them), which on voices the models have not heard
     is worth much more than one clip alone (the README measures it). It needs at least
-    :data:`helpers.predict.MIN_SPEAKER_FILES` files in the upload; with fewer, each is predicted
-    alone, said under the table.
+    :data:`helpers.predict.MIN_SPEAKER_FILES` files in the upload that can be predicted; with
+    fewer, each is predicted alone, said under the table. The box applies to the uploads after
+    it is ticked.
 
     Parameters
     ----------
@@ -68,16 +69,18 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
             target = folder / (Path(name).name or "upload")  # no folders from the browser's name
             target.write_bytes(bytes(content))
             paths.append(target)
+        if not paths:  # Colab's dialog cancelled
+            return
         notes = []
-        if as_one_speaker and len(paths) < predict.MIN_SPEAKER_FILES:
-            notes.append(f"one speaker: needs at least {predict.MIN_SPEAKER_FILES} files in one upload; "
-                         f"{'this file was' if len(paths) == 1 else 'these files were'} predicted alone")
-            as_one_speaker = False
+        predictions = predictor.predict_files(paths)
         if as_one_speaker:
-            predictions = predictor.predict_speakers(paths, [ONE_SPEAKER] * len(paths))
-            notes.extend(predict.speaker_notes(predictions))
-        else:
-            predictions = predictor.predict_files(paths)
+            if sum(p.ok for p in predictions) < predict.MIN_SPEAKER_FILES:
+                notes.append(f"one speaker: needs at least {predict.MIN_SPEAKER_FILES} files that can be "
+                             f"predicted in one upload; {'this file was' if len(paths) == 1 else 'these files were'} "
+                             f"predicted alone")
+            else:
+                predictions = predictor.predict_speakers(paths, [ONE_SPEAKER] * len(paths), single=predictions)
+                notes.extend(predict.speaker_notes(predictions))
         display(_upload_table(predictions))
         for note in notes:
             print(note)
@@ -99,7 +102,8 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     speaker_box = widgets.Checkbox(
         value=one_speaker, indent=False, layout=widgets.Layout(width="auto"),
         description="One speaker: adapt to the voice (2 files or more in one upload)",
-        tooltip="predict the files of each upload as one speaker's, with that speaker's own statistics")
+        tooltip="predict the files of each upload (from the next one on) as one speaker's, with that "
+                "speaker's own statistics")
 
     def on_upload(change) -> None:
         with output:

@@ -279,8 +279,15 @@ def test_the_upload_box_predicts_one_speakers_files_with_that_speakers_statistic
 
     _upload(box, {paths[0].name: paths[0].read_bytes()})  # one file cannot be standardised
     shown = capsys.readouterr().out
-    assert "needs at least 2 files in one upload; this file was predicted alone" in shown, shown
+    assert "needs at least 2 files that can be predicted in one upload; this file was predicted alone" in shown, shown
     assert "speaker-adaptive:" not in shown
+
+    # Two files, one of them broken: the good one is predicted alone, not failed with the other.
+    _upload(box, {paths[1].name: paths[1].read_bytes(), "broken.wav": b""})
+    shown = capsys.readouterr().out
+    alone = shipped.predict_files([tmp_path / "uploads" / paths[1].name])[0]
+    assert "these files were predicted alone" in shown and "empty file (0 bytes)" in shown, shown
+    assert alone.ok and f" {alone.emotion} " in shown and "speaker-adaptive:" not in shown
 
 
 def test_the_upload_box_offers_no_speaker_mode_for_a_log_mel_model(models_dir, tmp_path):

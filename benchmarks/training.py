@@ -99,9 +99,7 @@ def run(recipe_name: str, *, precision: str, n_items: int, epochs: int | None, s
         # Explicit either way: the builders' own default follows SER_PRECISION and the CPU.
         recipe = recipe.with_hyperparameters(mixed_precision=precision == "bfloat16")
     x, labels, items = make_data(recipe_name, n_items, seed=seed)
-    split = splits.speaker_folds(items, n_folds=6, seed=seed)[0]
-    if recipe.solver in training.NO_VALIDATION_SOLVERS:
-        split = split.validation_in_training()  # the rows train_recipe fits for this solver
+    split = training.fitted_split(recipe, splits.speaker_folds(items, n_folds=6, seed=seed)[0])
     n_train = split.train.size
     say(f"{recipe_name} ({recipe.solver}), {precision}: {n_train} training items of shape "
         f"{x.shape[1:]}, {len(split.validation)} validation, {len(split.test)} test")

@@ -205,7 +205,7 @@ def run_ours_fusion(x: np.ndarray, items: pd.DataFrame, *, recipe: recipes.Recip
         assigned = {"true": female, "predicted": female.copy()}
         assigned["predicted"][test] = predicted
         # Each gender's statistics from the rows the emotion model is fitted on.
-        fitted = split.validation_in_training() if recipe.solver in training.NO_VALIDATION_SOLVERS else split
+        fitted = training.fitted_split(recipe, split)
         normalised = {source: [per_gender_standardise(a, train_rows=fitted.train,
                                                       train_female=female[fitted.train],
                                                       female=flags) for a in (x, *augmented)]

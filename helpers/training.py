@@ -69,6 +69,13 @@ FIT_LOOP = "run_epochs-1"
 #: while the scikit-learn baselines fitted on them).
 NO_VALIDATION_SOLVERS = ("lbfgs", "gmm")
 
+
+def fitted_split(recipe, split):
+    """The split :func:`train_recipe` fits ``recipe`` on: ``split`` itself, or for a solver in
+    :data:`NO_VALIDATION_SOLVERS` ``split`` with its validation part moved into training
+    (:meth:`helpers.splits.Split.validation_in_training`)."""
+    return split.validation_in_training() if recipe.solver in NO_VALIDATION_SOLVERS else split
+
 # Models this process loaded from the cache and trained (`train_or_load` counts them), so a
 # notebook's last line can say how much of its work was reused.
 _TALLY = {"cached": 0, "trained": 0}
@@ -868,10 +875,9 @@ def train_recipe(recipe, x: np.ndarray, labels: np.ndarray, split, *, seed: int,
     if x.ndim != expected_ndim:
         raise TrainingError(f"x has shape {x.shape}; recipe {recipe.name!r} takes "
                             f"{recipe.features} features of {expected_ndim} dimensions")
-    if recipe.solver in NO_VALIDATION_SOLVERS:
-        # Nothing stops on, or is chosen by, the validation actors: they join the training ones
-        # (left out, they were data thrown away; the baselines always fitted on both).
-        split = split.validation_in_training()
+    # Nothing stops on, or is chosen by, the validation actors of an L-BFGS or EM fit: they join
+    # the training ones (left out, they were data thrown away; the baselines always fitted on both).
+    split = fitted_split(recipe, split)
     params = recipe.params
     if recipe.task == "gender" or params.get("n_classes") == 1:
         targets = labels.astype(np.float32)[:, np.newaxis]

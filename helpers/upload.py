@@ -58,9 +58,13 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
     from IPython.display import Audio, display
 
     folder = Path(folder) if folder is not None else config.uploads_dir()
-    adaptable = _adaptable(predictor)
-    if one_speaker and not adaptable:
-        predictor.check_speaker_adaptive()  # raises, saying why
+    try:
+        predictor.check_speaker_adaptive()
+        adaptable = True
+    except predict.PredictionError:
+        if one_speaker:
+            raise
+        adaptable = False
 
     def show(named_contents: dict[str, bytes], as_one_speaker: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,15 +117,6 @@ def upload_widget(predictor: predict.Predictor, *, folder: str | os.PathLike | N
 
     upload.observe(on_upload, names="value")
     return widgets.VBox([upload, speaker_box, output] if adaptable else [upload, output])
-
-
-def _adaptable(predictor: predict.Predictor) -> bool:
-    """Whether ``predictor``'s emotion model can be adapted to a speaker."""
-    try:
-        predictor.check_speaker_adaptive()
-    except predict.PredictionError:
-        return False
-    return True
 
 
 def _upload_table(predictions: Sequence[predict.Prediction]) -> pd.DataFrame:

@@ -88,12 +88,11 @@ def speaker_lookup(spec: str, files: Sequence[Path]) -> Callable[[Path], str]:
         raise predict.PredictionError(f"--speakers {str(table_path)!r}: row {int(blank.index[0]) + 2} has an "
                                       f"empty path or speaker")
     speakers: dict[Path, str] = {}
-    for row, (path, speaker) in enumerate(zip(table["path"], table["speaker"]), start=2):
+    for row, (path, speaker) in enumerate(zip(table["path"], table["speaker"].str.strip()), start=2):
         key = (table_path.parent / Path(path.strip()).expanduser()).resolve()
-        if speakers.get(key, speaker.strip()) != speaker.strip():
+        if speakers.setdefault(key, speaker) != speaker:
             raise predict.PredictionError(f"--speakers {str(table_path)!r}: row {row} gives {path} the speaker "
-                                          f"{speaker.strip()!r}, an earlier row {speakers[key]!r}")
-        speakers[key] = speaker.strip()
+                                          f"{speaker!r}, an earlier row {speakers[key]!r}")
     unlisted = [str(f) for f in files if Path(f).resolve() not in speakers]
     if unlisted:
         raise predict.PredictionError(f"--speakers {str(table_path)!r} does not list {len(unlisted)} of the "

@@ -612,17 +612,22 @@ def test_python_dash_m_helpers_predict(models_dir, tmp_path):
                        "mode": "single-clip", "speaker": None}
 
 
-def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, capsys):
+def send_uploads(box, files: dict[str, bytes]) -> None:
+    """Send ``files`` (name: bytes) through an upload box's button, as a browser would."""
     import datetime
 
+    now = datetime.datetime.now(datetime.timezone.utc)
+    box.children[0].value = tuple({"name": name, "type": "audio/x-flac", "size": len(content),
+                                   "content": memoryview(content), "last_modified": now}
+                                  for name, content in files.items())
+
+
+def test_the_upload_widget_saves_and_predicts_each_upload(predictor, tmp_path, capsys):
     clip = write_clip(tmp_path / "mine.flac", duration_s=3.5).read_bytes()
     box = upload.upload_widget(predictor, folder=tmp_path / "uploads")
-    button, _ = box.children
-    now = datetime.datetime.now(datetime.timezone.utc)
+    assert len(box.children) == 2  # the button and the output: no speaker box for this model
 
-    button.value = tuple({"name": name, "type": "audio/x-flac", "size": len(content),
-                          "content": memoryview(content), "last_modified": now}
-                         for name, content in (("../outside/mine.flac", clip), ("broken.wav", b"")))
+    send_uploads(box, {"../outside/mine.flac": clip, "broken.wav": b""})
 
     assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["broken.wav", "mine.flac"]
     shown = capsys.readouterr().out  # outside a kernel, the widget's output is printed

@@ -17,6 +17,7 @@ from conftest import tone_noise
 from helpers import config, functionals, predict, predict_cli, pretrained, training
 from tests.test_predict import models_dir  # noqa: F401 (a fixture)
 from tests.test_predict import run_command as run_predict
+from tests.test_predict import send_uploads
 
 RATE = 16_000
 
@@ -250,16 +251,6 @@ def test_the_prediction_table_says_each_files_mode_and_speaker(shipped, voices):
     assert single["mode"].eq("single-clip").all() and single["speaker"].isna().all()
 
 
-def _upload(box, files: dict[str, bytes]) -> None:
-    """Send ``files`` through the upload box as a browser would."""
-    import datetime
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    box.children[0].value = tuple({"name": name, "type": "audio/wav", "size": len(content),
-                                   "content": memoryview(content), "last_modified": now}
-                                  for name, content in files.items())
-
-
 def test_the_upload_box_predicts_one_speakers_files_with_that_speakers_statistics(shipped, voices, tmp_path, capsys):
     from helpers import upload
 
@@ -269,7 +260,7 @@ def test_the_upload_box_predicts_one_speakers_files_with_that_speakers_statistic
     assert speaker_box.value is False and "One speaker" in speaker_box.description
 
     speaker_box.value = True
-    _upload(box, {path.name: path.read_bytes() for path in paths})
+    send_uploads(box, {path.name: path.read_bytes() for path in paths})
     shown = capsys.readouterr().out  # outside a kernel, the widget's output is printed
     saved = [tmp_path / "uploads" / path.name for path in paths]
     expected = shipped.predict_speakers(saved, ["you"] * 3)
@@ -277,13 +268,13 @@ def test_the_upload_box_predicts_one_speakers_files_with_that_speakers_statistic
     for prediction in expected:  # the table shows the speaker-adaptive probabilities
         assert f"{max(prediction.emotion_probabilities.values()):.3f}" in shown
 
-    _upload(box, {paths[0].name: paths[0].read_bytes()})  # one file cannot be standardised
+    send_uploads(box, {paths[0].name: paths[0].read_bytes()})  # one file cannot be standardised
     shown = capsys.readouterr().out
     assert "needs at least 2 files that can be predicted in one upload; this file was predicted alone" in shown, shown
     assert "speaker-adaptive:" not in shown
 
     # Two files, one of them broken: the good one is predicted alone, not failed with the other.
-    _upload(box, {paths[1].name: paths[1].read_bytes(), "broken.wav": b""})
+    send_uploads(box, {paths[1].name: paths[1].read_bytes(), "broken.wav": b""})
     shown = capsys.readouterr().out
     alone = shipped.predict_files([tmp_path / "uploads" / paths[1].name])[0]
     assert "these files were predicted alone" in shown and "empty file (0 bytes)" in shown, shown

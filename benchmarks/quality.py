@@ -2,7 +2,7 @@
 
     python -m benchmarks.quality --ravdess DIR [--task emotion|gender]
         [--recipes ours,original,compare,egemaps] [--folds FILE] [--precision auto|float32|bfloat16]
-        [--seed 42] [--output FILE]
+        [--ablation] [--seed 42] [--output FILE]
 
 Every recipe is trained and tested on the same folds of test actors (default: the reference
 baselines' consecutive folds 1-4, 5-8, ..., 21-24; ``--folds FILE`` takes a JSON list of
@@ -15,7 +15,11 @@ scores. Clean speech only.
 It prints one JSON line per recipe and mode:
 ``task, recipe, mode, folds [{test_actors, uar, accuracy, macro_f1}], uar_mean, uar_std,
 accuracy_mean, accuracy_std, macro_f1_mean, train_seconds, train_samples_per_s``
-(std: population std over folds); the ``original`` lines add ``precision``. ``--output FILE``
+(std: population std over folds); the ``original`` lines add ``precision``.
+``--ablation`` (``ours`` and ``ours-robust`` only) also trains every variant of
+:func:`helpers.recipes.ablation` (the recipe with one part changed) on the same folds, from the
+same functionals: those lines add ``variant`` (the full recipe's line is ``"full recipe"``) and
+``delta_uar_mean`` (against the full recipe, same mode). ``--output FILE``
 also writes them, one per line. ``--precision`` sets the compute precision of the
 reconstruction's CNNs (default ``auto``: the project's, bfloat16 where the CPU has bfloat16
 instructions; :func:`helpers.config.cnn_precision`), to check that it costs no accuracy; the
@@ -50,6 +54,9 @@ from helpers import (baselines, config, crosscorpus, datasets, evaluation, exper
 from helpers.errors import ProjectError
 
 ALL_RECIPES = ("ours", "ours-robust", "original", "compare", "egemaps")
+#: The recipes ``--ablation`` takes (those :func:`helpers.recipes.ablation` has parts for, from
+#: features the benchmark extracts once).
+ABLATION_RECIPES = ("ours", "ours-robust")
 #: ``--precision`` choices (the reconstruction's CNNs only).
 PRECISIONS = ("float32", "bfloat16")
 
@@ -101,16 +108,24 @@ def labels_for(task: str, items) -> np.ndarray:
 
 
 def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items, split_list, *,
-                           seed: int, say, augmented=()) -> dict:
-    """A baseline (``compare``/``egemaps``) or ``ours`` on every fold, in one mode."""
+                           seed: int, say, augmented=(), recipe: recipes.Recipe | None = None,
+                           variant: str | None = None) -> dict:
+    """A baseline (``compare``/``egemaps``) or ``ours`` on every fold, in one mode.
+
+    ``recipe`` replaces the named recipe (an ablation variant: ``augmented`` must then hold
+    the copies it takes, :func:`helpers.experiments.matching_copies`), and ``variant`` names it
+    in the line and the progress messages.
+    """
     y = labels_for(task, items)
     # Gender's speaker-adaptive mode pools the single-clip model's decisions (adapt_outputs).
     features_mode = mode if task == "emotion" else "single-clip"
     x = functionals.apply_mode(x, items, mode=features_mode)
     augmented = [functionals.apply_mode(copy, items, mode=features_mode) for copy in augmented]
-    recipe = None
-    if name not in baselines.BASELINES:
-        recipe = recipes.get_recipe(task, name).for_profile(config.get_profile("full"))
+    if recipe is None and name not in baselines.BASELINES:
+        recipe = recipes.get_recipe(task, name)
+    if recipe is not None:
+        recipe = recipe.for_profile(config.get_profile("full"))
+    label = name if variant is None else f"{name} [{variant}]"
     folds, seconds, samples = [], 0.0, 0.0
     for split in split_list:
         if recipe is None:
@@ -127,9 +142,29 @@ def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items
         folds.append({"test_actors": list(split.test_actors), **{k: round(v, 6) for k, v in scores.items()}})
         seconds += fit_seconds
         samples += n_samples
-        say(f"{task} {name} {mode} {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f}, "
+        say(f"{task} {label} {mode} {split.name} test {list(split.test_actors)}: UAR {scores['uar']:.3f}, "
             f"accuracy {scores['accuracy']:.3f} ({fit_seconds:.0f} s{note})")
-    return summary(task, name, mode, folds, seconds, samples / seconds if seconds > 0 else None)
+    line = summary(task, name, mode, folds, seconds, samples / seconds if seconds > 0 else None)
+    return line if variant is None else {**line, "variant": variant}
+
+
+def run_ablation(task: str, name: str, mode: str, x: np.ndarray, items, split_list, *,
+                 seed: int, say, augmented=()) -> list[dict]:
+    """The recipe ``name`` and each of its ablation variants (:func:`helpers.recipes.ablation`)
+    on every fold, in one mode: one line each, the full recipe's first, every line with
+    ``variant`` and ``delta_uar_mean`` (against the full recipe).
+
+    ``augmented`` holds the full recipe's perturbed copies; each variant takes those it uses.
+    """
+    recipe = recipes.get_recipe(task, name)
+    lines = []
+    for variant_name, variant in recipes.ablation(recipe).items():
+        line = run_functionals_recipe(task, name, mode, x, items, split_list, seed=seed, say=say,
+                                      augmented=experiments.matching_copies(recipe, variant, augmented),
+                                      recipe=variant, variant=variant_name)
+        reference = lines[0]["uar_mean"] if lines else line["uar_mean"]
+        lines.append({**line, "delta_uar_mean": round(line["uar_mean"] - reference, 6)})
+    return lines
 
 
 def adapt_outputs(task: str, mode: str, probabilities: np.ndarray, items, split) -> np.ndarray:
@@ -213,10 +248,15 @@ def parse_args(argv):
                         help="compute precision of the reconstruction's CNNs (default: the "
                              "project's, SER_PRECISION or bfloat16 where the CPU has it; the "
                              "functionals recipes are solved in float32 either way)")
+    parser.add_argument("--ablation", action="store_true",
+                        help=f"also train each variant of the recipe with one part changed "
+                             f"({', '.join(ABLATION_RECIPES)} only)")
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
     args = parser.parse_args(argv)
     args.recipe_list = arguments.name_list(parser, "--recipes", args.recipes, ALL_RECIPES)
+    if args.ablation and set(args.recipe_list) - set(ABLATION_RECIPES):
+        parser.error(f"--ablation takes --recipes from {ABLATION_RECIPES}; got {args.recipes!r}")
     args.mode_list = arguments.name_list(parser, "--modes", args.modes, recipes.MODES)
     return args
 
@@ -265,6 +305,12 @@ def main(argv=None) -> int:
         say(f"{name}: functionals of {len(items)} clips ({len(augmented)} perturbed copies): "
             f"{time.perf_counter() - started:.0f} s")
         for mode in args.mode_list:
+            if args.ablation:
+                for line in run_ablation(args.task, name, mode, x, items, split_list,
+                                         seed=args.seed, say=say, augmented=augmented):
+                    lines.append(line)
+                    print(json.dumps(line), flush=True)
+                continue
             lines.append(run_functionals_recipe(args.task, name, mode, x, items, split_list,
                                                 seed=args.seed, say=say, augmented=augmented))
             print(json.dumps(lines[-1]), flush=True)

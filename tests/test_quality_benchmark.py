@@ -9,7 +9,7 @@ import pytest
 from conftest import make_ravdess_tree
 
 from benchmarks import quality
-from helpers import config, datasets, splits
+from helpers import config, datasets, experiments, recipes, splits
 
 
 @pytest.mark.parametrize("text, message", [
@@ -98,3 +98,59 @@ def test_gender_speaker_adaptive_pools_the_single_clip_decisions(tmp_path):
         assert np.allclose(pooled[actors == actor], clip[actors == actor].mean(axis=0))
     assert quality.adapt_outputs("gender", "single-clip", clip, items, split) is clip
     assert quality.adapt_outputs("emotion", "speaker-adaptive", clip, items, split) is clip
+
+
+def test_ablation_trains_every_variant_on_the_same_folds_with_the_copies_it_takes(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(config, "CACHE_DIR", tmp_path / "cache")
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4, 5, 6), emotions=(1, 5),
+                      intensities=(1,), statements=(1, 2), duration_s=0.6)
+    items = datasets.find_ravdess(tmp_path / "ravdess")[0].reset_index(drop=True)
+    recipe = recipes.get_recipe("emotion", "ours")
+    # Stand-in functionals (extracting ComParE is tested elsewhere): the emotion moves a few
+    # features, and each perturbed copy is the clip's own features plus its own small noise.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((len(items), 12)).astype(np.float32)
+    x[:, :3] += 2.0 * (items["emotion"].to_numpy() == "angry")[:, None]
+    copies = [x + 0.1 * rng.standard_normal(x.shape).astype(np.float32)
+              for _ in range(len(recipe.speed_perturbation) + recipe.channel_copies)]
+    monkeypatch.setattr(experiments, "recipe_features", lambda recipe, items: (x, copies))
+    trained = []
+    real_train_fold = quality.train_fold
+
+    def train_fold(recipe, x, y, split, **kwargs):
+        trained.append((recipe, len(kwargs["augmented"]), tuple(split.test_actors)))
+        return real_train_fold(recipe, x, y, split, **kwargs)
+
+    monkeypatch.setattr(quality, "train_fold", train_fold)
+    folds = tmp_path / "folds.json"
+    folds.write_text("[[1, 2], [3, 4]]")
+    assert quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours", "--ablation",
+                         "--modes", "single-clip", "--folds", str(folds)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    variants = recipes.ablation(recipe)
+    assert [line["variant"] for line in lines] == list(variants)
+    assert lines[0]["variant"] == "full recipe" and lines[0]["delta_uar_mean"] == 0
+    for line in lines:
+        assert (line["recipe"], line["mode"]) == ("ours", "single-clip")
+        assert [fold["test_actors"] for fold in line["folds"]] == [[1, 2], [3, 4]]
+        assert line["delta_uar_mean"] == pytest.approx(line["uar_mean"] - lines[0]["uar_mean"], abs=1e-6)
+    # Each variant, as the full profile makes it, trained on both folds with the copies it takes.
+    full = config.get_profile("full")
+    expected = [(variant.for_profile(full),
+                 len(experiments.matching_copies(recipe, variant, copies)), test)
+                for variant in variants.values() for test in ((1, 2), (3, 4))]
+    assert trained == expected
+    assert (0, (1, 2)) in [(n, test) for _, n, test in trained]  # without speed perturbation
+    # Those lines without --ablation are the plain recipe's.
+    assert quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours",
+                         "--modes", "single-clip", "--folds", str(folds)]) == 0
+    (plain,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "variant" not in plain and plain["folds"] == lines[0]["folds"]
+
+
+def test_ablation_is_refused_for_a_recipe_without_parts(tmp_path, capsys):
+    make_ravdess_tree(tmp_path / "ravdess", actors=(1, 2, 3, 4))
+    with pytest.raises(SystemExit):
+        quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours,compare", "--ablation"])
+    assert "--ablation takes --recipes from ('ours', 'ours-robust'); got 'ours,compare'" in capsys.readouterr().err

@@ -239,8 +239,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ravdess", required=True, help="RAVDESS speech folder (any layout, WAV or FLAC)")
     parser.add_argument("--task", choices=recipes.TASKS, default="emotion")
-    parser.add_argument("--recipes", default="ours,compare,egemaps",
-                        help=f"comma-separated, from {','.join(ALL_RECIPES)} (default: ours,compare,egemaps)")
+    parser.add_argument("--recipes",
+                        help=f"comma-separated, from {','.join(ALL_RECIPES)} (default: "
+                             f"ours,compare,egemaps; with --ablation, ours)")
     parser.add_argument("--folds", help="JSON file: a list of test-actor lists, e.g. [[1,2,3,4],[5,6,7,8]]")
     parser.add_argument("--modes", default=",".join(recipes.MODES),
                         help="comma-separated evaluation modes (default: both)")
@@ -254,6 +255,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--output", help="also write the JSON lines to this file (atomically)")
     args = parser.parse_args(argv)
+    if args.recipes is None:
+        args.recipes = "ours" if args.ablation else "ours,compare,egemaps"
     args.recipe_list = arguments.name_list(parser, "--recipes", args.recipes, ALL_RECIPES)
     if args.ablation and set(args.recipe_list) - set(ABLATION_RECIPES):
         parser.error(f"--ablation takes --recipes from {ABLATION_RECIPES}; got {args.recipes!r}")

@@ -154,3 +154,5 @@ def test_ablation_is_refused_for_a_recipe_without_parts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours,compare", "--ablation"])
     assert "--ablation takes --recipes from ('ours', 'ours-robust'); got 'ours,compare'" in capsys.readouterr().err
+    assert quality.parse_args(["--ravdess", "x", "--ablation"]).recipe_list == ["ours"]
+    assert quality.parse_args(["--ravdess", "x"]).recipe_list == ["ours", "compare", "egemaps"]

@@ -324,7 +324,9 @@ MLP_HYPERPARAMETERS = {"hidden_units": 256, "input_dropout": 0.2, "dropout_rate"
                        "learning_rate": 0.001, "weight_decay": 0.01, "l2": 0.0}
 #: Speeds of the perturbed training copies (and of test-time averaging). Chosen on validation
 #: actors only (inner folds of two outer folds, mean validation UAR, single clip): 0.9/1.1
-#: 0.595, 0.85/0.9/1.1/1.15 0.597, 0.8/0.9/1.1/1.2 0.602.
+#: 0.595, 0.85/0.9/1.1/1.15 0.597, 0.8/0.9/1.1/1.2 0.602. Session 24, past the grid's edge (30
+#: inner splits of :func:`helpers.ours_search.inner_splits`, stopped after 16): 0.7/0.8/0.9/1.1/
+#: 1.2/1.3 0.616 against 0.621 (5 splits up, 10 down): kept.
 OURS_SPEEDS = (0.8, 0.9, 1.1, 1.2)
 #: How ``ours`` emotion weighs its classes (:data:`CLASS_WEIGHTS`). Session 23, on validation
 #: actors only (every outer fold's 20 non-test actors in 5 inner groups of 4, 30 inner splits,

@@ -125,6 +125,7 @@ def test_ablation_trains_every_variant_on_the_same_folds_with_the_copies_it_take
     monkeypatch.setattr(quality, "train_fold", train_fold)
     folds = tmp_path / "folds.json"
     folds.write_text("[[1, 2], [3, 4]]")
+    # Two folds: each variant must train on both (one after the other: variant by variant).
     assert quality.main(["--ravdess", str(tmp_path / "ravdess"), "--recipes", "ours", "--ablation",
                          "--modes", "single-clip", "--folds", str(folds)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -44,6 +44,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -149,22 +150,22 @@ def run_functionals_recipe(task: str, name: str, mode: str, x: np.ndarray, items
 
 
 def run_ablation(task: str, name: str, mode: str, x: np.ndarray, items, split_list, *,
-                 seed: int, say, augmented=()) -> list[dict]:
+                 seed: int, say, augmented=()) -> Iterator[dict]:
     """The recipe ``name`` and each of its ablation variants (:func:`helpers.recipes.ablation`)
-    on every fold, in one mode: one line each, the full recipe's first, every line with
-    ``variant`` and ``delta_uar_mean`` (against the full recipe).
+    on every fold, in one mode: one line each, yielded as it is finished (a long run prints
+    what it has), the full recipe's first, every line with ``variant`` and ``delta_uar_mean``
+    (against the full recipe).
 
     ``augmented`` holds the full recipe's perturbed copies; each variant takes those it uses.
     """
     recipe = recipes.get_recipe(task, name)
-    lines = []
+    full = None
     for variant_name, variant in recipes.ablation(recipe).items():
         line = run_functionals_recipe(task, name, mode, x, items, split_list, seed=seed, say=say,
                                       augmented=experiments.matching_copies(recipe, variant, augmented),
                                       recipe=variant, variant=variant_name)
-        reference = lines[0]["uar_mean"] if lines else line["uar_mean"]
-        lines.append({**line, "delta_uar_mean": round(line["uar_mean"] - reference, 6)})
-    return lines
+        full = line["uar_mean"] if full is None else full
+        yield {**line, "delta_uar_mean": round(line["uar_mean"] - full, 6)}
 
 
 def adapt_outputs(task: str, mode: str, probabilities: np.ndarray, items, split) -> np.ndarray:

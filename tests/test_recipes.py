@@ -88,6 +88,15 @@ def test_recipes_hold_their_settings_and_refuse_unknown_ones():
     assert ours.speed_perturbation == (0.8, 0.9, 1.1, 1.2) == ours.test_time_speeds
     assert recipes.get_recipe("emotion", "ours-robust").speed_perturbation == recipes.ROBUST_SPEEDS
     assert recipes.get_recipe("gender", "ours").speed_perturbation == ()
+    # Since session 25 ``ours`` emotion has ours-robust's trim, level and multi-condition copies;
+    # the two differ in their speeds (and names) only.
+    assert (ours.channel_copies, ours.trim_floor_db, ours.trim_after_chain) == (
+        recipes.OURS_CHANNEL_COPIES, recipes.ROBUST_TRIM_FLOOR_DB, True)
+    robust = recipes.get_recipe("emotion", "ours-robust")
+    assert robust.replace(name="ours", speed_perturbation=ours.speed_perturbation,
+                          test_time_speeds=ours.test_time_speeds, description=ours.description) == ours
+    # The functionals gender model (a comparison) keeps the trim it was measured with.
+    assert (recipes.functionals_gender().trim_floor_db, recipes.functionals_gender().trim_after_chain) == (None, False)
     with pytest.raises(recipes.RecipeError, match="speed_perturbation is for functionals"):
         recipes.get_recipe("emotion", "original").replace(speed_perturbation=(0.9,))
     filled = original.for_profile(PROFILE)
@@ -416,13 +425,14 @@ def test_ablation_changes_one_part_at_a_time():
     assert mlp.params["hidden_units"] == 256 and mlp.speed_perturbation == ours.speed_perturbation
     assert mlp.solver == "gradient"  # only a linear model can be solved by L-BFGS
     assert variants["standardised functionals not clipped"].params["clip"] == 0.0
+    assert variants["without multi-condition copies"].channel_copies == 0 < ours.channel_copies
     assert variants["without test-time speed averaging"].test_time_speeds == ()
     assert variants["without test-time speed averaging"].speed_perturbation == ours.speed_perturbation
     assert ours.class_weight == "balanced"
     assert variants["every clip weighing the same, not each class"].class_weight is None
     for name, variant in variants.items():
         changed = [field for field in ("speed_perturbation", "monitor", "hyperparameters", "ensemble",
-                                       "test_time_speeds", "class_weight")
+                                       "test_time_speeds", "class_weight", "channel_copies")
                    if getattr(variant, field) != getattr(ours, field)]
         # Without training speeds there are no copies to average over at test either; the
         # stopping rule and the MLP apply to gradient steps (the solver is changed with them),

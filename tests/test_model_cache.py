@@ -106,7 +106,8 @@ def base_recipe() -> recipes.Recipe:
     return recipes.get_recipe("emotion", "ours").replace(
         builder=functionals_builder, solver="gradient", class_weight=None, epochs=2, batch_size=16, patience=1, monitor="val_loss",
         min_delta=0.0, schedule="constant", ensemble=1, speed_perturbation=(0.9, 1.1),
-        test_time_speeds=(), channel_copies=0, level_db=None, steps_per_epoch=None)
+        test_time_speeds=(), channel_copies=0, level_db=None, steps_per_epoch=None,
+        trim_floor_db=None, trim_after_chain=False)  # the later fields at their defaults
 
 
 #: One changed value per field that determines the weights.

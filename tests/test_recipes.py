@@ -88,13 +88,15 @@ def test_recipes_hold_their_settings_and_refuse_unknown_ones():
     assert ours.speed_perturbation == (0.8, 0.9, 1.1, 1.2) == ours.test_time_speeds
     assert recipes.get_recipe("emotion", "ours-robust").speed_perturbation == recipes.ROBUST_SPEEDS
     assert recipes.get_recipe("gender", "ours").speed_perturbation == ()
-    # Since session 25 ``ours`` emotion has ours-robust's trim, level and multi-condition copies;
-    # the two differ in their speeds (and names) only.
+    # Since session 25 ``ours`` emotion has ours-robust's trim, level and kind of multi-condition
+    # copies; the two differ in their speeds and number of copies (and names) only.
     assert (ours.channel_copies, ours.trim_floor_db, ours.trim_after_chain) == (
         recipes.OURS_CHANNEL_COPIES, recipes.ROBUST_TRIM_FLOOR_DB, True)
     robust = recipes.get_recipe("emotion", "ours-robust")
+    assert robust.channel_copies == recipes.ROBUST_CHANNEL_COPIES < recipes.OURS_CHANNEL_COPIES
     assert robust.replace(name="ours", speed_perturbation=ours.speed_perturbation,
-                          test_time_speeds=ours.test_time_speeds, description=ours.description) == ours
+                          test_time_speeds=ours.test_time_speeds, description=ours.description,
+                          channel_copies=ours.channel_copies) == ours
     # The functionals gender model (a comparison) keeps the trim it was measured with.
     assert (recipes.functionals_gender().trim_floor_db, recipes.functionals_gender().trim_after_chain) == (None, False)
     with pytest.raises(recipes.RecipeError, match="speed_perturbation is for functionals"):
